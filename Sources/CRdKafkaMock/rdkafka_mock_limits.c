@@ -1,0 +1,1 @@
+#include "rdkafka_mock_limits.h"

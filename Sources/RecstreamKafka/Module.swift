@@ -1,0 +1,1 @@
+// Module RecstreamKafka: see docs/architecture.md.

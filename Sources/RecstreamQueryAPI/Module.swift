@@ -1,0 +1,1 @@
+// Module RecstreamQueryAPI: see docs/architecture.md.

@@ -1,0 +1,1 @@
+// Module RecstreamRuntime: see docs/architecture.md.

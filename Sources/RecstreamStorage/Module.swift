@@ -1,0 +1,1 @@
+// Module RecstreamStorage: see docs/architecture.md.

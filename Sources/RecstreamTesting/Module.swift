@@ -1,0 +1,1 @@
+// Module RecstreamTesting: see docs/architecture.md.
