@@ -1,6 +1,6 @@
 /// What a user did with an item. The raw value is the protobuf enum number minus one and the
 /// index used by every per-type array in the core, so it is fixed across versions.
-public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Codable {
+public enum EventType: UInt8, CaseIterable, Sendable, Hashable {
     case exposure = 0
     case click = 1
     case like = 2
@@ -34,4 +34,20 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Codable {
 
     /// Dense index for per-type arrays.
     @inline(__always) public var index: Int { Int(rawValue) }
+}
+
+extension EventType: Codable {
+    /// Encoded by wire name, so JSON says "click", not 1.
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let type = EventType(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown event type \(name)"))
+        }
+        self = type
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
 }

@@ -1,0 +1,269 @@
+/// All state derived from one input partition: the unit of ownership, commit and hand-over.
+///
+/// A shard applies the partition's records in offset order and keeps, next to its families, what
+/// makes that exactly-once and replayable: the next offset to apply, the event-time watermark, the
+/// dedup memory, the item dictionary and input counters. ``drainChanges()`` yields everything
+/// changed since the previous call, metadata included, for one atomic commit; replaying the same
+/// records from a restored shard yields the same state as never stopping.
+///
+/// Per event: one dedup probe and insert, one dictionary lookup, one call per family. No I/O, no
+/// clock; `apply` never allocates for an item it has seen before except to grow a bucket list.
+public struct Shard: Sendable {
+    public let stage: UInt8
+    public let partition: Int32
+    public let configuration: ShardConfiguration
+    /// The offset of the next record to apply; nil before the first record.
+    public private(set) var nextOffset: Int64?
+    /// The largest event time applied; nil before the first event.
+    public private(set) var watermark: EventTime?
+    public private(set) var counters = ShardCounters()
+    /// Incremented on every drain; orders dedup chunks.
+    public private(set) var commitSequence: UInt64 = 0
+
+    public private(set) var items = IdInterner()
+    public private(set) var dedup: EventDeduplicator
+    public private(set) var itemStatistics = ItemStatistics()
+
+    private var metaDirty = false
+    private var persistedDedupExpiry: UInt32? = nil
+
+    public init(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration) {
+        self.stage = stage
+        self.partition = partition
+        self.configuration = configuration
+        self.dedup = EventDeduplicator(windowMillis: configuration.dedupWindowMillis)
+    }
+
+    /// This shard's key prefix in the store.
+    public var keyPrefix: [UInt8] { ShardKeys.prefix(stage: stage, partition: partition) }
+
+    /// Whether a record at `offset` is already reflected here.
+    @inline(__always) public func hasApplied(offset: Int64) -> Bool {
+        guard let next = nextOffset else { return false }
+        return offset < next
+    }
+
+    /// Applies a decoded event read at `offset`. `idBytes` is the decoder's id buffer the event's
+    /// ranges point into.
+    public mutating func apply(_ event: DecodedEvent, idBytes: [UInt8], offset: Int64) -> ApplyOutcome {
+        if hasApplied(offset: offset) { return .alreadyApplied }
+        nextOffset = offset + 1
+        metaDirty = true
+        let ids = idBytes.span
+        let key = EventDeduplicator.key(for: ids.extracting(event.eventID))
+        if dedup.contains(key) {
+            counters.duplicates += 1
+            return .duplicate
+        }
+        let previous = watermark ?? event.time
+        if event.time.millis < previous.millis - configuration.allowedLatenessMillis {
+            counters.late += 1
+            let item = items.intern(ids.extracting(event.itemID)).index
+            itemStatistics.recordLateDrop(
+                ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: previous))
+            return .late
+        }
+        let newWatermark = max(previous, event.time)
+        if newWatermark != watermark {
+            watermark = newWatermark
+            dedup.expire(watermark: newWatermark)
+        }
+        dedup.insert(key, at: event.time)
+        let item = items.intern(ids.extracting(event.itemID)).index
+        counters.applied[event.type.index] += 1
+        let shardEvent = ShardEvent(
+            type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
+        itemStatistics.apply(shardEvent)
+        return .applied
+    }
+
+    /// Records that the record at `offset` was refused by the decoder (and sent to the
+    /// dead-letter topic), so the shard's offset moves past it.
+    public mutating func reject(offset: Int64, reason: RejectReason) -> ApplyOutcome {
+        if hasApplied(offset: offset) { return .alreadyApplied }
+        nextOffset = offset + 1
+        metaDirty = true
+        counters.rejected[reason, default: 0] += 1
+        return .applied
+    }
+
+    /// Moves the next offset forward without applying anything, after records between were lost
+    /// (the log start moved past them). Returns how many offsets were skipped.
+    public mutating func skipLost(to offset: Int64) -> Int64 {
+        let from = nextOffset ?? 0
+        guard offset > from else { return 0 }
+        nextOffset = offset
+        metaDirty = true
+        return offset - from
+    }
+
+    /// The item counters for `itemID` in this shard, if it has any.
+    public func itemCounters(_ itemID: String) -> ItemCounters? {
+        guard let index = items.lookup(itemID) else { return nil }
+        return itemStatistics.counters(of: index)
+    }
+
+    // MARK: Persistence
+
+    /// Everything changed since the last call, with global keys, metadata included. After the
+    /// caller has written these together with nothing else in between, the store holds exactly
+    /// this shard's state as of ``nextOffset``.
+    public mutating func drainChanges() -> StateChanges {
+        var changes = StateChanges()
+        let prefix = keyPrefix
+        commitSequence += 1
+
+        for index in items.newIDs {
+            var key = BinaryWriter(capacity: prefix.count + 5)
+            key.append(contentsOf: prefix)
+            key.append(ShardKeys.itemDictionaryKind)
+            key.appendBigEndian(UInt32(bitPattern: index))
+            changes.put(key.bytes, Array(items.bytes(of: index)))
+        }
+        items.markPersisted()
+
+        if let expired = dedup.expiredThroughMinute, persistedDedupExpiry.map({ $0 < expired }) ?? true {
+            var from = BinaryWriter()
+            from.append(contentsOf: prefix)
+            from.append(ShardKeys.dedupKind)
+            var to = from
+            to.appendBigEndian(expired + 1)
+            changes.deleteRange(from: from.bytes, to: expired == UInt32.max ? ShardKeys.end(of: from.bytes) : to.bytes)
+            persistedDedupExpiry = expired
+        }
+        for chunk in dedup.drainNew() {
+            var key = BinaryWriter(capacity: prefix.count + 13)
+            key.append(contentsOf: prefix)
+            key.append(ShardKeys.dedupKind)
+            key.appendBigEndian(chunk.minute)
+            key.appendBigEndian(commitSequence)
+            var value = BinaryWriter(capacity: chunk.keys.count * 16)
+            for k in chunk.keys {
+                value.appendLittleEndian(k.low)
+                value.appendLittleEndian(k.high)
+            }
+            changes.put(key.bytes, value.bytes)
+        }
+
+        var familyChanges = FamilyChanges()
+        itemStatistics.drainChanges(into: &familyChanges)
+        append(familyChanges, tag: ItemStatistics.tag, prefix: prefix, to: &changes)
+
+        if metaDirty || !changes.isEmpty {
+            var key = prefix
+            key.append(ShardKeys.metaKind)
+            changes.put(key, encodeMeta())
+            metaDirty = false
+        }
+        return changes
+    }
+
+    private func append(_ familyChanges: FamilyChanges, tag: UInt8, prefix: [UInt8], to changes: inout StateChanges) {
+        for record in familyChanges.records {
+            var key = prefix
+            key.append(ShardKeys.familyKind)
+            key.append(tag)
+            key.append(contentsOf: record.key)
+            if let value = record.value { changes.put(key, value) } else { changes.delete(key) }
+        }
+    }
+
+    private func encodeMeta() -> [UInt8] {
+        var w = BinaryWriter(capacity: 96)
+        w.append(1)  // meta record version
+        w.appendSignedVarint(nextOffset ?? -1)
+        w.appendSignedVarint(watermark?.millis ?? -1)
+        w.appendVarint(commitSequence)
+        w.appendSignedVarint(dedup.expiredThroughMinute.map { Int64($0) } ?? -1)
+        for n in counters.applied { w.appendVarint(n) }
+        w.appendVarint(counters.duplicates)
+        w.appendVarint(counters.late)
+        let rejected = counters.rejected.sorted { $0.key.rawValue < $1.key.rawValue }
+        w.appendVarint(UInt64(rejected.count))
+        for (reason, n) in rejected {
+            w.appendLengthPrefixed(Array(reason.rawValue.utf8))
+            w.appendVarint(n)
+        }
+        return w.bytes
+    }
+
+    private mutating func restoreMeta(_ value: [UInt8]) throws(StateDecodingError) {
+        var r = BinaryReader(value)
+        let version = try r.readByte()
+        guard version == 1 else { throw StateDecodingError("shard meta version \(version)") }
+        let offset = try r.readSignedVarint()
+        nextOffset = offset >= 0 ? offset : nil
+        let mark = try r.readSignedVarint()
+        watermark = mark >= 0 ? EventTime(millis: mark) : nil
+        commitSequence = try r.readVarint()
+        let expired = try r.readSignedVarint()
+        let expiredMinute: UInt32? = expired >= 0 ? UInt32(clamping: expired) : nil
+        dedup.restore(expiredThroughMinute: expiredMinute)
+        persistedDedupExpiry = expiredMinute
+        for i in 0..<EventType.count { counters.applied[i] = try r.readVarint() }
+        counters.duplicates = try r.readVarint()
+        counters.late = try r.readVarint()
+        let n = try r.readVarint()
+        guard n <= UInt64(RejectReason.allCases.count) else { throw StateDecodingError("\(n) reject reasons") }
+        for _ in 0..<Int(n) {
+            let name = String(decoding: try r.readLengthPrefixed(), as: UTF8.self)
+            guard let reason = RejectReason(rawValue: name) else { throw StateDecodingError("unknown reject reason \(name)") }
+            counters.rejected[reason] = try r.readVarint()
+        }
+        try r.expectEnd()
+    }
+
+    /// Restores one persisted record; `key` is the full key (prefix included). Records may arrive
+    /// in any order except that item-dictionary records must come in ascending index order (a
+    /// prefix scan delivers them so).
+    public mutating func restore(key: [UInt8], value: [UInt8]) throws(StateDecodingError) {
+        let prefixLength = 6
+        guard key.count > prefixLength, Array(key[0..<prefixLength]) == keyPrefix else {
+            throw StateDecodingError("key outside shard \(partition)")
+        }
+        let kind = key[prefixLength]
+        let rest = Array(key[(prefixLength + 1)...])
+        switch kind {
+        case ShardKeys.metaKind:
+            try restoreMeta(value)
+        case ShardKeys.itemDictionaryKind:
+            var r = BinaryReader(rest)
+            let index = Int32(bitPattern: try r.readBigEndianUInt32())
+            try items.restore(index: index, bytes: value)
+        case ShardKeys.dedupKind:
+            var r = BinaryReader(rest)
+            let minute = try r.readBigEndianUInt32()
+            guard value.count % 16 == 0 else { throw StateDecodingError("dedup chunk of \(value.count) bytes") }
+            var v = BinaryReader(value)
+            var keys: [Hash128] = []
+            keys.reserveCapacity(value.count / 16)
+            while !v.isAtEnd {
+                keys.append(Hash128(low: try v.readLittleEndianUInt64(), high: try v.readLittleEndianUInt64()))
+            }
+            dedup.restore(minute: minute, keys: keys)
+        case ShardKeys.familyKind:
+            guard let tag = rest.first else { throw StateDecodingError("family record without a tag") }
+            let familyKey = Array(rest.dropFirst())
+            switch tag {
+            case ItemStatistics.tag: try itemStatistics.restore(key: familyKey, value: value)
+            default: throw StateDecodingError("unknown family tag \(tag)")
+            }
+        default:
+            throw StateDecodingError("unknown record kind \(kind)")
+        }
+    }
+
+    /// Whether the store held a metadata record for this shard (it has committed state).
+    public var hasCommittedState: Bool { nextOffset != nil }
+
+    // MARK: Inspection
+
+    /// Per-family entry counts and approximate bytes, dictionary and dedup included.
+    public var sizes: [(family: String, entries: Int, bytes: Int)] {
+        [
+            ("item_dictionary", items.count, items.approximateBytes),
+            ("dedup", dedup.count, dedup.approximateBytes),
+            (ItemStatistics.name, itemStatistics.entryCount, itemStatistics.approximateBytes),
+        ]
+    }
+}

@@ -1,0 +1,53 @@
+/// Event-time rules shared by every family of a shard.
+public struct ShardConfiguration: Sendable, Hashable, Codable {
+    /// How far behind the shard's watermark an event may be and still be applied. An event with
+    /// `ts < watermark - allowedLateness` is dropped and counted as late. Default 10 minutes.
+    public var allowedLatenessMillis: Int64
+    /// How long event ids are remembered for deduplication (see ``EventDeduplicator``); must be at
+    /// least the allowed lateness so every applied event is checked. Default 10 minutes.
+    public var dedupWindowMillis: Int64
+
+    public init(allowedLatenessMillis: Int64 = 600_000, dedupWindowMillis: Int64 = 600_000) {
+        self.allowedLatenessMillis = allowedLatenessMillis
+        self.dedupWindowMillis = dedupWindowMillis
+    }
+
+    /// Problems with the configuration, one line each; empty when valid.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if allowedLatenessMillis < 0 { problems.append("allowed lateness must be >= 0 ms, got \(allowedLatenessMillis)") }
+        if dedupWindowMillis < allowedLatenessMillis {
+            problems.append(
+                "the dedup window (\(dedupWindowMillis) ms) must be at least the allowed lateness "
+                    + "(\(allowedLatenessMillis) ms), or late duplicates could be applied twice")
+        }
+        return problems
+    }
+}
+
+/// What happened to one record offered to a shard.
+public enum ApplyOutcome: Sendable, Hashable {
+    /// The event changed the state.
+    case applied
+    /// An event with the same id was applied before; nothing changed.
+    case duplicate
+    /// The event was older than the watermark minus the allowed lateness; counted, not applied.
+    case late
+    /// The record's offset was already reflected in the state (a redelivery); ignored.
+    case alreadyApplied
+}
+
+/// Counters a shard keeps about its input; persisted with its state, so they are exactly-once too.
+public struct ShardCounters: Sendable, Hashable, Codable {
+    /// Applied events by ``EventType/index``.
+    public var applied: [UInt64] = Array(repeating: 0, count: EventType.count)
+    public var duplicates: UInt64 = 0
+    public var late: UInt64 = 0
+    /// Records refused by the decoder, by reason.
+    public var rejected: [RejectReason: UInt64] = [:]
+
+    public init() {}
+
+    public var appliedTotal: UInt64 { applied.reduce(0, &+) }
+    public var rejectedTotal: UInt64 { rejected.values.reduce(0, &+) }
+}

@@ -1,1 +1,0 @@
-// Module RecstreamTesting: see docs/architecture.md.
