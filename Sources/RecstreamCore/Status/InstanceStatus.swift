@@ -1,0 +1,144 @@
+/// What `GET /v1/status` reports: which partitions this instance owns, how far each is consumed
+/// and committed, the state it holds, and how fast events flow. Filled by the runtime; the query
+/// API only renders it. JSON keys are the snake_case forms of these names.
+public struct InstanceStatus: Sendable, Codable, Hashable {
+    /// Build version of this binary.
+    public var version: String
+    /// Kafka bootstrap servers this instance consumes from.
+    public var bootstrapServers: String
+    public var groupID: String
+    public var eventsTopic: String
+    public var deadLetterTopic: String
+    /// Wall-clock milliseconds when the process started.
+    public var startedAtMillis: Int64
+    /// Wall-clock milliseconds of the last successful state commit; nil before the first.
+    public var lastCommitAtMillis: Int64?
+    /// Duration of the last commit in milliseconds.
+    public var lastCommitDurationMillis: Double?
+    /// Wall-clock milliseconds of the last commit failure and its message, if any since start.
+    public var lastCommitError: String?
+    /// Applied events per second over the last sampling interval (about 1 s).
+    public var eventsPerSecond: Double
+    /// The instance watermark: the largest event time applied by any owned partition.
+    public var watermarkMillis: Int64?
+    /// Whether ingest is running (false while stopping or after a fatal error).
+    public var consuming: Bool
+    public var partitions: [PartitionStatus]
+    /// Entries and approximate bytes per state family, summed over owned partitions.
+    public var state: [FamilySize]
+    /// Records given up as lost because the log no longer held them (see docs/events.md).
+    public var dataLoss: [DataLossEvent]
+
+    public init(
+        version: String, bootstrapServers: String, groupID: String, eventsTopic: String, deadLetterTopic: String,
+        startedAtMillis: Int64, lastCommitAtMillis: Int64? = nil, lastCommitDurationMillis: Double? = nil,
+        lastCommitError: String? = nil, eventsPerSecond: Double = 0, watermarkMillis: Int64? = nil,
+        consuming: Bool = false, partitions: [PartitionStatus] = [], state: [FamilySize] = [],
+        dataLoss: [DataLossEvent] = []
+    ) {
+        self.version = version
+        self.bootstrapServers = bootstrapServers
+        self.groupID = groupID
+        self.eventsTopic = eventsTopic
+        self.deadLetterTopic = deadLetterTopic
+        self.startedAtMillis = startedAtMillis
+        self.lastCommitAtMillis = lastCommitAtMillis
+        self.lastCommitDurationMillis = lastCommitDurationMillis
+        self.lastCommitError = lastCommitError
+        self.eventsPerSecond = eventsPerSecond
+        self.watermarkMillis = watermarkMillis
+        self.consuming = consuming
+        self.partitions = partitions
+        self.state = state
+        self.dataLoss = dataLoss
+    }
+
+    /// Total lag over owned partitions, when every end offset is known.
+    public var totalLag: Int64? {
+        var sum: Int64 = 0
+        for p in partitions {
+            guard let lag = p.lag else { return nil }
+            sum += lag
+        }
+        return sum
+    }
+}
+
+/// One owned input partition.
+public struct PartitionStatus: Sendable, Codable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    /// Next offset to apply (everything before it is reflected in memory).
+    public var appliedOffset: Int64?
+    /// Next offset recorded in the last durable commit.
+    public var committedOffset: Int64?
+    /// The partition's log end offset as last seen by the consumer.
+    public var endOffset: Int64?
+    /// endOffset - appliedOffset.
+    public var lag: Int64?
+    public var watermarkMillis: Int64?
+    public var applied: UInt64
+    public var duplicates: UInt64
+    public var late: UInt64
+    public var rejected: [RejectReason: UInt64]
+
+    public init(
+        topic: String, partition: Int32, appliedOffset: Int64?, committedOffset: Int64?, endOffset: Int64?,
+        watermarkMillis: Int64?, applied: UInt64, duplicates: UInt64, late: UInt64, rejected: [RejectReason: UInt64]
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.appliedOffset = appliedOffset
+        self.committedOffset = committedOffset
+        self.endOffset = endOffset
+        if let endOffset { self.lag = max(0, endOffset - (appliedOffset ?? 0)) } else { self.lag = nil }
+        self.watermarkMillis = watermarkMillis
+        self.applied = applied
+        self.duplicates = duplicates
+        self.late = late
+        self.rejected = rejected
+    }
+}
+
+/// Entries and approximate memory of one state family.
+public struct FamilySize: Sendable, Codable, Hashable {
+    public var family: String
+    public var entries: Int
+    public var bytes: Int
+
+    public init(family: String, entries: Int, bytes: Int) {
+        self.family = family
+        self.entries = entries
+        self.bytes = bytes
+    }
+}
+
+/// A detected gap: the partition's log start had moved past the offset the state needed, so the
+/// records in `[fromOffset, toOffset)` were never applied.
+public struct DataLossEvent: Sendable, Codable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var fromOffset: Int64
+    public var toOffset: Int64
+    public var detectedAtMillis: Int64
+    public var message: String
+
+    public init(topic: String, partition: Int32, fromOffset: Int64, toOffset: Int64, detectedAtMillis: Int64, message: String) {
+        self.topic = topic
+        self.partition = partition
+        self.fromOffset = fromOffset
+        self.toOffset = toOffset
+        self.detectedAtMillis = detectedAtMillis
+        self.message = message
+    }
+
+    public var lostRecords: Int64 { toOffset - fromOffset }
+}
+
+/// The read side the query API needs; the runtime implements it over its live state.
+public protocol StateQueries: Sendable {
+    /// Reports for `itemIDs`, in order; nil for an item no owned shard has seen.
+    func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?]
+    /// A snapshot of the instance's status.
+    func status() -> InstanceStatus
+}

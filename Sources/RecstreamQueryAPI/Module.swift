@@ -1,1 +1,0 @@
-// Module RecstreamQueryAPI: see docs/architecture.md.

@@ -1,0 +1,143 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import RecstreamCore
+
+/// Settings of the HTTP query API.
+public struct QueryAPIConfiguration: Sendable {
+    /// Address to bind. Default 127.0.0.1:8080; port 0 picks a free port.
+    public var host: String
+    public var port: Int
+    /// Largest batch of ids one request may ask for. Default 1000.
+    public var maxBatchItems: Int
+    /// Largest request body in bytes. Default 1 MiB.
+    public var maxBodyBytes: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxBatchItems: Int = 1000, maxBodyBytes: Int = 1 << 20) {
+        self.host = host
+        self.port = port
+        self.maxBatchItems = maxBatchItems
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// The read-only HTTP API the serving fleet and the admin CLI use. Every route answers JSON
+/// (except `/metrics`, Prometheus text), every error is a JSON ``APIError``.
+public struct QueryAPI: Sendable {
+    public let configuration: QueryAPIConfiguration
+    public let queries: any StateQueries
+    public let metricsRegistry: PrometheusCollectorRegistry?
+
+    public init(configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?) {
+        self.configuration = configuration
+        self.queries = queries
+        self.metricsRegistry = metricsRegistry
+    }
+
+    /// The routes, for serving and for in-process tests (`app.test(.router)`).
+    public func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(JSONErrorMiddleware())
+        let queries = self.queries
+        let configuration = self.configuration
+        let registry = self.metricsRegistry
+
+        router.get("/healthz") { _, _ in
+            try Self.json(["status": "ok"])
+        }
+
+        router.get("/metrics") { _, _ in
+            let text = registry?.emitToString() ?? ""
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        router.get("/v1/status") { _, _ in
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            return try Self.json(queries.status(), encoder: encoder)
+        }
+
+        router.get("/v1/items/:id/stats") { _, context in
+            let id = try Self.validatedID(context.parameters.get("id"))
+            guard let report = queries.itemStats([id]).first ?? nil else {
+                throw APIError.notFound("item \(id) has no statistics on this instance")
+            }
+            return try Self.json(ItemStatsBody(report))
+        }
+
+        router.post("/v1/items/stats") { request, _ in
+            let body = try await Self.collect(request, limit: configuration.maxBodyBytes)
+            let batch: ItemStatsBatchRequest
+            do {
+                batch = try JSONDecoder().decode(ItemStatsBatchRequest.self, from: body)
+            } catch {
+                throw APIError.badRequest("expected a JSON object {\"ids\": [\"item id\", ...]}: \(Self.describe(error))")
+            }
+            guard batch.ids.count <= configuration.maxBatchItems else {
+                throw APIError.badRequest("\(batch.ids.count) ids; the limit is \(configuration.maxBatchItems) per request")
+            }
+            let ids = try batch.ids.map(Self.validatedID)
+            let reports = queries.itemStats(ids)
+            var notFound: [String] = []
+            for (id, report) in zip(ids, reports) where report == nil { notFound.append(id) }
+            return try Self.json(ItemStatsBatchBody(items: reports.map { $0.map(ItemStatsBody.init) }, notFound: notFound))
+        }
+        return router
+    }
+
+    /// The application: the router served at the configured address. `onServerRunning` receives
+    /// the bound address (useful with port 0).
+    public func buildApplication(
+        logger: Logger, onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: buildRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recstream"),
+            onServerRunning: { channel in
+                let address = channel.localAddress
+                await onServerRunning(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)
+            },
+            logger: logger)
+    }
+
+    // MARK: Helpers
+
+    static func validatedID(_ raw: String?) throws -> String {
+        guard let raw, !raw.isEmpty else { throw APIError.badRequest("an id must not be empty") }
+        let length = raw.utf8.count
+        guard length <= EventDecoderLimits.maxIDBytes else {
+            throw APIError.badRequest("id is \(length) bytes; the limit is \(EventDecoderLimits.maxIDBytes)")
+        }
+        return raw
+    }
+
+    static func collect(_ request: Request, limit: Int) async throws -> Data {
+        do {
+            let buffer = try await request.body.collect(upTo: limit)
+            return Data(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge("request body exceeds \(limit) bytes")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context): "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.valueNotFound(_, let context): "null at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.dataCorrupted: "the body is not valid JSON"
+        default: "the body could not be read"
+        }
+    }
+
+    static func json(_ value: some Encodable, encoder: JSONEncoder = JSONEncoder()) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

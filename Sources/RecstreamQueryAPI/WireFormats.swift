@@ -1,0 +1,71 @@
+import RecstreamCore
+
+/// The JSON shape of one item's statistics (documented in Schemas/openapi.yaml, ItemStats).
+struct ItemStatsBody: Encodable, Sendable {
+    struct Window: Encodable, Sendable {
+        var counts: [String: UInt64]
+        var rates: [String: Double]
+    }
+
+    var itemID: String
+    var now: Int64
+    var windows: [String: Window]
+    var lateDropped: [String: UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case itemID = "item_id"
+        case now
+        case windows
+        case lateDropped = "late_dropped"
+    }
+
+    init(_ report: ItemStatsReport) {
+        itemID = report.itemID
+        now = report.now.millis
+        var windows: [String: Window] = [:]
+        for window in StatsWindow.allCases {
+            windows[window.rawValue] = Window(
+                counts: Dictionary(uniqueKeysWithValues: (report.counts[window] ?? [:]).map { ($0.key.name, $0.value) }),
+                rates: Dictionary(uniqueKeysWithValues: (report.rates[window] ?? [:]).map { ($0.key.rawValue, $0.value) }))
+        }
+        windows["all"] = Window(
+            counts: Dictionary(uniqueKeysWithValues: report.totals.map { ($0.key.name, $0.value) }),
+            rates: Dictionary(uniqueKeysWithValues: report.totalRates.map { ($0.key.rawValue, $0.value) }))
+        self.windows = windows
+        lateDropped = Dictionary(uniqueKeysWithValues: report.lateDropped.map { ($0.key.name, $0.value) })
+    }
+}
+
+/// `POST /v1/items/stats` request.
+struct ItemStatsBatchRequest: Decodable, Sendable {
+    var ids: [String]
+}
+
+/// `POST /v1/items/stats` response: `items` is aligned with the request (null where unknown).
+struct ItemStatsBatchBody: Encodable, Sendable {
+    var items: [ItemStatsBody?]
+    var notFound: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case notFound = "not_found"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        var list = c.nestedUnkeyedContainer(forKey: .items)
+        for item in items {
+            if let item { try list.encode(item) } else { try list.encodeNil() }
+        }
+        try c.encode(notFound, forKey: .notFound)
+    }
+}
+
+/// The JSON shape of `GET /v1/status` (Schemas/openapi.yaml, Status).
+struct StatusBody: Encodable, Sendable {
+    var status: InstanceStatus
+
+    func encode(to encoder: any Encoder) throws {
+        try status.encode(to: encoder)
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import RecstreamCore
+import RecstreamQueryAPI
+import RecstreamTesting
+import Testing
+import Yams
+
+/// Real shards behind the query protocol, for route tests.
+struct ShardQueries: StateQueries {
+    let shards: [Shard]
+    func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
+        itemIDs.map { ItemStatsQuery.report(itemID: $0, shards: shards, configuration: StatsConfiguration()) }
+    }
+    func status() -> InstanceStatus {
+        InstanceStatus(
+            version: "test", bootstrapServers: "127.0.0.1:1", groupID: "g", eventsTopic: "recstream.events",
+            deadLetterTopic: "recstream.events.dlq", startedAtMillis: 0,
+            partitions: shards.map {
+                PartitionStatus(
+                    topic: "recstream.events", partition: $0.partition, appliedOffset: $0.nextOffset, committedOffset: nil,
+                    endOffset: 10, watermarkMillis: $0.watermark?.millis, applied: $0.counters.appliedTotal,
+                    duplicates: $0.counters.duplicates, late: $0.counters.late, rejected: $0.counters.rejected)
+            })
+    }
+}
+
+func makeAPI() -> QueryAPI {
+    var a = Shard(partition: 0, configuration: ShardConfiguration())
+    var b = Shard(partition: 1, configuration: ShardConfiguration())
+    let t: Int64 = 1_793_491_200_000
+    // i1: 4 exposures and 1 click over two partitions, i2: one exposure.
+    a.apply(Event(eventID: "e1", type: .exposure, userID: "u1", itemID: "i1", time: .init(millis: t)), offset: 0)
+    a.apply(Event(eventID: "e2", type: .exposure, userID: "u1", itemID: "i1", time: .init(millis: t + 1)), offset: 1)
+    a.apply(Event(eventID: "e3", type: .click, userID: "u1", itemID: "i1", time: .init(millis: t + 2)), offset: 2)
+    b.apply(Event(eventID: "e4", type: .exposure, userID: "u2", itemID: "i1", time: .init(millis: t + 3)), offset: 0)
+    b.apply(Event(eventID: "e5", type: .exposure, userID: "u2", itemID: "i1", time: .init(millis: t + 4)), offset: 1)
+    b.apply(Event(eventID: "e6", type: .exposure, userID: "u2", itemID: "i2", time: .init(millis: t + 5)), offset: 2)
+    return QueryAPI(configuration: QueryAPIConfiguration(port: 0, maxBatchItems: 3, maxBodyBytes: 512), queries: ShardQueries(shards: [a, b]), metricsRegistry: nil)
+}
+
+func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
+    try #require(JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+}
+
+@Suite("Query API")
+struct QueryAPITests {
+    let app = Application(router: makeAPI().buildRouter())
+
+    @Test func itemStatsMergesPartitionsAndSmoothsRates() async throws {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/items/i1/stats", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                #expect(body["item_id"] as? String == "i1")
+                #expect(body["now"] as? Int64 == 1_793_491_200_005)
+                let windows = try #require(body["windows"] as? [String: Any])
+                let hour = try #require(windows["1h"] as? [String: Any])
+                let counts = try #require(hour["counts"] as? [String: Any])
+                #expect(counts["exposure"] as? Int == 4)
+                #expect(counts["click"] as? Int == 1)
+                let rates = try #require(hour["rates"] as? [String: Double])
+                // CTR with the default Beta(1, 12): (1 + 1) / (4 + 13) = 2/17.
+                #expect(abs(rates["ctr"]! - 2.0 / 17.0) < 1e-12)
+                #expect(windows["all"] != nil)
+            }
+        }
+    }
+
+    @Test func unknownItemIs404WithJSONBody() async throws {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/items/nope/stats", method: .get) { response in
+                #expect(response.status == .notFound)
+                let error = try #require(try jsonObject(response.body)["error"] as? [String: String])
+                #expect(error["code"] == "not_found")
+            }
+        }
+    }
+
+    @Test func batchAlignsResultsAndListsMissing() async throws {
+        try await app.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/items/stats", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"ids": ["i2", "missing", "i1"]}"#)
+            ) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                let items = try #require(body["items"] as? [Any])
+                #expect(items.count == 3)
+                #expect((items[0] as? [String: Any])?["item_id"] as? String == "i2")
+                #expect(items[1] is NSNull)
+                #expect(body["not_found"] as? [String] == ["missing"])
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"ids": "i1"}"#, HTTPResponse.Status.badRequest),
+        (#"not json"#, .badRequest),
+        (#"{"idz": []}"#, .badRequest),
+        (#"{"ids": ["a", "b", "c", "d"]}"#, .badRequest),
+        (#"{"ids": [""]}"#, .badRequest),
+        ("{\"ids\": [\"\(String(repeating: "x", count: 129))\"]}", .badRequest),
+        ("{\"ids\": [\"\(String(repeating: "y", count: 600))\"]}", .contentTooLarge),
+    ])
+    func malformedBatchesAreClientErrors(body: String, status: HTTPResponse.Status) async throws {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/items/stats", method: .post, body: ByteBuffer(string: body)) { response in
+                #expect(response.status == status)
+                let body = try jsonObject(response.body)
+                #expect(body["error"] != nil)
+            }
+        }
+    }
+
+    @Test func unknownRouteIsJSON404() async throws {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v2/nothing", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try jsonObject(response.body)
+                #expect(body["error"] != nil)
+            }
+        }
+    }
+
+    @Test func statusAndHealthOverALiveSocket() async throws {
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                let partitions = try #require(body["partitions"] as? [[String: Any]])
+                #expect(partitions.count == 2)
+                #expect(partitions[0]["applied_offset"] as? Int == 3)
+                #expect(partitions[0]["lag"] as? Int == 7)
+                #expect(body["dead_letter_topic"] as? String == "recstream.events.dlq")
+            }
+        }
+    }
+
+    /// Every route the server registers is in Schemas/openapi.yaml, and every path there is served.
+    @Test func routesMatchTheOpenAPISpec() throws {
+        let specURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Schemas/openapi.yaml")
+        let spec = try #require(try Yams.load(yaml: String(contentsOf: specURL, encoding: .utf8)) as? [String: Any])
+        let paths = try #require(spec["paths"] as? [String: [String: Any]])
+        var specRoutes = Set<String>()
+        for (path, operations) in paths {
+            for method in operations.keys { specRoutes.insert("\(method.uppercased()) \(path)") }
+        }
+        let served = Set(
+            makeAPI().buildRouter().routes.map { route -> String in
+                let path = route.path.description.split(separator: "/").map { part in
+                    part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
+                }.joined(separator: "/")
+                return "\(route.method.rawValue) /\(path)"
+            })
+        #expect(served == specRoutes)
+    }
+}
