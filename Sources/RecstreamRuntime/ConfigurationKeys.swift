@@ -1,0 +1,190 @@
+import RecstreamCore
+
+/// The table behind every way of setting configuration: a config file, environment variables
+/// and flags all name settings by these keys and parse values the same way, so precedence
+/// (defaults < file < environment < flags) is one loop.
+public struct ConfigurationKey: Sendable {
+    /// Dotted key used in files (`kafka.brokers`).
+    public let name: String
+    /// One-line description with unit and default, for `--help` and docs.
+    public let help: String
+    let apply: @Sendable (inout RecstreamConfiguration, String) throws(ConfigurationError) -> Void
+    let read: @Sendable (RecstreamConfiguration) -> String
+
+    /// The environment variable: `RECSTREAM_` + the key upper-cased with dots as underscores.
+    public var environmentVariable: String {
+        "RECSTREAM_" + name.uppercased().replacingOccurrences(".", with: "_")
+    }
+}
+
+/// A setting that could not be applied.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+}
+
+public enum ConfigurationKeys {
+    static func int(_ key: String, _ value: String, _ range: ClosedRange<Int64>) throws(ConfigurationError) -> Int64 {
+        guard let v = Int64(value.trimmingSpaces), range.contains(v) else {
+            throw ConfigurationError("\(key): expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(value)'")
+        }
+        return v
+    }
+
+    static func bool(_ key: String, _ value: String) throws(ConfigurationError) -> Bool {
+        switch value.trimmingSpaces.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError("\(key): expected true or false, got '\(value)'")
+        }
+    }
+
+    static func double(_ key: String, _ value: String) throws(ConfigurationError) -> Double {
+        guard let v = Double(value.trimmingSpaces), v.isFinite else {
+            throw ConfigurationError("\(key): expected a number, got '\(value)'")
+        }
+        return v
+    }
+
+    static func string(
+        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, String> & Sendable
+    ) -> ConfigurationKey {
+        ConfigurationKey(name: name, help: help, apply: { c, v in c[keyPath: path] = v.trimmingSpaces }, read: { $0[keyPath: path] })
+    }
+
+    static func integer(
+        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, Int> & Sendable,
+        _ range: ClosedRange<Int64>
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, apply: { c, v throws(ConfigurationError) in c[keyPath: path] = Int(try int(name, v, range)) },
+            read: { String($0[keyPath: path]) })
+    }
+
+    static func millis(
+        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, Int64> & Sendable
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, apply: { c, v throws(ConfigurationError) in c[keyPath: path] = try int(name, v, 0...Int64.max) },
+            read: { String($0[keyPath: path]) })
+    }
+
+    static func priorKeys() -> [ConfigurationKey] {
+        RateKind.allCases.flatMap { kind -> [ConfigurationKey] in
+            let defaults = StatsConfiguration.defaultPriors[kind]!
+            return [
+                ConfigurationKey(
+                    name: "stats.priors.\(kind.rawValue).alpha",
+                    help: "Beta prior alpha of \(kind.rawValue) (pseudo-events), default \(defaults.alpha)",
+                    apply: { c, v throws(ConfigurationError) in
+                        c.stats.priors[kind]?.alpha = try double("stats.priors.\(kind.rawValue).alpha", v)
+                    },
+                    read: { "\($0.stats.prior(kind).alpha)" }),
+                ConfigurationKey(
+                    name: "stats.priors.\(kind.rawValue).beta",
+                    help: "Beta prior beta of \(kind.rawValue) (pseudo-non-events), default \(defaults.beta)",
+                    apply: { c, v throws(ConfigurationError) in
+                        c.stats.priors[kind]?.beta = try double("stats.priors.\(kind.rawValue).beta", v)
+                    },
+                    read: { "\($0.stats.prior(kind).beta)" }),
+            ]
+        }
+    }
+
+    /// Every key, in documentation order.
+    public static let all: [ConfigurationKey] = [
+        ConfigurationKey(
+            name: "kafka.brokers", help: "bootstrap servers HOST:PORT[,...]; unset = start the embedded broker",
+            apply: { c, v in c.brokers = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.brokers ?? "(embedded)" }),
+        string("kafka.group_id", "consumer group id, default recstream", \.groupID),
+        string("kafka.events_topic", "input topic, default recstream.events", \.eventsTopic),
+        string("kafka.dead_letter_topic", "dead-letter topic, default recstream.events.dlq", \.deadLetterTopic),
+        integer("kafka.events_partitions", "partitions when creating the events topic, default 8", \.eventsPartitions, 1...10_000),
+        integer(
+            "kafka.dead_letter_partitions", "partitions when creating the dead-letter topic, default 1",
+            \.deadLetterPartitions, 1...10_000),
+        integer("kafka.replication_factor", "replication factor of created topics, default 1", \.replicationFactor, 1...32),
+        ConfigurationKey(
+            name: "kafka.create_topics", help: "create missing topics at start, default true",
+            apply: { c, v throws(ConfigurationError) in c.createTopics = try bool("kafka.create_topics", v) },
+            read: { String($0.createTopics) }),
+        ConfigurationKey(
+            name: "kafka.start_from", help: "where a partition without state starts: earliest (default) or latest",
+            apply: { c, v throws(ConfigurationError) in
+                guard let p = RecstreamConfiguration.StartPosition(rawValue: v.trimmingSpaces) else {
+                    throw ConfigurationError("kafka.start_from: expected earliest or latest, got '\(v)'")
+                }
+                c.startFrom = p
+            },
+            read: { $0.startFrom.rawValue }),
+        string("http.address", "query API HOST:PORT (port 0 = any free port), default 127.0.0.1:8080", \.httpAddress),
+        integer("http.max_batch_items", "ids per batch query, default 1000", \.maxBatchItems, 1...1_000_000),
+        integer("http.max_body_bytes", "largest request body, default 1048576", \.maxBodyBytes, 1024...(1 << 30)),
+        ConfigurationKey(
+            name: "state.dir", help: "state directory; unset with the embedded broker = a fresh temporary directory",
+            apply: { c, v in c.stateDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.stateDir ?? "(temporary)" }),
+        millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
+        ConfigurationKey(
+            name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",
+            apply: { c, v throws(ConfigurationError) in c.syncWrites = try bool("state.sync_writes", v) },
+            read: { String($0.syncWrites) }),
+        integer("ingest.max_batch", "records per poll, default 1000", \.maxBatch, 1...100_000),
+        integer("ingest.max_record_bytes", "largest record value accepted, default 65536", \.maxRecordBytes, 256...(64 << 20)),
+        millis("ingest.allowed_lateness_ms", "how far behind the watermark an event is still applied, default 600000", \.allowedLatenessMillis),
+        millis("ingest.dedup_window_ms", "how long event ids are remembered, default 600000", \.dedupWindowMillis),
+    ] + priorKeys()
+
+    /// The key named `name`, or nil.
+    public static func key(named name: String) -> ConfigurationKey? { all.first { $0.name == name } }
+
+    /// Applies `value` to the setting `name` (`kafka.properties.*` included).
+    public static func apply(_ name: String, _ value: String, to configuration: inout RecstreamConfiguration)
+        throws(ConfigurationError)
+    {
+        if name.hasPrefix("kafka.properties.") {
+            let property = String(name.dropFirst("kafka.properties.".count))
+            guard !property.isEmpty else { throw ConfigurationError("kafka.properties needs a librdkafka key after the dot") }
+            configuration.kafkaProperties[property] = value
+            return
+        }
+        guard let key = key(named: name) else {
+            throw ConfigurationError("unknown setting '\(name)'; `recstream run --help` lists them")
+        }
+        try key.apply(&configuration, value)
+    }
+
+    /// Applies every `RECSTREAM_*` variable of `environment`. `RECSTREAM_KAFKA_PROPERTY_<X>` sets
+    /// librdkafka property x with underscores as dots (`..._SASL_PASSWORD` → `sasl.password`).
+    public static func applyEnvironment(_ environment: [String: String], to configuration: inout RecstreamConfiguration)
+        throws(ConfigurationError)
+    {
+        for key in all {
+            if let value = environment[key.environmentVariable] { try key.apply(&configuration, value) }
+        }
+        let prefix = "RECSTREAM_KAFKA_PROPERTY_"
+        for (name, value) in environment where name.hasPrefix(prefix) {
+            let property = name.dropFirst(prefix.count).lowercased().replacingOccurrences("_", with: ".")
+            configuration.kafkaProperties[property] = value
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,65 @@
+import CoreMetrics
+import Metrics
+import RecstreamCore
+
+/// The ingest path's metrics, created once from an injected factory (Prometheus in production,
+/// a test kit in tests). The hot path counts into plain integers per batch and adds them here
+/// once per batch.
+struct IngestMetrics {
+    let applied: [Counter]
+    let duplicates: Counter
+    let late: Counter
+    let rejected: [RejectReason: Counter]
+    let dataLoss: Counter
+    let commits: Counter
+    let commitFailures: Counter
+    let commitDuration: Timer
+    let commitBytes: Recorder
+    let commitRecords: Recorder
+    let deadLetterPending: Gauge
+    let lag: Gauge
+    let watermark: Gauge
+
+    init(factory: any MetricsFactory) {
+        applied = EventType.allCases.map {
+            Counter(label: "recstream_events_applied_total", dimensions: [("type", $0.name)], factory: factory)
+        }
+        duplicates = Counter(label: "recstream_events_duplicate_total", factory: factory)
+        late = Counter(label: "recstream_events_late_dropped_total", factory: factory)
+        var rejected: [RejectReason: Counter] = [:]
+        for reason in RejectReason.allCases {
+            rejected[reason] = Counter(label: "recstream_dlq_records_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        self.rejected = rejected
+        dataLoss = Counter(label: "recstream_data_loss_records_total", factory: factory)
+        commits = Counter(label: "recstream_commits_total", factory: factory)
+        commitFailures = Counter(label: "recstream_commit_failures_total", factory: factory)
+        commitDuration = Timer(label: "recstream_commit_duration_seconds", factory: factory)
+        commitBytes = Recorder(label: "recstream_commit_bytes", factory: factory)
+        commitRecords = Recorder(label: "recstream_commit_records", factory: factory)
+        deadLetterPending = Gauge(label: "recstream_dlq_pending_records", factory: factory)
+        lag = Gauge(label: "recstream_consumer_lag_records", factory: factory)
+        watermark = Gauge(label: "recstream_watermark_millis", factory: factory)
+    }
+}
+
+/// Per-batch tallies, flushed into ``IngestMetrics`` after each batch.
+struct BatchTally {
+    var applied = [Int](repeating: 0, count: EventType.count)
+    var duplicates = 0
+    var late = 0
+    var rejected: [RejectReason: Int] = [:]
+
+    mutating func flush(into metrics: IngestMetrics) {
+        for i in 0..<EventType.count where applied[i] > 0 {
+            metrics.applied[i].increment(by: Int64(applied[i]))
+            applied[i] = 0
+        }
+        if duplicates > 0 { metrics.duplicates.increment(by: Int64(duplicates)) }
+        if late > 0 { metrics.late.increment(by: Int64(late)) }
+        for (reason, n) in rejected { metrics.rejected[reason]?.increment(by: Int64(n)) }
+        duplicates = 0
+        late = 0
+        rejected.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,404 @@
+import Foundation
+import Logging
+import Metrics
+import RecstreamCore
+import RecstreamKafka
+import RecstreamStorage
+import Synchronization
+
+/// The ingest loop: poll → decode → apply → (every commit interval) one atomic commit of state
+/// and offsets → commit offsets to the group for lag monitoring.
+///
+/// Runs on one dedicated thread (``run(shouldStop:)`` blocks). It is the only writer of the
+/// engine's state; it takes the engine lock at the first record of a batch and releases it
+/// after the batch, so queries wait at most one batch.
+///
+/// Exactly-once: a shard's records and the offset they reflect are written in one batch; on
+/// assignment a partition resumes at the stored offset; redelivered offsets are ignored by the
+/// shard; refused records reach the dead-letter topic before the offset that skips them is
+/// committed.
+final class IngestPipeline: @unchecked Sendable {
+    let configuration: RecstreamConfiguration
+    let engine: StateEngine
+    let repository: StateRepository
+    let logger: Logger
+    private let metrics: IngestMetrics
+    private var consumer: KafkaConsumer?
+    private let deadLetters: DeadLetterQueue
+    private var decoder: EventDecoder
+    private var tally = BatchTally()
+    /// True while the ingest thread holds the engine lock (only touched on that thread).
+    private var holdsLock = false
+    private let clock = ContinuousClock()
+    private var lastCommit: ContinuousClock.Instant
+    private var lastStatus: ContinuousClock.Instant
+    private var lastSizes: ContinuousClock.Instant
+    private var appliedAtLastStatus: UInt64 = 0
+    private var stopRequested: () -> Bool = { false }
+    private let kafkaConfiguration: KafkaConfiguration
+
+    init(
+        configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
+        repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.kafkaConfiguration = kafka
+        self.engine = engine
+        self.repository = repository
+        self.logger = logger
+        metrics = IngestMetrics(factory: metricsFactory)
+        decoder = EventDecoder(maxRecordBytes: configuration.maxRecordBytes)
+        deadLetters = try DeadLetterQueue(configuration: kafka, topic: configuration.deadLetterTopic, logger: logger)
+        let now = clock.now
+        lastCommit = now
+        lastStatus = now
+        lastSizes = now
+    }
+
+    // MARK: Locking from the ingest thread
+
+    /// Runs `body` with the engine state, taking the lock unless this thread already holds it.
+    private func withState<T>(_ body: (inout EngineState) throws -> T) rethrows -> T {
+        if holdsLock { return try body(&engine.state) }
+        engine.lock.lock()
+        defer { engine.lock.unlock() }
+        return try body(&engine.state)
+    }
+
+    // MARK: The loop
+
+    /// Consumes until `shouldStop` returns true, then commits, leaves the group and returns.
+    /// - Throws: a fatal Kafka error, or a storage error that persisted through retries while
+    ///   stopping; the state on disk is then the last successful commit.
+    func run(shouldStop: @escaping () -> Bool) throws {
+        stopRequested = shouldStop
+        let proxy = RebalanceProxy(self)
+        let consumer = try KafkaConsumer(
+            configuration: kafkaConfiguration, groupID: configuration.groupID,
+            defaultStart: configuration.startFrom == .earliest ? .beginning : .end, rebalanceListener: proxy)
+        self.consumer = consumer
+        defer {
+            self.consumer = nil
+            deadLetters.close()
+        }
+        try consumer.subscribe([configuration.eventsTopic])
+        withState { $0.consuming = true }
+        logger.info("ingest started", metadata: ["topic": "\(configuration.eventsTopic)", "group": "\(configuration.groupID)"])
+
+        var failure: (any Error)? = nil
+        while !shouldStop() {
+            do {
+                _ = try consumer.poll(
+                    maxRecords: configuration.maxBatch, timeout: .milliseconds(100),
+                    onEvent: { [unowned self] event in self.handle(event, consumer: consumer) },
+                    { [unowned self] record in self.process(record) })
+            } catch {
+                if holdsLock {
+                    engine.lock.unlock()
+                    holdsLock = false
+                }
+                if error.isFatal {
+                    logger.critical("fatal Kafka error; stopping ingest", metadata: ["error": "\(error)"])
+                    failure = error
+                    break
+                }
+                logger.warning("poll failed; retrying", metadata: ["error": "\(error)"])
+                continue
+            }
+            if holdsLock {
+                engine.lock.unlock()
+                holdsLock = false
+            }
+            tally.flush(into: metrics)
+            let now = clock.now
+            if now - lastCommit >= .milliseconds(configuration.commitIntervalMillis)
+                || deadLetters.pendingCount > 10_000
+            {
+                commit(consumer: consumer)
+            }
+            if now - lastStatus >= .seconds(1) { refreshStatus(consumer: consumer, now: now) }
+        }
+
+        withState { $0.consuming = false }
+        commit(consumer: consumer)
+        // close() leaves the group; the final revoke commits again (a no-op) and drops shards.
+        consumer.close()
+        logger.info("ingest stopped")
+        if let failure { throw failure }
+    }
+
+    // MARK: One record
+
+    private func process(_ record: borrowing ConsumedRecord) {
+        if !holdsLock {
+            engine.lock.lock()
+            holdsLock = true
+        }
+        let partition = Int(record.partition)
+        let offset = record.offset
+        guard partition < engine.state.shards.count, engine.state.shards[partition] != nil else { return }
+        if engine.state.shards[partition]!.hasApplied(offset: offset) { return }
+
+        var format = PayloadFormat.json
+        if let header = record.header("content-type") {
+            let value = String(decoding: header, as: UTF8.self)
+            guard let f = PayloadFormat(contentType: value) else {
+                refuse(
+                    record, Rejection(.unsupportedContentType, "content-type '\(value)' is neither application/json nor application/x-protobuf"))
+                return
+            }
+            format = f
+        }
+        if record.isNullValue {
+            refuse(record, Rejection(.malformedJSON, "the record has no value (a tombstone)"))
+            return
+        }
+        let value = record.value
+        let bytes = UnsafeBufferPointer<UInt8>(start: value.baseAddress?.assumingMemoryBound(to: UInt8.self), count: value.count)
+        let result = decoder.decode(bytes.span, format: format)
+        switch result {
+        case .success(let event):
+            let outcome = engine.state.shards[partition]!.apply(event, idBytes: decoder.idBytes, offset: offset)
+            switch outcome {
+            case .applied: tally.applied[event.type.index] += 1
+            case .duplicate: tally.duplicates += 1
+            case .late: tally.late += 1
+            case .alreadyApplied: break
+            }
+        case .failure(let rejection):
+            refuse(record, rejection)
+        }
+    }
+
+    private func refuse(_ record: borrowing ConsumedRecord, _ rejection: Rejection) {
+        let partition = Int(record.partition)
+        do {
+            try deadLetters.send(
+                key: record.key.map { Array($0) }, value: Array(record.value), originalHeaders: record.headers,
+                rejection: rejection, source: record.topicPartition, offset: record.offset)
+        } catch {
+            // The record stays ahead of the committed offset: stop this batch's progress on the
+            // partition by not advancing it; the next poll after a seek would redeliver it. Rare
+            // (local queue full for the whole timeout); logged loudly.
+            logger.error(
+                "cannot queue a refused record for the dead-letter topic",
+                metadata: ["partition": "\(record.partition)", "offset": "\(record.offset)", "error": "\(error)"])
+        }
+        _ = engine.state.shards[partition]!.reject(offset: record.offset, reason: rejection.reason)
+        tally.rejected[rejection.reason, default: 0] += 1
+    }
+
+    // MARK: Consumer events
+
+    private func handle(_ event: ConsumerEvent, consumer: KafkaConsumer) {
+        switch event {
+        case .offsetOutOfRange(let tp, let requested, let message):
+            resolveGap(tp, requested: requested, message: message, consumer: consumer)
+        case .partitionEOF:
+            break
+        case .error(let error):
+            if error.isFatal {
+                logger.critical("fatal Kafka error", metadata: ["error": "\(error)"])
+            } else {
+                logger.warning("Kafka reports", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The offset a partition needs no longer exists. Below the log start it is data loss:
+    /// recorded (status, metric, error log) and the partition resumes at the log start. Beyond the
+    /// log end the topic was recreated or truncated: recorded, and the partition stays stopped
+    /// because its state reflects records that no longer exist.
+    private func resolveGap(_ tp: TopicPartition, requested: Int64, message: String, consumer: KafkaConsumer) {
+        let watermarks: (low: Int64, high: Int64)
+        do {
+            watermarks = try consumer.queryWatermarks(tp, timeout: .seconds(5))
+        } catch {
+            logger.error("offset out of range and watermarks unavailable", metadata: ["partition": "\(tp.partition)", "error": "\(error)"])
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        if requested < watermarks.low {
+            let lost = watermarks.low - requested
+            let loss = DataLossEvent(
+                topic: tp.topic, partition: tp.partition, fromOffset: requested, toOffset: watermarks.low, detectedAtMillis: now,
+                message: "the log start moved past offset \(requested) to \(watermarks.low): \(lost) records were deleted "
+                    + "before they were applied (retention); resuming at \(watermarks.low)")
+            withState { state in
+                state.dataLoss.append(loss)
+                _ = state.shards[Int(tp.partition)]?.skipLost(to: watermarks.low)
+            }
+            metrics.dataLoss.increment(by: lost)
+            logger.error("DATA LOSS", metadata: ["partition": "\(tp.partition)", "lost": "\(lost)", "detail": "\(loss.message)"])
+            do {
+                try consumer.seek(tp, to: watermarks.low, timeout: .seconds(10))
+            } catch {
+                logger.error("cannot resume after data loss", metadata: ["partition": "\(tp.partition)", "error": "\(error)"])
+            }
+        } else {
+            let loss = DataLossEvent(
+                topic: tp.topic, partition: tp.partition, fromOffset: watermarks.high, toOffset: requested, detectedAtMillis: now,
+                message: "the state needs offset \(requested) but the log ends at \(watermarks.high): the topic was "
+                    + "recreated or truncated. The partition is stopped; rebuild the state (remove the state directory) "
+                    + "to consume it again. librdkafka: \(message)")
+            withState { $0.dataLoss.append(loss) }
+            logger.error("STATE AHEAD OF LOG", metadata: ["partition": "\(tp.partition)", "detail": "\(loss.message)"])
+        }
+    }
+
+    // MARK: Commit
+
+    /// One atomic commit of every owned shard's changes and offsets. Retries storage failures
+    /// with backoff (ingest pauses meanwhile) until it succeeds or a stop is requested.
+    func commit(consumer: KafkaConsumer?) {
+        let started = clock.now
+        // Refused records must be in the dead-letter topic before their offsets are committed.
+        guard deadLetters.awaitDelivered(shouldStop: stopRequested) else {
+            logger.error("stopping with undelivered dead-letter records; their offsets stay uncommitted")
+            return
+        }
+        var changes = StateChanges()
+        var offsets: [TopicPartition: Int64] = [:]
+        withState { state in
+            for index in state.shards.indices where state.shards[index] != nil {
+                changes.append(state.shards[index]!.drainChanges())
+                if let next = state.shards[index]!.nextOffset {
+                    offsets[TopicPartition(topic: configuration.eventsTopic, partition: Int32(index))] = next
+                }
+            }
+        }
+        lastCommit = clock.now
+        guard !changes.isEmpty else { return }
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                try repository.commit(changes)
+                break
+            } catch {
+                metrics.commitFailures.increment()
+                withState { $0.lastCommitError = "\(Date()): \(error)" }
+                logger.error("state commit failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
+                if stopRequested() && backoff >= .seconds(5) {
+                    logger.critical("giving up the final commit; the store keeps the previous commit", metadata: ["error": "\(error)"])
+                    return
+                }
+                Thread.sleep(forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+        let elapsed = clock.now - started
+        let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        withState { state in
+            for (tp, offset) in offsets { state.committedOffsets[tp.partition] = offset }
+            state.lastCommitAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
+            state.lastCommitDurationMillis = millis
+            state.lastCommitError = nil
+        }
+        metrics.commits.increment()
+        metrics.commitDuration.recordNanoseconds(Int64(millis * 1e6))
+        metrics.commitBytes.record(changes.byteCount)
+        metrics.commitRecords.record(changes.recordCount)
+        if let consumer, !offsets.isEmpty {
+            // For lag monitoring only; the store is the source of truth.
+            do { try consumer.commit(offsets, asynchronously: true) } catch {
+                logger.debug("group offset commit failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Status
+
+    private func refreshStatus(consumer: KafkaConsumer, now: ContinuousClock.Instant) {
+        let elapsed = now - lastStatus
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        lastStatus = now
+        let refreshSizes = now - lastSizes >= .seconds(5)
+        if refreshSizes { lastSizes = now }
+        let (applied, lag, watermark): (UInt64, Int64, Int64?) = withState { state in
+            var applied: UInt64 = 0
+            var lag: Int64 = 0
+            var watermark: Int64? = nil
+            for shard in state.ownedShards {
+                applied += shard.counters.appliedTotal
+                let tp = TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)
+                if let high = consumer.cachedWatermarks(tp)?.high, high >= 0 {
+                    state.endOffsets[shard.partition] = high
+                    lag += max(0, high - (shard.nextOffset ?? 0))
+                }
+                if let w = shard.watermark?.millis { watermark = max(watermark ?? w, w) }
+            }
+            let delta = applied >= appliedAtLastStatus ? applied - appliedAtLastStatus : 0
+            state.eventsPerSecond = seconds > 0 ? Double(delta) / seconds : 0
+            if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards) }
+            return (applied, lag, watermark)
+        }
+        appliedAtLastStatus = applied
+        metrics.lag.record(lag)
+        if let watermark { metrics.watermark.record(watermark) }
+        metrics.deadLetterPending.record(deadLetters.pendingCount)
+    }
+
+    static func sizes(of shards: [Shard]) -> [FamilySize] {
+        var totals: [String: (Int, Int)] = [:]
+        var order: [String] = []
+        for shard in shards {
+            for size in shard.sizes {
+                if totals[size.family] == nil { order.append(size.family) }
+                let t = totals[size.family] ?? (0, 0)
+                totals[size.family] = (t.0 + size.entries, t.1 + size.bytes)
+            }
+        }
+        return order.map { FamilySize(family: $0, entries: totals[$0]!.0, bytes: totals[$0]!.1) }
+    }
+
+    // MARK: Rebalance
+
+    /// Restores each assigned partition's shard from the store and starts it at its stored offset.
+    fileprivate func assigned(_ partitions: [TopicPartition]) -> [TopicPartition: StartOffset] {
+        var starts: [TopicPartition: StartOffset] = [:]
+        for tp in partitions where tp.topic == configuration.eventsTopic {
+            do {
+                let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration)
+                withState { $0.install(shard) }
+                if let next = shard.nextOffset { starts[tp] = .offset(next) }
+                logger.info(
+                    "partition assigned",
+                    metadata: ["partition": "\(tp.partition)", "resume_at": "\(shard.nextOffset.map(String.init) ?? "start")"])
+            } catch {
+                // Serving wrong data is worse than not serving: leave the partition without a
+                // shard (its records are skipped and stay uncommitted) and say so.
+                logger.critical(
+                    "cannot restore partition state; the partition is not consumed",
+                    metadata: ["partition": "\(tp.partition)", "error": "\(error)"])
+            }
+        }
+        return starts
+    }
+
+    /// Commits and drops the shards of revoked partitions.
+    fileprivate func revoked(_ partitions: [TopicPartition]) {
+        commit(consumer: nil)
+        withState { state in
+            for tp in partitions where tp.topic == configuration.eventsTopic { state.remove(partition: tp.partition) }
+        }
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.partition))"])
+    }
+}
+
+/// Forwards group callbacks to the pipeline without the consumer owning the pipeline.
+private final class RebalanceProxy: RebalanceListener {
+    weak var pipeline: IngestPipeline?
+
+    init(_ pipeline: IngestPipeline) { self.pipeline = pipeline }
+
+    func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: StartOffset] {
+        pipeline?.assigned(partitions) ?? [:]
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition]) { pipeline?.revoked(partitions) }
+}
+
+extension Error {
+    var isFatal: Bool { (self as? KafkaError)?.isFatal ?? false }
+}
+

@@ -1,1 +1,0 @@
-// Module RecstreamRuntime: see docs/architecture.md.

@@ -1,0 +1,128 @@
+import RecstreamCore
+
+/// Everything `recstream run` can be told, with the defaults it uses when told nothing. Every
+/// setting has one dotted key (e.g. `kafka.brokers`) used in the config file, one environment
+/// variable (`RECSTREAM_KAFKA_BROKERS`) and, for the common ones, a flag; see
+/// ``ConfigurationKeys`` and docs/configuration.md.
+public struct RecstreamConfiguration: Sendable {
+    // MARK: kafka
+    /// Bootstrap servers, `HOST:PORT[,...]`. Nil: start the embedded broker. Key `kafka.brokers`.
+    public var brokers: String? = nil
+    /// Consumer group id. Key `kafka.group_id`, default `recstream`.
+    public var groupID = "recstream"
+    /// Input topic. Key `kafka.events_topic`, default `recstream.events`.
+    public var eventsTopic = "recstream.events"
+    /// Dead-letter topic. Key `kafka.dead_letter_topic`, default `recstream.events.dlq`.
+    public var deadLetterTopic = "recstream.events.dlq"
+    /// Partitions of the events topic when recstream creates it. Key `kafka.events_partitions`, default 8.
+    public var eventsPartitions = 8
+    /// Partitions of the dead-letter topic when recstream creates it. Key `kafka.dead_letter_partitions`, default 1.
+    public var deadLetterPartitions = 1
+    /// Replication factor of topics recstream creates on a real cluster. Key `kafka.replication_factor`, default 1.
+    public var replicationFactor = 1
+    /// Create missing topics at start. Key `kafka.create_topics`, default true.
+    public var createTopics = true
+    /// Where a partition with no committed state starts: `earliest` or `latest`. Key `kafka.start_from`, default `earliest`.
+    public var startFrom: StartPosition = .earliest
+    /// Extra librdkafka properties (security, tuning), passed through verbatim; secrets are
+    /// masked in every printout. Keys `kafka.properties.<librdkafka key>`.
+    public var kafkaProperties: [String: String] = [:]
+
+    // MARK: http
+    /// Query API address, `HOST:PORT`; port 0 picks a free port. Key `http.address`, default `127.0.0.1:8080`.
+    public var httpAddress = "127.0.0.1:8080"
+    /// Largest batch of ids per query. Key `http.max_batch_items`, default 1000.
+    public var maxBatchItems = 1000
+    /// Largest request body in bytes. Key `http.max_body_bytes`, default 1048576.
+    public var maxBodyBytes = 1 << 20
+
+    // MARK: state
+    /// State directory (RocksDB). Nil with the embedded broker: a fresh temporary directory,
+    /// since the embedded broker's topics do not outlive the process. Key `state.dir`.
+    public var stateDir: String? = nil
+    /// Milliseconds between atomic commits of state and offsets. Key `state.commit_interval_ms`, default 1000.
+    public var commitIntervalMillis: Int64 = 1000
+    /// fsync the write-ahead log on every commit. Key `state.sync_writes`, default true.
+    public var syncWrites = true
+
+    // MARK: ingest
+    /// Records per poll. Key `ingest.max_batch`, default 1000.
+    public var maxBatch = 1000
+    /// Largest record value accepted, in bytes; larger ones go to the dead-letter topic.
+    /// Key `ingest.max_record_bytes`, default 65536.
+    public var maxRecordBytes = 64 * 1024
+    /// Key `ingest.allowed_lateness_ms`, default 600000 (10 minutes). See ShardConfiguration.
+    public var allowedLatenessMillis: Int64 = 600_000
+    /// Key `ingest.dedup_window_ms`, default 600000 (10 minutes); at least the allowed lateness.
+    public var dedupWindowMillis: Int64 = 600_000
+
+    // MARK: stats
+    /// Beta priors of the smoothed rates. Keys `stats.priors.<rate>.alpha|beta`.
+    public var stats = StatsConfiguration()
+
+    public init() {}
+
+    /// Where a partition without committed state starts.
+    public enum StartPosition: String, Sendable, CaseIterable {
+        case earliest
+        case latest
+    }
+
+    public var shardConfiguration: ShardConfiguration {
+        ShardConfiguration(allowedLatenessMillis: allowedLatenessMillis, dedupWindowMillis: dedupWindowMillis)
+    }
+
+    /// The HTTP address split into host and port.
+    public var httpHostPort: (host: String, port: Int)? { Self.splitHostPort(httpAddress) }
+
+    static func splitHostPort(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":") else { return nil }
+        let host = String(address[..<colon])
+        guard !host.isEmpty, let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        return (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host, port)
+    }
+
+    /// Every problem with the configuration, one line each; empty when valid.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if let brokers {
+            for server in brokers.split(separator: ",") where Self.splitHostPort(String(server)) == nil {
+                problems.append("kafka.brokers: '\(server)' is not HOST:PORT")
+            }
+            if brokers.isEmpty { problems.append("kafka.brokers: empty; omit it to use the embedded broker") }
+        }
+        if groupID.isEmpty { problems.append("kafka.group_id: must not be empty") }
+        if eventsTopic.isEmpty || deadLetterTopic.isEmpty { problems.append("kafka topics must not be empty") }
+        if eventsTopic == deadLetterTopic { problems.append("kafka.dead_letter_topic must differ from kafka.events_topic") }
+        if !(1...10_000).contains(eventsPartitions) { problems.append("kafka.events_partitions: 1...10000, got \(eventsPartitions)") }
+        if !(1...10_000).contains(deadLetterPartitions) {
+            problems.append("kafka.dead_letter_partitions: 1...10000, got \(deadLetterPartitions)")
+        }
+        if httpHostPort == nil { problems.append("http.address: '\(httpAddress)' is not HOST:PORT") }
+        if maxBatchItems < 1 { problems.append("http.max_batch_items must be >= 1") }
+        if maxBodyBytes < 1024 { problems.append("http.max_body_bytes must be >= 1024") }
+        if commitIntervalMillis < 10 { problems.append("state.commit_interval_ms must be >= 10, got \(commitIntervalMillis)") }
+        if !(1...100_000).contains(maxBatch) { problems.append("ingest.max_batch: 1...100000, got \(maxBatch)") }
+        if maxRecordBytes < 256 { problems.append("ingest.max_record_bytes must be >= 256") }
+        problems += shardConfiguration.validate().map { "ingest: \($0)" }
+        problems += stats.validate()
+        return problems
+    }
+
+    /// librdkafka keys whose values are never printed.
+    public static func isSecret(_ key: String) -> Bool {
+        let k = key.lowercased()
+        return k.contains("password") || k.contains("secret") || k.hasSuffix(".key.pem") || k == "ssl.key.pem"
+            || k.contains("sasl.oauthbearer.config")
+    }
+
+    /// One `key = value` line per setting, secrets masked: what `run` prints at start.
+    public var printableLines: [String] {
+        ConfigurationKeys.all.map { key in "\(key.name) = \(key.read(self))" }
+            + kafkaProperties.keys.sorted().map { k in
+                "kafka.properties.\(k) = \(Self.isSecret(k) ? "********" : kafkaProperties[k]!)"
+            }
+    }
+}

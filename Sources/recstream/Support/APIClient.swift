@@ -1,0 +1,62 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A small JSON client for the query API, used by `recstream admin` and `demo`. Failures become
+/// one-line messages, never stack traces.
+struct APIClient {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let baseURL: String
+    let timeout: TimeAmount
+
+    init(baseURL: String, timeout: TimeAmount = .seconds(10)) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.timeout = timeout
+    }
+
+    /// GETs or POSTs `path` and returns the status and body bytes.
+    func request(_ path: String, method: HTTPMethod = .GET, json body: Data? = nil) async throws -> (status: Int, body: Data) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            return (Int(response.status.code), Data(bytes.readableBytesView))
+        } catch let error as HTTPClientError where error == .connectTimeout || error == .deadlineExceeded {
+            throw Failure(description: "no answer from \(baseURL) within \(timeout.nanoseconds / 1_000_000_000) s")
+        } catch let error as HTTPClientError {
+            throw Failure(description: "cannot reach \(baseURL): \(error). Is `recstream run` running there? (--api URL)")
+        } catch {
+            throw Failure(description: "cannot reach \(baseURL): \(Self.describe(error)). Is `recstream run` running there? (--api URL)")
+        }
+    }
+
+    /// Requests `path` and decodes a 200 JSON body as a dictionary; a JSON error body becomes a
+    /// Failure with the server's message.
+    func json(_ path: String, method: HTTPMethod = .GET, body: Data? = nil) async throws -> Any {
+        let (status, data) = try await request(path, method: method, json: body)
+        let object = try? JSONSerialization.jsonObject(with: data)
+        guard status == 200 else {
+            if let error = (object as? [String: Any])?["error"] as? [String: Any], let message = error["message"] as? String {
+                throw Failure(description: "\(baseURL)\(path): HTTP \(status): \(message)")
+            }
+            throw Failure(description: "\(baseURL)\(path): HTTP \(status)")
+        }
+        guard let object else { throw Failure(description: "\(baseURL)\(path): the answer is not JSON") }
+        return object
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+}
