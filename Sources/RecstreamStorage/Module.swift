@@ -1,1 +1,0 @@
-// Module RecstreamStorage: see docs/architecture.md.
