@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import RecstreamKafka
+import ServiceLifecycle
+import UnixSignals
+
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run the embedded Kafka-protocol broker alone, for multi-process setups and producers.",
+        discussion: """
+            Starts librdkafka's mock cluster on 127.0.0.1, creates the topics, prints `bootstrap: HOST:PORT` and \
+            serves until SIGINT/SIGTERM. Topics live in memory and vanish when it stops. The mock's built-in \
+            retention limit (5 MiB or 100,000 batches per partition) is lifted; see docs/embedded-broker.md.
+            """
+    )
+
+    @Option(help: "Topics to create as NAME[:PARTITIONS] (repeatable). Default: recstream.events:8 and recstream.events.dlq:1.")
+    var topic: [String] = []
+
+    @Option(help: "Number of mock brokers.")
+    var brokerCount: Int = 1
+
+    func run() async throws {
+        var topics: [(String, Int)] = []
+        for spec in topic {
+            let parts = spec.split(separator: ":", maxSplits: 1)
+            guard let name = parts.first.map(String.init), !name.isEmpty,
+                let partitions = parts.count == 2 ? Int(parts[1]) : 8, (1...10_000).contains(partitions)
+            else { throw ValidationError("--topic expects NAME[:PARTITIONS], got '\(spec)'") }
+            topics.append((name, partitions))
+        }
+        if topics.isEmpty { topics = [("recstream.events", 8), ("recstream.events.dlq", 1)] }
+        let broker: EmbeddedBroker
+        do {
+            broker = try EmbeddedBroker(brokers: brokerCount)
+            for (name, partitions) in topics { try broker.createTopic(name, partitions: partitions) }
+        } catch {
+            Terminal.err("recstream: \(error)")
+            throw ExitCode.failure
+        }
+        Terminal.out("bootstrap: \(broker.bootstrapServers)")
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        for await _ in signals { break }
+        broker.shutdown()
+    }
+}

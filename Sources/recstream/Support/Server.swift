@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import RecstreamCore
+import RecstreamKafka
+import RecstreamQueryAPI
+import RecstreamRuntime
+import ServiceLifecycle
+
+/// Wires one instance: broker (embedded or not), topics, state directory, runtime, HTTP server,
+/// and runs them as one service group until SIGINT/SIGTERM. Shutdown runs in reverse: the HTTP
+/// server stops first, ingest ends with a final commit and leaves the group.
+struct Server {
+    let configuration: RecstreamConfiguration
+    let logger: Logger
+    /// Called once the API is bound, with its base URL (demo uses it).
+    var onReady: @Sendable (_ apiURL: String, _ bootstrap: String) async -> Void = { _, _ in }
+    /// Extra services to run in the group (demo traffic).
+    var extraServices: [any Service] = []
+
+    func run() async throws {
+        var broker: EmbeddedBroker? = nil
+        let bootstrap: String
+        if let brokers = configuration.brokers {
+            bootstrap = brokers
+            if configuration.createTopics { try ensureTopics(bootstrap: brokers) }
+        } else {
+            let embedded = try EmbeddedBroker()
+            try embedded.createTopic(configuration.eventsTopic, partitions: configuration.eventsPartitions)
+            try embedded.createTopic(configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions)
+            broker = embedded
+            bootstrap = embedded.bootstrapServers
+        }
+        defer { broker?.shutdown() }
+        Terminal.out("bootstrap: \(bootstrap)")
+
+        let stateDir: String
+        if let dir = configuration.stateDir {
+            stateDir = dir
+        } else if broker != nil {
+            stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-state-\(UUID().uuidString)").path
+        } else {
+            stateDir = "recstream-state"
+        }
+        logger.info("configuration", metadata: ["settings": "\(configuration.printableLines.joined(separator: "; "))"])
+        logger.info("state directory", metadata: ["path": "\(stateDir)"])
+
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        let runtime = try Runtime(
+            configuration: configuration, bootstrapServers: bootstrap, stateDirectory: stateDir, version: Recstream.version,
+            metricsFactory: factory, logger: logger)
+        defer { runtime.close() }
+
+        let (host, port) = configuration.httpHostPort!
+        let api = QueryAPI(
+            configuration: QueryAPIConfiguration(
+                host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes),
+            queries: runtime.engine, metricsRegistry: registry)
+        let onReady = self.onReady
+        let app = api.buildApplication(logger: logger) { boundHost, boundPort in
+            let url = "http://\(boundHost):\(boundPort)"
+            Terminal.out("api: \(url)")
+            await onReady(url, bootstrap)
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: runtime.ingest)] + [.init(service: app)] + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    private func ensureTopics(bootstrap: String) throws {
+        let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap, configuration.kafkaProperties))
+        try admin.createTopics(
+            [
+                TopicSpec(
+                    name: configuration.eventsTopic, partitions: configuration.eventsPartitions,
+                    replicationFactor: configuration.replicationFactor),
+                TopicSpec(
+                    name: configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions,
+                    replicationFactor: configuration.replicationFactor),
+            ], timeout: .seconds(30))
+    }
+}
