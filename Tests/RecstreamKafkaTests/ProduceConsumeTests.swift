@@ -214,6 +214,24 @@ import Testing
         #expect(second.violations.load(ordering: .relaxed) == 0)
     }
 
+    @Test func closedClientsRefuseCalls() async throws {
+        let broker = try EmbeddedBroker()
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: broker.bootstrapServers))
+        producer.close()
+        producer.close()
+        #expect(throws: KafkaError.self) { try producer.send(topic: "t", key: nil, value: [UInt8]("x")) }
+        try await onDedicatedThread {
+            let consumer = try KafkaConsumer(configuration: consumerConfiguration(broker), groupID: uniqueName("g"),
+                                             rebalanceListener: RecordingListener())
+            consumer.close()
+            consumer.close()
+            #expect(throws: KafkaError.self) {
+                _ = try consumer.poll(maxRecords: 10, timeout: .milliseconds(1), onEvent: { _ in }) { _ in }
+            }
+            #expect(consumer.cachedWatermarks(TopicPartition(topic: "t", partition: 0)) == nil)
+        }
+    }
+
     @Test func producerToAnUnreachableBrokerReportsFailuresWithinTheMessageTimeout() async throws {
         let failures = Mutex<[KafkaError]>([])
         let producer = try KafkaProducer(

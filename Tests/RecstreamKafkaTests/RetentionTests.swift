@@ -20,13 +20,17 @@ import Testing
         producer.close()
     }
 
-    static func largeRecordConsumer(_ broker: EmbeddedBroker, listener: RecordingListener) throws -> KafkaConsumer {
-        try KafkaConsumer(configuration: consumerConfiguration(broker, [
+    static func largeRecordConsumer(_ broker: EmbeddedBroker, listener: RecordingListener,
+                                    strategy: String? = nil) throws -> KafkaConsumer {
+        try KafkaConsumer(configuration: consumerConfiguration(broker, strategy: strategy, [
             "fetch.message.max.bytes": "4000000", "receive.message.max.bytes": "100000000",
         ]), groupID: uniqueName("g"), rebalanceListener: listener)
     }
 
-    @Test func stockRetentionDropsOldSetsAndTheConsumerSeesOffsetOutOfRange() async throws {
+    /// Both protocols: seek resumes a stopped partition incrementally (cooperative) or by
+    /// re-issuing the whole assignment (eager).
+    @Test(arguments: ProduceConsumeTests.strategies)
+    func stockRetentionDropsOldSetsAndTheConsumerSeesOffsetOutOfRange(strategy: String) async throws {
         let broker = try EmbeddedBroker(retention: .stock)
         let topic = uniqueName("stock")
         try broker.createTopic(topic, partitions: 1)
@@ -36,7 +40,7 @@ import Testing
 
         let listener = RecordingListener(starts: [tp: .offset(0)])
         let (low, high, beforeSeek, afterSeek) = try await onDedicatedThread {
-            let consumer = try Self.largeRecordConsumer(broker, listener: listener)
+            let consumer = try Self.largeRecordConsumer(broker, listener: listener, strategy: strategy)
             try consumer.subscribe([topic])
             let marks = try consumer.queryWatermarks(tp, timeout: .seconds(10))
             let before = try consume(consumer) { _, events in !events.isEmpty }
