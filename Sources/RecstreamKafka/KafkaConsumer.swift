@@ -59,6 +59,11 @@ public final class KafkaConsumer {
     private var batchCapacity: Int
     private var isClosed = false
 
+    /// Records librdkafka returned for partitions the listener did not own at hand-out time,
+    /// and which `poll` therefore dropped (expected to stay 0: rebalances are applied between
+    /// batches and librdkafka discards records fetched before an unassign).
+    public private(set) var droppedRecordCount = 0
+
     /// Creates the consumer; it joins the group on `subscribe`.
     ///
     /// - Parameters:
@@ -79,6 +84,7 @@ public final class KafkaConsumer {
         var withGroup = configuration
         withGroup.properties["group.id"] = groupID
         let conf = try withGroup.makeNativeConf(defaults: Self.defaultProperties)
+        // rd_kafka_conf_set_rebalance_cb()/set_opaque(): stored in conf, then in the handle.
         rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceTrampoline)
         // The opaque is unretained: `state` outlives the handle (destroyed in close()).
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
@@ -170,6 +176,7 @@ public final class KafkaConsumer {
                 continue
             }
             guard let topic = state.ownedTopic(handle: message.pointee.rkt, partition: message.pointee.partition) else {
+                droppedRecordCount += 1
                 continue
             }
             body(ConsumedRecord(message: message, topic: topic))

@@ -55,6 +55,7 @@ public final class KafkaProducer: @unchecked Sendable {
         let shared = ProducerShared(onDelivery: onDelivery)
         self.shared = shared
         let conf = try configuration.makeNativeConf(defaults: Self.defaultProperties)
+        // rd_kafka_conf_set_dr_msg_cb()/set_opaque(): stored in conf, then in the handle.
         rd_kafka_conf_set_dr_msg_cb(conf, producerDeliveryTrampoline)
         // The opaque is unretained: `shared` outlives the handle (destroyed in close()).
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(shared).toOpaque())
