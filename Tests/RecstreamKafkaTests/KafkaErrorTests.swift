@@ -1,7 +1,7 @@
 import Testing
 @testable import RecstreamKafka
 
-@Suite struct KafkaErrorTests {
+@Suite(.timeLimit(.minutes(1))) struct KafkaErrorTests {
     @Test(arguments: [
         // code, name, fatal, retriable
         (Int32(-185), "_TIMED_OUT", false, true),
