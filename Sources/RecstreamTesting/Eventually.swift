@@ -1,21 +1,27 @@
-import Foundation
+/// Thrown by `eventually` when the condition did not hold in time.
+public struct EventuallyTimedOut: Error, CustomStringConvertible {
+    /// What was awaited.
+    public var what: String
+    /// How long it was awaited.
+    public var limit: Duration
 
-/// The condition did not hold within the deadline.
-public struct EventuallyTimeout: Error, CustomStringConvertible {
-    public var description: String
+    public var description: String { "condition not met within \(limit): \(what)" }
 }
 
-/// Polls `condition` until it returns true or `within` elapses: the one way tests wait.
-/// - Throws: ``EventuallyTimeout`` naming `what`, or whatever `condition` throws.
+/// Re-evaluates `condition` every `interval` until it holds; the one way tests wait.
+///
+/// - Throws: `EventuallyTimedOut` after `limit`, or whatever `condition` throws.
 public func eventually(
-    within: Duration = .seconds(10), every: Duration = .milliseconds(20), _ what: String = "condition",
+    within limit: Duration = .seconds(10),
+    every interval: Duration = .milliseconds(20),
+    _ what: @autoclosure () -> String = "",
     _ condition: () async throws -> Bool
 ) async throws {
     let clock = ContinuousClock()
-    let deadline = clock.now + within
+    let deadline = clock.now + limit
     while true {
         if try await condition() { return }
-        if clock.now >= deadline { throw EventuallyTimeout(description: "\(what) did not hold within \(within)") }
-        try await Task.sleep(for: every)
+        if clock.now >= deadline { throw EventuallyTimedOut(what: what(), limit: limit) }
+        try await Task.sleep(for: interval)
     }
 }
