@@ -56,13 +56,13 @@ public enum ConfigurationKeys {
     }
 
     static func string(
-        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, String> & Sendable
+        _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, String> & Sendable
     ) -> ConfigurationKey {
         ConfigurationKey(name: name, help: help, apply: { c, v in c[keyPath: path] = v.trimmingSpaces }, read: { $0[keyPath: path] })
     }
 
     static func integer(
-        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, Int> & Sendable,
+        _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, Int> & Sendable,
         _ range: ClosedRange<Int64>
     ) -> ConfigurationKey {
         ConfigurationKey(
@@ -71,7 +71,7 @@ public enum ConfigurationKeys {
     }
 
     static func millis(
-        _ name: String, _ help: String, _ path: WritableKeyPath<RecstreamConfiguration, Int64> & Sendable
+        _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, Int64> & Sendable
     ) -> ConfigurationKey {
         ConfigurationKey(
             name: name, help: help, apply: { c, v throws(ConfigurationError) in c[keyPath: path] = try int(name, v, 0...Int64.max) },
