@@ -4,46 +4,60 @@
 ///
 /// Syntax errors and lone-surrogate escapes end the scan at once (thrown); per-field problems are
 /// remembered (the first one wins) while the scan goes on, because a later syntax error must take
-/// precedence over them.
+/// precedence over them. Keys, ids and `type` values without escapes take a fast path that reads
+/// them once; anything else goes through the general string scanner.
 struct JSONEventScanner {
     /// The unescaped ids, moved in from ``EventDecoder/idBytes`` for the duration of one scan.
     var ids: [UInt8] = []
 
     private var position = 0
-    private var eventID: Range<Int>?
-    private var userID: Range<Int>?
-    private var itemID: Range<Int>?
+    private var eventID: JSONIDSource?
+    private var userID: JSONIDSource?
+    private var itemID: JSONIDSource?
     private var type: EventType?
     private var millis: Int64?
     private var dwellMillis: Int64?
     /// One bit per ``JSONEventField``: the fields seen so far, to find duplicates.
     private var seen: UInt8 = 0
-    private var firstProblem: Rejection?
+    /// The first per-field problem; kept as plain data so the success path builds no strings.
+    private var problem: JSONFieldProblem?
 
     init() {}
 
     /// Scans one record; on success the ranges of the returned event index ``ids``.
     mutating func scanEvent(_ input: Span<UInt8>) -> Result<DecodedEvent, Rejection> {
         do {
-            try scanTopLevel(input)
+            try scanObject(input)
         } catch {
             return .failure(error)
         }
-        if let firstProblem { return .failure(firstProblem) }
+        if let problem { return .failure(problem.rejection(input)) }
         guard let eventID else { return .failure(Self.missing(.eventID)) }
         guard let type else { return .failure(Self.missing(.type)) }
         guard let userID else { return .failure(Self.missing(.userID)) }
         guard let itemID else { return .failure(Self.missing(.itemID)) }
         guard let millis else { return .failure(Self.missing(.time)) }
+
+        // Ids without escapes are still ranges of the input: copy them all in one append.
+        var base = ids.count
+        ids.append(addingCapacity: eventID.inputCount + userID.inputCount + itemID.inputCount) { output in
+            eventID.copyInput(input, to: &output)
+            userID.copyInput(input, to: &output)
+            itemID.copyInput(input, to: &output)
+        }
+        let eventRange = eventID.range(in: &base)
+        let userRange = userID.range(in: &base)
+        let itemRange = itemID.range(in: &base)
         return .success(
             DecodedEvent(
-                type: type, time: EventTime(millis: millis), dwellMillis: dwellMillis, eventID: eventID,
-                userID: userID, itemID: itemID))
+                type: type, time: EventTime(millis: millis), dwellMillis: dwellMillis, eventID: eventRange,
+                userID: userRange, itemID: itemRange))
     }
 
     // MARK: - Structure
 
-    private mutating func scanTopLevel(_ input: Span<UInt8>) throws(Rejection) {
+    /// The whole record: whitespace, the event object, whitespace, end.
+    private mutating func scanObject(_ input: Span<UInt8>) throws(Rejection) {
         skipWhitespace(input)
         guard position < input.count else {
             throw Rejection(.malformedJSON, "the record holds no JSON value")
@@ -52,32 +66,37 @@ struct JSONEventScanner {
             throw Rejection(
                 .malformedJSON, "the record is not a JSON object (it starts with \(Self.describe(input[position])))")
         }
-        position += 1
+        position &+= 1
         skipWhitespace(input)
         if position < input.count && input[position] == JSONByte.closeBrace {
-            position += 1
+            position &+= 1
         } else {
             while true {
                 guard position < input.count && input[position] == JSONByte.quote else {
                     throw unexpected(input, expecting: "a string key")
                 }
-                position += 1
-                let key = try scanString(input, into: .pack)
+                position &+= 1
+                let field = try scanKey(input)
                 skipWhitespace(input)
                 try expect(JSONByte.colon, input, "':' after a key")
                 skipWhitespace(input)
-                try scanMember(input, field: JSONEventField(key))
+                if let field {
+                    try scanKnownMember(input, field)
+                } else {
+                    try skipValue(input, depth: 1)
+                }
                 skipWhitespace(input)
                 guard position < input.count else { throw unexpected(input, expecting: "',' or '}'") }
                 let byte = input[position]
-                position += 1
                 if byte == JSONByte.comma {
+                    position &+= 1
                     skipWhitespace(input)
-                    continue
+                } else if byte == JSONByte.closeBrace {
+                    position &+= 1
+                    break
+                } else {
+                    throw unexpected(input, expecting: "',' or '}'")
                 }
-                if byte == JSONByte.closeBrace { break }
-                position -= 1
-                throw unexpected(input, expecting: "',' or '}'")
             }
         }
         skipWhitespace(input)
@@ -86,14 +105,16 @@ struct JSONEventScanner {
         }
     }
 
-    /// Scans the value of one top-level member whose key has been read.
-    private mutating func scanMember(_ input: Span<UInt8>, field: JSONEventField?) throws(Rejection) {
-        guard let field else {
-            try skipValue(input, depth: 1)
-            return
-        }
+    /// Reads a key whose opening quote has been consumed and names the known field it is, if any.
+    @inline(__always)
+    private mutating func scanKey(_ input: Span<UInt8>) throws(Rejection) -> JSONEventField? {
+        JSONEventField(try scanShortString(input))
+    }
+
+    /// Scans the value of a known top-level field whose key has been read.
+    private mutating func scanKnownMember(_ input: Span<UInt8>, _ field: JSONEventField) throws(Rejection) {
         if seen & field.bit != 0 {
-            note(Rejection(.duplicateField, "\(field.name) appears more than once"))
+            note(.duplicate(field))
             try skipValue(input, depth: 1)
             return
         }
@@ -104,88 +125,120 @@ struct JSONEventScanner {
         switch field {
         case .eventID, .userID, .itemID:
             guard kind == .string else {
-                note(Self.wrongType(field, expected: "a string", got: kind))
+                note(.wrongType(field, kind))
                 try skipValue(input, depth: 1)
                 return
             }
-            position += 1
-            let start = ids.count
-            let token = try scanString(input, into: .id)
-            guard token.length >= 1 && token.length <= EventDecoder.maxIDBytes else {
-                ids.removeSubrange(start...)
-                note(
-                    Rejection(
-                        .invalidID,
-                        token.length == 0
-                            ? "\(field.name) is empty"
-                            : "\(field.name) is \(token.length) bytes; the limit is \(EventDecoder.maxIDBytes)"))
-                return
-            }
+            position &+= 1
+            guard let range = try scanID(input, field) else { return }
             switch field {
-            case .eventID: eventID = start..<ids.count
-            case .userID: userID = start..<ids.count
-            default: itemID = start..<ids.count
+            case .eventID: eventID = range
+            case .userID: userID = range
+            default: itemID = range
             }
         case .type:
             guard kind == .string else {
-                note(Self.wrongType(field, expected: "a string", got: kind))
+                note(.wrongType(field, kind))
                 try skipValue(input, depth: 1)
                 return
             }
             let start = position
-            position += 1
-            let token = try scanString(input, into: .pack)
-            if let match = JSONEventField.eventType(token) {
+            position &+= 1
+            if let match = JSONEventField.eventType(try scanShortString(input)) {
                 type = match
             } else {
-                note(
-                    Rejection(
-                        .unknownType,
-                        "type \(Self.excerpt(input, start..<position)) is not one of "
-                            + "exposure, click, like, collect, share, comment"))
+                note(.unknownType(start..<position))
             }
-        case .time:
+        case .time, .dwellMillis:
+            if field == .dwellMillis && kind == .null {
+                try skipValue(input, depth: 1)
+                return
+            }
             guard kind == .number else {
-                note(Self.wrongType(field, expected: "an integer", got: kind))
+                note(.wrongType(field, kind))
                 try skipValue(input, depth: 1)
                 return
             }
             let start = position
             let number = try scanNumber(input)
-            if let problem = Self.integerProblem(number) {
-                note(Rejection(.invalidTimestamp, "ts \(Self.excerpt(input, start..<position)) \(problem)"))
-            } else if number.magnitude >= UInt64(EventTime.limitMillis) {
-                note(
-                    Rejection(
-                        .invalidTimestamp,
-                        "ts \(Self.excerpt(input, start..<position)) is not before \(EventTime.limitMillis) "
-                            + "(year 10000)"))
-            } else {
-                millis = Int64(number.magnitude)
-            }
-        case .dwellMillis:
-            if kind == .null {
-                try skipValue(input, depth: 1)
-                return
-            }
-            guard kind == .number else {
-                note(Self.wrongType(field, expected: "an integer", got: kind))
-                try skipValue(input, depth: 1)
-                return
-            }
-            let start = position
-            let number = try scanNumber(input)
-            if let problem = Self.integerProblem(number) {
-                note(Rejection(.invalidField, "dwell_ms \(Self.excerpt(input, start..<position)) \(problem)"))
+            let token = start..<position
+            if !number.isInteger {
+                note(.integer(field, token, .notAnInteger))
+            } else if number.isNegative {
+                note(.integer(field, token, .negative))
+            } else if number.overflows || number.magnitude > UInt64(Int64.max) {
+                note(.integer(field, token, .overflow))
+            } else if field == .time {
+                if number.magnitude >= UInt64(EventTime.limitMillis) {
+                    note(.integer(field, token, .beyondLimit))
+                } else {
+                    millis = Int64(number.magnitude)
+                }
             } else {
                 dwellMillis = Int64(number.magnitude)
             }
         case .context:
             if kind != .object && kind != .null {
-                note(Self.wrongType(field, expected: "an object", got: kind))
+                note(.wrongType(field, kind))
             }
             try skipValue(input, depth: 1)
         }
+    }
+
+    /// Reads an id string whose opening quote has been consumed. Without escapes the id stays a
+    /// range of the input (copied once at the end); with escapes its unescaped bytes go to ``ids``
+    /// now. Nil (with a noted problem) when its length is not 1...128 bytes.
+    @inline(__always)
+    private mutating func scanID(_ input: Span<UInt8>, _ field: JSONEventField) throws(Rejection)
+        -> JSONIDSource?
+    {
+        let contentStart = position
+        var p = contentStart
+        while p < input.count {
+            let byte = input[p]
+            if byte == JSONByte.quote || byte == JSONByte.backslash || byte < 0x20 { break }
+            p &+= 1
+        }
+        let length: Int
+        if p < input.count && input[p] == JSONByte.quote {
+            length = p &- contentStart
+            position = p &+ 1
+            if length >= 1 && length <= EventDecoder.maxIDBytes { return .input(contentStart..<p) }
+        } else {
+            let start = ids.count
+            length = try scanString(input, into: .id).length
+            if length >= 1 && length <= EventDecoder.maxIDBytes { return .unescaped(start..<ids.count) }
+            ids.removeSubrange(start...)
+        }
+        note(.invalidID(field, length: length))
+        return nil
+    }
+
+    /// Reads a string whose opening quote has been consumed, keeping its length and first 8
+    /// unescaped bytes.
+    @inline(__always)
+    private mutating func scanShortString(_ input: Span<UInt8>) throws(Rejection) -> JSONStringToken {
+        let start = position
+        var p = start
+        while p < input.count {
+            let byte = input[p]
+            if byte == JSONByte.quote || byte == JSONByte.backslash || byte < 0x20 { break }
+            p &+= 1
+        }
+        guard p < input.count && input[p] == JSONByte.quote else {
+            // An escape, a control character or the end of the input: the general scanner decides.
+            return try scanString(input, into: .pack)
+        }
+        position = p &+ 1
+        var token = JSONStringToken(length: p &- start, packed: 0)
+        if token.length <= 8 {
+            var shift: UInt64 = 0
+            for i in start..<p {
+                token.packed |= UInt64(input[i]) &<< shift
+                shift &+= 8
+            }
+        }
+        return token
     }
 
     /// Skips one value of any type, validating its syntax. `depth` is the nesting level of the
@@ -196,14 +249,14 @@ struct JSONEventScanner {
         }
         switch kind {
         case .string:
-            position += 1
+            position &+= 1
             _ = try scanString(input, into: .discard)
         case .number:
             _ = try scanNumber(input)
         case .object:
-            try skipObject(input, depth: depth + 1)
+            try skipObject(input, depth: depth &+ 1)
         case .array:
-            try skipArray(input, depth: depth + 1)
+            try skipArray(input, depth: depth &+ 1)
         case .boolean:
             if input[position] == JSONByte.lowerT {
                 try expectLiteral(input, JSONLiteral.true)
@@ -217,17 +270,17 @@ struct JSONEventScanner {
 
     private mutating func skipObject(_ input: Span<UInt8>, depth: Int) throws(Rejection) {
         try checkDepth(depth)
-        position += 1
+        position &+= 1
         skipWhitespace(input)
         if position < input.count && input[position] == JSONByte.closeBrace {
-            position += 1
+            position &+= 1
             return
         }
         while true {
             guard position < input.count && input[position] == JSONByte.quote else {
                 throw unexpected(input, expecting: "a string key")
             }
-            position += 1
+            position &+= 1
             _ = try scanString(input, into: .discard)
             skipWhitespace(input)
             try expect(JSONByte.colon, input, "':' after a key")
@@ -237,10 +290,10 @@ struct JSONEventScanner {
             guard position < input.count else { throw unexpected(input, expecting: "',' or '}'") }
             let byte = input[position]
             if byte == JSONByte.comma {
-                position += 1
+                position &+= 1
                 skipWhitespace(input)
             } else if byte == JSONByte.closeBrace {
-                position += 1
+                position &+= 1
                 return
             } else {
                 throw unexpected(input, expecting: "',' or '}'")
@@ -250,10 +303,10 @@ struct JSONEventScanner {
 
     private mutating func skipArray(_ input: Span<UInt8>, depth: Int) throws(Rejection) {
         try checkDepth(depth)
-        position += 1
+        position &+= 1
         skipWhitespace(input)
         if position < input.count && input[position] == JSONByte.closeBracket {
-            position += 1
+            position &+= 1
             return
         }
         while true {
@@ -262,10 +315,10 @@ struct JSONEventScanner {
             guard position < input.count else { throw unexpected(input, expecting: "',' or ']'") }
             let byte = input[position]
             if byte == JSONByte.comma {
-                position += 1
+                position &+= 1
                 skipWhitespace(input)
             } else if byte == JSONByte.closeBracket {
-                position += 1
+                position &+= 1
                 return
             } else {
                 throw unexpected(input, expecting: "',' or ']'")
@@ -286,15 +339,16 @@ struct JSONEventScanner {
         while position < input.count {
             let byte = input[position]
             guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
-            position += 1
+            position &+= 1
         }
     }
 
-    private mutating func expect(_ byte: UInt8, _ input: Span<UInt8>, _ what: String) throws(Rejection) {
+    @inline(__always)
+    private mutating func expect(_ byte: UInt8, _ input: Span<UInt8>, _ what: StaticString) throws(Rejection) {
         guard position < input.count && input[position] == byte else {
-            throw unexpected(input, expecting: what)
+            throw unexpected(input, expecting: "\(what)")
         }
-        position += 1
+        position &+= 1
     }
 
     private mutating func expectLiteral(_ input: Span<UInt8>, _ literal: JSONLiteral) throws(Rejection) {
@@ -306,7 +360,7 @@ struct JSONEventScanner {
                 throw unexpected(input, expecting: "a value")
             }
             packed >>= 8
-            position += 1
+            position &+= 1
         }
     }
 
@@ -318,37 +372,38 @@ struct JSONEventScanner {
     private mutating func scanString(_ input: Span<UInt8>, into sink: JSONStringSink) throws(Rejection)
         -> JSONStringToken
     {
-        let start = position - 1
+        let start = position &- 1
         var token = JSONStringToken()
         while true {
             // The common case: a run of bytes that need no unescaping.
             let runStart = position
-            while position < input.count {
-                let byte = input[position]
+            var p = runStart
+            while p < input.count {
+                let byte = input[p]
                 if byte == JSONByte.quote || byte == JSONByte.backslash || byte < 0x20 { break }
-                position += 1
+                p &+= 1
             }
-            if position > runStart {
-                take(input, runStart..<position, into: sink, &token)
+            position = p
+            if p > runStart {
+                take(input, runStart..<p, into: sink, &token)
             }
-            guard position < input.count else {
+            guard p < input.count else {
                 throw Rejection(.malformedJSON, "unterminated string starting at byte offset \(start)")
             }
-            let byte = input[position]
+            let byte = input[p]
             if byte == JSONByte.quote {
-                position += 1
+                position = p &+ 1
                 return token
             }
             if byte != JSONByte.backslash {
                 throw Rejection(
                     .malformedJSON,
-                    "unescaped control character \(Self.describe(byte)) in a string at byte offset \(position)")
+                    "unescaped control character \(Self.describe(byte)) in a string at byte offset \(p)")
             }
             try scanEscape(input, into: sink, &token)
         }
     }
 
-    @inline(__always)
     private mutating func take(
         _ input: Span<UInt8>, _ run: Range<Int>, into sink: JSONStringSink, _ token: inout JSONStringToken
     ) {
@@ -356,33 +411,42 @@ struct JSONEventScanner {
         case .discard:
             break
         case .pack:
-            var i = run.lowerBound
-            while i < run.upperBound && token.length + (i - run.lowerBound) < 8 {
-                token.packed |= UInt64(input[i]) &<< UInt64(8 * (token.length + i - run.lowerBound))
-                i += 1
-            }
-        case .id:
-            let room = EventDecoder.maxIDBytes - token.length
-            if room > 0 {
-                for i in run.lowerBound..<min(run.upperBound, run.lowerBound + room) {
-                    ids.append(input[i])
+            if token.length < 8 {
+                let end = min(run.upperBound, run.lowerBound &+ (8 &- token.length))
+                var shift = UInt64(truncatingIfNeeded: token.length &* 8)
+                for i in run.lowerBound..<end {
+                    token.packed |= UInt64(input[i]) &<< shift
+                    shift &+= 8
                 }
             }
+        case .id:
+            let room = EventDecoder.maxIDBytes &- token.length
+            if room > 0 {
+                Self.append(input, run.lowerBound..<min(run.upperBound, run.lowerBound &+ room), to: &ids)
+            }
         }
-        token.length += run.count
+        token.length &+= run.count
     }
 
+    /// Appends `input[range]` to `buffer` in one step (one uniqueness and capacity check rather
+    /// than one per byte, as `append(_:)` in a loop would do).
     @inline(__always)
+    static func append(_ input: Span<UInt8>, _ range: Range<Int>, to buffer: inout [UInt8]) {
+        buffer.append(addingCapacity: range.count) { output in
+            for i in range { output.append(input[i]) }
+        }
+    }
+
     private mutating func emit(_ byte: UInt8, into sink: JSONStringSink, _ token: inout JSONStringToken) {
         switch sink {
         case .discard:
             break
         case .pack:
-            if token.length < 8 { token.packed |= UInt64(byte) &<< UInt64(8 * token.length) }
+            if token.length < 8 { token.packed |= UInt64(byte) &<< UInt64(8 &* token.length) }
         case .id:
             if token.length < EventDecoder.maxIDBytes { ids.append(byte) }
         }
-        token.length += 1
+        token.length &+= 1
     }
 
     /// Decodes one escape sequence starting at the backslash.
@@ -390,12 +454,12 @@ struct JSONEventScanner {
         _ input: Span<UInt8>, into sink: JSONStringSink, _ token: inout JSONStringToken
     ) throws(Rejection) {
         let escapeStart = position
-        position += 1
+        position &+= 1
         guard position < input.count else {
             throw Rejection(.malformedJSON, "unterminated escape at byte offset \(escapeStart)")
         }
         let letter = input[position]
-        position += 1
+        position &+= 1
         switch letter {
         case JSONByte.quote, JSONByte.backslash, JSONByte.slash: emit(letter, into: sink, &token)
         case UInt8(ascii: "b"): emit(0x08, into: sink, &token)
@@ -407,11 +471,11 @@ struct JSONEventScanner {
             var scalar = try hex4(input, escapeStart)
             if scalar >= 0xD800 && scalar <= 0xDBFF {
                 guard
-                    position + 1 < input.count && input[position] == JSONByte.backslash
-                        && input[position + 1] == UInt8(ascii: "u")
+                    position &+ 1 < input.count && input[position] == JSONByte.backslash
+                        && input[position &+ 1] == UInt8(ascii: "u")
                 else { throw Self.loneSurrogate(scalar, escapeStart) }
                 let lowStart = position
-                position += 2
+                position &+= 2
                 let low = try hex4(input, lowStart)
                 guard low >= 0xDC00 && low <= 0xDFFF else { throw Self.loneSurrogate(scalar, escapeStart) }
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
@@ -427,7 +491,7 @@ struct JSONEventScanner {
 
     /// Reads the four hex digits of a `\u` escape.
     private mutating func hex4(_ input: Span<UInt8>, _ escapeStart: Int) throws(Rejection) -> UInt32 {
-        guard position + 4 <= input.count else {
+        guard position &+ 4 <= input.count else {
             throw Rejection(.malformedJSON, "truncated \\u escape at byte offset \(escapeStart)")
         }
         var value: UInt32 = 0
@@ -442,7 +506,7 @@ struct JSONEventScanner {
                 throw Rejection(.malformedJSON, "invalid \\u escape at byte offset \(escapeStart)")
             }
             value = value << 4 | UInt32(digit)
-            position += 1
+            position &+= 1
         }
         return value
     }
@@ -472,41 +536,46 @@ struct JSONEventScanner {
     private mutating func scanNumber(_ input: Span<UInt8>) throws(Rejection) -> JSONNumber {
         let start = position
         var number = JSONNumber()
-        if input[position] == JSONByte.minus {
+        var p = start
+        if input[p] == JSONByte.minus {
             number.isNegative = true
-            position += 1
+            p &+= 1
         }
-        let integerStart = position
-        guard position < input.count, Self.isDigit(input[position]) else {
+        let integerStart = p
+        guard p < input.count, Self.isDigit(input[p]) else {
+            position = p
             throw unexpected(input, expecting: "a digit")
         }
-        if input[position] == JSONByte.zero {
+        if input[p] == JSONByte.zero {
             // RFC 8259 forbids leading zeros: a following digit is left for the caller to reject.
-            position += 1
+            p &+= 1
         } else {
-            while position < input.count {
-                let digit = input[position] &- JSONByte.zero
+            // Up to 19 digits cannot overflow a UInt64 (10^19 - 1 < 2^64); 20 or more (with no
+            // leading zero) are at least 10^19, beyond Int64.max, so their value is not needed.
+            var magnitude: UInt64 = 0
+            while p < input.count {
+                let digit = input[p] &- JSONByte.zero
                 if digit > 9 { break }
-                let (times10, overflow1) = number.magnitude.multipliedReportingOverflow(by: 10)
-                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
-                number.magnitude = sum
-                number.overflows = number.overflows || overflow1 || overflow2
-                position += 1
+                magnitude = magnitude &* 10 &+ UInt64(digit)
+                p &+= 1
             }
+            number.magnitude = magnitude
+            number.overflows = p &- integerStart > 19
         }
-        let integerDigits = position - integerStart
+        let integerDigits = p &- integerStart
+        position = p
         var hasExponent = false
-        if position < input.count && input[position] == JSONByte.dot {
+        if p < input.count && input[p] == JSONByte.dot {
             number.isInteger = false
-            position += 1
+            position &+= 1
             try skipDigits(input)
         }
         if position < input.count && (input[position] | 0x20) == UInt8(ascii: "e") {
             number.isInteger = false
             hasExponent = true
-            position += 1
+            position &+= 1
             if position < input.count && (input[position] == JSONByte.plus || input[position] == JSONByte.minus) {
-                position += 1
+                position &+= 1
             }
             try skipDigits(input)
         }
@@ -526,29 +595,21 @@ struct JSONEventScanner {
         guard position < input.count, Self.isDigit(input[position]) else {
             throw unexpected(input, expecting: "a digit")
         }
-        position += 1
+        position &+= 1
         while position < input.count && Self.isDigit(input[position]) {
-            position += 1
+            position &+= 1
         }
     }
 
     @inline(__always)
     private static func isDigit(_ byte: UInt8) -> Bool { byte &- JSONByte.zero <= 9 }
 
-    /// Why `number` is not an integer in 0...Int64.max, or nil if it is.
-    private static func integerProblem(_ number: JSONNumber) -> String? {
-        if !number.isInteger { return "is not an integer (it has a fraction or exponent part)" }
-        if number.isNegative { return "is negative" }
-        if number.overflows || number.magnitude > UInt64(Int64.max) { return "does not fit in a 64-bit integer" }
-        return nil
-    }
-
     // MARK: - Problems
 
-    /// Remembers the first per-field problem; later ones are ignored. Called only on the
-    /// rejection path, so building the detail eagerly costs nothing on the success path.
-    private mutating func note(_ problem: Rejection) {
-        if firstProblem == nil { firstProblem = problem }
+    /// Remembers the first per-field problem; later ones are ignored.
+    @inline(__always)
+    private mutating func note(_ newProblem: JSONFieldProblem) {
+        if problem == nil { problem = newProblem }
     }
 
     private func unexpected(_ input: Span<UInt8>, expecting what: String) -> Rejection {
@@ -562,10 +623,6 @@ struct JSONEventScanner {
 
     private static func missing(_ field: JSONEventField) -> Rejection {
         Rejection(.missingField, "\(field.name) is missing")
-    }
-
-    private static func wrongType(_ field: JSONEventField, expected: String, got kind: JSONValueKind) -> Rejection {
-        Rejection(.wrongFieldType, "\(field.name) must be \(expected), not \(kind.description)")
     }
 
     private static func loneSurrogate(_ value: UInt32, _ offset: Int) -> Rejection {
@@ -584,12 +641,98 @@ struct JSONEventScanner {
     /// The raw text of a token for a detail message, cut at 40 bytes.
     static func excerpt(_ input: Span<UInt8>, _ range: Range<Int>) -> String {
         let limit = 40
-        let end = min(range.upperBound, range.lowerBound + limit)
         var bytes: [UInt8] = []
-        for i in range.lowerBound..<end { bytes.append(input[i]) }
+        append(input, range.lowerBound..<min(range.upperBound, range.lowerBound + limit), to: &bytes)
         let text = String(decoding: bytes, as: UTF8.self)
         return range.count > limit ? text + "…" : text
     }
+}
+
+/// A per-field problem found during the scan, turned into a ``Rejection`` only if it is reported.
+enum JSONFieldProblem {
+    case duplicate(JSONEventField)
+    case wrongType(JSONEventField, JSONValueKind)
+    case invalidID(JSONEventField, length: Int)
+    /// The raw string token, quotes included.
+    case unknownType(Range<Int>)
+    /// ts or dwell_ms with the raw number token.
+    case integer(JSONEventField, Range<Int>, JSONIntegerProblem)
+
+    func rejection(_ input: Span<UInt8>) -> Rejection {
+        switch self {
+        case .duplicate(let field):
+            return Rejection(.duplicateField, "\(field.name) appears more than once")
+        case .wrongType(let field, let kind):
+            let expected =
+                switch field {
+                case .time, .dwellMillis: "an integer"
+                case .context: "an object"
+                default: "a string"
+                }
+            return Rejection(.wrongFieldType, "\(field.name) must be \(expected), not \(kind)")
+        case .invalidID(let field, let length):
+            return Rejection(
+                .invalidID,
+                length == 0
+                    ? "\(field.name) is empty"
+                    : "\(field.name) is \(length) bytes; the limit is \(EventDecoder.maxIDBytes)")
+        case .unknownType(let token):
+            return Rejection(
+                .unknownType,
+                "type \(JSONEventScanner.excerpt(input, token)) is not one of "
+                    + "exposure, click, like, collect, share, comment")
+        case .integer(let field, let token, let problem):
+            let text = "\(field.name) \(JSONEventScanner.excerpt(input, token))"
+            let reason: RejectReason = field == .time ? .invalidTimestamp : .invalidField
+            switch problem {
+            case .notAnInteger:
+                return Rejection(reason, "\(text) is not an integer (it has a fraction or exponent part)")
+            case .negative:
+                return Rejection(reason, "\(text) is negative")
+            case .overflow:
+                return Rejection(reason, "\(text) does not fit in a 64-bit integer")
+            case .beyondLimit:
+                return Rejection(reason, "\(text) is not before \(EventTime.limitMillis) (year 10000)")
+            }
+        }
+    }
+}
+
+/// Where an accepted id's bytes are until the event is returned.
+enum JSONIDSource {
+    /// Written without escapes: these bytes of the input, copied at the end.
+    case input(Range<Int>)
+    /// Unescaped into the id buffer already.
+    case unescaped(Range<Int>)
+
+    var inputCount: Int {
+        if case .input(let range) = self { return range.count }
+        return 0
+    }
+
+    /// Appends the id's input bytes, if it is an input range.
+    @inline(__always)
+    func copyInput(_ input: Span<UInt8>, to output: inout OutputSpan<UInt8>) {
+        if case .input(let range) = self {
+            for i in range { output.append(input[i]) }
+        }
+    }
+
+    /// The id's range in the id buffer; `nextCopy` is where the next copied input range lands.
+    func range(in nextCopy: inout Int) -> Range<Int> {
+        switch self {
+        case .input(let range):
+            defer { nextCopy &+= range.count }
+            return nextCopy..<(nextCopy &+ range.count)
+        case .unescaped(let range):
+            return range
+        }
+    }
+}
+
+/// Why a number is not acceptable as ts or dwell_ms.
+enum JSONIntegerProblem {
+    case notAnInteger, negative, overflow, beyondLimit
 }
 
 /// The top-level keys the decoder knows.

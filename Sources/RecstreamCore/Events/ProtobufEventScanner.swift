@@ -16,8 +16,10 @@ struct ProtobufEventScanner {
     private var typeValue: UInt64?
     private var millis: UInt64?
     private var dwellMillis: UInt64?
-    private var firstUTF8Problem: Rejection?
-    private var firstWireTypeProblem: Rejection?
+    /// The first id occurrence with invalid UTF-8: field number and offset of the bad byte.
+    private var firstUTF8Problem: (fieldNumber: UInt64, offset: Int)?
+    /// The first known field with the wrong wire type: field number and the wire type found.
+    private var firstWireTypeProblem: (fieldNumber: UInt64, wireType: UInt8)?
 
     init() {}
 
@@ -29,11 +31,20 @@ struct ProtobufEventScanner {
         } catch {
             return .failure(error)
         }
-        if let firstUTF8Problem { return .failure(firstUTF8Problem) }
-        if let firstWireTypeProblem { return .failure(firstWireTypeProblem) }
+        if let (fieldNumber, offset) = firstUTF8Problem {
+            return .failure(
+                Rejection(.invalidUTF8, "\(Self.name(fieldNumber)) has invalid UTF-8 at byte offset \(offset)"))
+        }
+        if let (fieldNumber, wireType) = firstWireTypeProblem {
+            let expected = fieldNumber == 1 || fieldNumber == 3 || fieldNumber == 4 || fieldNumber == 7 ? 2 : 0
+            return .failure(
+                Rejection(
+                    .wrongFieldType,
+                    "\(Self.name(fieldNumber)) (field \(fieldNumber)) has wire type \(wireType), expected \(expected)"))
+        }
 
         // Final values, in field-number order.
-        if let problem = Self.idProblem(eventID, "event_id") { return .failure(problem) }
+        if let problem = Self.idProblem(eventID, 1) { return .failure(problem) }
         var type: EventType?
         if let typeValue {
             let value = Int32(truncatingIfNeeded: typeValue)
@@ -42,8 +53,8 @@ struct ProtobufEventScanner {
             }
             type = match
         }
-        if let problem = Self.idProblem(userID, "user_id") { return .failure(problem) }
-        if let problem = Self.idProblem(itemID, "item_id") { return .failure(problem) }
+        if let problem = Self.idProblem(userID, 3) { return .failure(problem) }
+        if let problem = Self.idProblem(itemID, 4) { return .failure(problem) }
         if let millis {
             let value = Int64(bitPattern: millis)
             guard value >= 0 else { return .failure(Rejection(.invalidTimestamp, "ts \(value) is negative")) }
@@ -66,11 +77,18 @@ struct ProtobufEventScanner {
         guard let itemID else { return .failure(Rejection(.missingField, "item_id is missing")) }
         guard let millis else { return .failure(Rejection(.missingField, "ts is missing")) }
 
+        let start = ids.count
+        ids.append(addingCapacity: eventID.count &+ userID.count &+ itemID.count) { output in
+            for i in eventID { output.append(input[i]) }
+            for i in userID { output.append(input[i]) }
+            for i in itemID { output.append(input[i]) }
+        }
+        let userStart = start &+ eventID.count
+        let itemStart = userStart &+ userID.count
         return .success(
             DecodedEvent(
                 type: type, time: EventTime(millis: Int64(bitPattern: millis)), dwellMillis: dwell,
-                eventID: Self.copy(input, eventID, to: &ids), userID: Self.copy(input, userID, to: &ids),
-                itemID: Self.copy(input, itemID, to: &ids)))
+                eventID: start..<userStart, userID: userStart..<itemStart, itemID: itemStart..<ids.count))
     }
 
     // MARK: - Walk
@@ -96,8 +114,7 @@ struct ProtobufEventScanner {
                 }
                 let range = try readLengthDelimited(input)
                 if firstUTF8Problem == nil, let offset = UTF8Validation.firstInvalidByte(in: input, range) {
-                    firstUTF8Problem = Rejection(
-                        .invalidUTF8, "\(Self.name(fieldNumber)) has invalid UTF-8 at byte offset \(offset)")
+                    firstUTF8Problem = (fieldNumber, offset)
                 }
                 switch fieldNumber {
                 case 1: eventID = range
@@ -131,12 +148,7 @@ struct ProtobufEventScanner {
         _ input: Span<UInt8>, _ fieldNumber: UInt64, _ wireType: UInt8, _ tagStart: Int
     ) throws(Rejection) {
         try skipField(input, wireType, tagStart)
-        if firstWireTypeProblem == nil {
-            firstWireTypeProblem = Rejection(
-                .wrongFieldType,
-                "\(Self.name(fieldNumber)) (field \(fieldNumber)) has wire type \(wireType), expected "
-                    + "\(fieldNumber == 1 || fieldNumber == 3 || fieldNumber == 4 || fieldNumber == 7 ? 2 : 0)")
-        }
+        if firstWireTypeProblem == nil { firstWireTypeProblem = (fieldNumber, wireType) }
     }
 
     /// Skips the payload of a field whose tag has been read.
@@ -206,19 +218,12 @@ struct ProtobufEventScanner {
 
     // MARK: - Values
 
-    private static func idProblem(_ range: Range<Int>?, _ name: String) -> Rejection? {
-        guard let range else { return nil }
-        if range.isEmpty { return Rejection(.invalidID, "\(name) is empty") }
-        if range.count > EventDecoder.maxIDBytes {
-            return Rejection(.invalidID, "\(name) is \(range.count) bytes; the limit is \(EventDecoder.maxIDBytes)")
-        }
-        return nil
-    }
-
-    private static func copy(_ input: Span<UInt8>, _ range: Range<Int>, to ids: inout [UInt8]) -> Range<Int> {
-        let start = ids.count
-        for i in range { ids.append(input[i]) }
-        return start..<ids.count
+    @inline(__always)
+    private static func idProblem(_ range: Range<Int>?, _ fieldNumber: UInt64) -> Rejection? {
+        guard let range, range.isEmpty || range.count > EventDecoder.maxIDBytes else { return nil }
+        if range.isEmpty { return Rejection(.invalidID, "\(name(fieldNumber)) is empty") }
+        return Rejection(
+            .invalidID, "\(name(fieldNumber)) is \(range.count) bytes; the limit is \(EventDecoder.maxIDBytes)")
     }
 
     private static func name(_ fieldNumber: UInt64) -> String {
