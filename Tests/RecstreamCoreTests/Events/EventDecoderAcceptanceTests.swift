@@ -13,7 +13,9 @@ struct EventDecoderAcceptanceTests {
     @Test("the minimal event of the wire contract")
     func minimal() throws {
         let event = try #require(
-            accept(#"{"event_id": "e-000123", "type": "click", "user_id": "u42", "item_id": "i977", "ts": 1732460000123}"#))
+            accept(
+                #"{"event_id": "e-000123", "type": "click", "user_id": "u42", "item_id": "i977", "ts": 1732460000123}"#)
+        )
         #expect(
             event
                 == Event(
@@ -77,7 +79,9 @@ struct EventDecoderAcceptanceTests {
         let event = try #require(
             accept(#"{"ts":5,"item_id":"i","dwell_ms":3,"user_id":"u","context":{},"type":"share","event_id":"e"}"#))
         #expect(
-            event == Event(eventID: "e", type: .share, userID: "u", itemID: "i", time: EventTime(millis: 5), dwellMillis: 3))
+            event
+                == Event(
+                    eventID: "e", type: .share, userID: "u", itemID: "i", time: EventTime(millis: 5), dwellMillis: 3))
     }
 
     @Test("escaped ids are unescaped into idBytes")
@@ -160,7 +164,8 @@ struct EventDecoderAcceptanceTests {
     @Test("one decoder reuses its id buffer across records")
     func reuse() throws {
         var decoder = EventDecoder()
-        let first = try #require(decoder.decodeEvent(Array(validJSON(replacing: "user_id", with: #""first""#).utf8)).event)
+        let first = try #require(
+            decoder.decodeEvent(Array(validJSON(replacing: "user_id", with: #""first""#).utf8)).event)
         #expect(first.userID == "first")
         #expect(decoder.reason(Array("{".utf8)) == .malformedJSON)
         let second = try #require(decoder.decodeEvent(ProtobufWire.validEvent.bytes, .protobuf).event)
@@ -177,7 +182,10 @@ struct EventDecoderAcceptanceTests {
             .bytes(7, [0x0A, 0x00])
         let event = try #require(decoder.decodeEvent(wire.bytes, .protobuf).event)
         #expect(
-            event == Event(eventID: "e-1", type: .comment, userID: "ü", itemID: "i", time: EventTime(millis: 0), dwellMillis: 77))
+            event
+                == Event(
+                    eventID: "e-1", type: .comment, userID: "ü", itemID: "i", time: EventTime(millis: 0),
+                    dwellMillis: 77))
     }
 
     @Test("protobuf enum values map to the event types", arguments: EventType.allCases)
@@ -208,7 +216,9 @@ struct EventDecoderAcceptanceTests {
             .int(6, -1).int(6, 4)
         let event = try #require(decoder.decodeEvent(wire.bytes, .protobuf).event)
         #expect(
-            event == Event(eventID: "e9", type: .like, userID: "u2", itemID: "i1", time: EventTime(millis: 5), dwellMillis: 4))
+            event
+                == Event(
+                    eventID: "e9", type: .like, userID: "u2", itemID: "i1", time: EventTime(millis: 5), dwellMillis: 4))
     }
 
     @Test("protobuf: an enum varint is truncated to 32 bits, as protobuf parsers do")

@@ -57,20 +57,24 @@ struct EventDecoderRejectionTests {
     @Test(
         "record_too_large",
         arguments: [
-            RecordCase(name: "valid event over a 32-byte limit", bytes: Array(validJSON().utf8), format: .json,
-                       maxRecordBytes: 32),
+            RecordCase(
+                name: "valid event over a 32-byte limit", bytes: Array(validJSON().utf8), format: .json,
+                maxRecordBytes: 32),
             RecordCase(
                 name: "64 KiB + 1 of whitespace-padded valid event",
-                bytes: Array(validJSON().utf8) + [UInt8](repeating: 0x20, count: 64 * 1024 + 1 - validJSON().utf8.count),
+                bytes: Array(validJSON().utf8)
+                    + [UInt8](repeating: 0x20, count: 64 * 1024 + 1 - validJSON().utf8.count),
                 format: .json),
             RecordCase(
                 name: "too large and invalid UTF-8: size wins", bytes: [0xFF] + [UInt8](repeating: 0x20, count: 40),
                 format: .json, maxRecordBytes: 32),
             RecordCase(
-                name: "protobuf over the limit", bytes: ProtobufWire.validEvent.bytes(99, [UInt8](repeating: 1, count: 64)).bytes,
+                name: "protobuf over the limit",
+                bytes: ProtobufWire.validEvent.bytes(99, [UInt8](repeating: 1, count: 64)).bytes,
                 format: .protobuf, maxRecordBytes: 64),
-            RecordCase(name: "malformed protobuf over the limit", bytes: [UInt8](repeating: 0xFF, count: 20),
-                       format: .protobuf, maxRecordBytes: 10),
+            RecordCase(
+                name: "malformed protobuf over the limit", bytes: [UInt8](repeating: 0xFF, count: 20),
+                format: .protobuf, maxRecordBytes: 10),
         ])
     func recordTooLarge(_ record: RecordCase) {
         expectReason(record, .recordTooLarge)
@@ -90,7 +94,9 @@ struct EventDecoderRejectionTests {
             .json("trailing bytes", validJSON() + "x"),
             .json("two objects", validJSON() + "{}"),
             .json("extra closing brace", validJSON() + "}"),
-            .json("trailing comma in object", validJSON(with: #""x":1,"#).replacingOccurrences(of: "1000}", with: "1000,}")),
+            .json(
+                "trailing comma in object",
+                validJSON(with: #""x":1,"#).replacingOccurrences(of: "1000}", with: "1000,}")),
             .json("trailing comma in array", validJSON(with: #""x":[1,2,],"#)),
             .json("raw tab inside a string", validJSON(with: "\"x\":\"a\tb\",")),
             .json("raw newline inside an id", validJSON(replacing: "user_id", with: "\"u\n1\"")),
@@ -122,7 +128,8 @@ struct EventDecoderRejectionTests {
             .json("no-break space as whitespace", "\u{A0}" + validJSON()),
             .json(
                 "nesting 65 deep",
-                validJSON(with: #""x":"# + String(repeating: "[", count: 64) + String(repeating: "]", count: 64) + ",")),
+                validJSON(
+                    with: #""x":"# + String(repeating: "[", count: 64) + String(repeating: "]", count: 64) + ",")),
             .json("syntax error after a field problem", #"{"user_id":5,"x":[}"#),
         ])
     func malformedJSON(_ record: RecordCase) {
@@ -137,12 +144,16 @@ struct EventDecoderRejectionTests {
                 bytes: Array(#"{"x":""#.utf8) + [0xFF] + Array(#"","#.utf8) + Array(validJSON().utf8.dropFirst())),
             .json("overlong slash in an id", bytes: Array(#"{"user_id":"a"#.utf8) + [0xC0, 0xAF] + Array(#""}"#.utf8)),
             .json("UTF-8 encoded surrogate", bytes: Array(#"{"x":""#.utf8) + [0xED, 0xA0, 0x80] + Array(#""}"#.utf8)),
-            .json("truncated sequence at end of string", bytes: Array(#"{"x":""#.utf8) + [0xE2, 0x82] + Array(#""}"#.utf8)),
+            .json(
+                "truncated sequence at end of string",
+                bytes: Array(#"{"x":""#.utf8) + [0xE2, 0x82] + Array(#""}"#.utf8)),
             .json("above U+10FFFF", bytes: Array(#"{"x":""#.utf8) + [0xF4, 0x90, 0x80, 0x80] + Array(#""}"#.utf8)),
             .json("0xF5 lead byte", bytes: Array(#"{"x":""#.utf8) + [0xF5, 0x80, 0x80, 0x80] + Array(#""}"#.utf8)),
             .json("stray continuation byte", bytes: Array(#"{"x":""#.utf8) + [0x80] + Array(#""}"#.utf8)),
             .json("truncated at end of record", bytes: Array(validJSON().utf8) + [0xE2]),
-            .json("invalid byte after a syntax error", bytes: Array(#"{"a":1,,"b":""#.utf8) + [0xFF] + Array(#""}"#.utf8)),
+            .json(
+                "invalid byte after a syntax error",
+                bytes: Array(#"{"a":1,,"b":""#.utf8) + [0xFF] + Array(#""}"#.utf8)),
             .json("invalid byte in trailing garbage", bytes: Array(validJSON().utf8) + [0x20, 0xC3]),
             .json("lone high surrogate escape in an id", validJSON(replacing: "user_id", with: #""\ud800""#)),
             .json("lone low surrogate escape", validJSON(with: #""x":"\udc00","#)),
@@ -151,8 +162,11 @@ struct EventDecoderRejectionTests {
             .json("lone surrogate before a field problem", #"{"user_id":5,"x":"\ud800","ts":1}"#),
             .protobuf("0xFF in user_id", ProtobufWire.validEvent(omitting: [3]).bytes(3, [0x75, 0xFF])),
             .protobuf("overlong encoding in event_id", ProtobufWire.validEvent(omitting: [1]).bytes(1, [0xC1, 0x81])),
-            .protobuf("encoded surrogate in item_id", ProtobufWire.validEvent(omitting: [4]).bytes(4, [0xED, 0xB0, 0x80])),
-            .protobuf("invalid first occurrence overwritten by a valid one", ProtobufWire.validEvent.bytes(3, [0xFF]).string(3, "u2")),
+            .protobuf(
+                "encoded surrogate in item_id", ProtobufWire.validEvent(omitting: [4]).bytes(4, [0xED, 0xB0, 0x80])),
+            .protobuf(
+                "invalid first occurrence overwritten by a valid one",
+                ProtobufWire.validEvent.bytes(3, [0xFF]).string(3, "u2")),
         ])
     func invalidUTF8(_ record: RecordCase) {
         expectReason(record, .invalidUTF8)
@@ -167,7 +181,9 @@ struct EventDecoderRejectionTests {
             .json("no user_id", #"{"event_id":"e1","type":"click","item_id":"i1","ts":1}"#),
             .json("no item_id", #"{"event_id":"e1","type":"click","user_id":"u1","ts":1}"#),
             .json("no ts", #"{"event_id":"e1","type":"click","user_id":"u1","item_id":"i1","dwell_ms":5}"#),
-            .json("ts only inside context", #"{"event_id":"e1","type":"click","user_id":"u1","item_id":"i1","context":{"ts":1}}"#),
+            .json(
+                "ts only inside context",
+                #"{"event_id":"e1","type":"click","user_id":"u1","item_id":"i1","context":{"ts":1}}"#),
             .json("optional fields only", #"{"dwell_ms":null,"context":null}"#),
             .protobuf("empty message", ProtobufWire()),
             .protobuf("no event_id", .validEvent(omitting: [1])),
@@ -251,13 +267,24 @@ struct EventDecoderRejectionTests {
             RecordCase.json("empty event_id", validJSON(replacing: "event_id", with: #""""#)),
             .json("empty user_id", validJSON(replacing: "user_id", with: #""""#)),
             .json("empty item_id", validJSON(replacing: "item_id", with: #""""#)),
-            .json("129-byte user_id", validJSON(replacing: "user_id", with: "\"\(String(repeating: "u", count: 129))\"")),
-            .json("1000-byte item_id", validJSON(replacing: "item_id", with: "\"\(String(repeating: "i", count: 1000))\"")),
-            .json("127 ASCII + one 2-byte character", validJSON(replacing: "event_id", with: "\"\(String(repeating: "e", count: 127))é\"")),
-            .json("65 escaped é are 130 bytes", validJSON(replacing: "user_id", with: "\"\(String(repeating: #"\u00e9"#, count: 65))\"")),
-            .json("129 escaped newlines", validJSON(replacing: "item_id", with: "\"\(String(repeating: #"\n"#, count: 129))\"")),
+            .json(
+                "129-byte user_id", validJSON(replacing: "user_id", with: "\"\(String(repeating: "u", count: 129))\"")),
+            .json(
+                "1000-byte item_id", validJSON(replacing: "item_id", with: "\"\(String(repeating: "i", count: 1000))\"")
+            ),
+            .json(
+                "127 ASCII + one 2-byte character",
+                validJSON(replacing: "event_id", with: "\"\(String(repeating: "e", count: 127))é\"")),
+            .json(
+                "65 escaped é are 130 bytes",
+                validJSON(replacing: "user_id", with: "\"\(String(repeating: #"\u00e9"#, count: 65))\"")),
+            .json(
+                "129 escaped newlines",
+                validJSON(replacing: "item_id", with: "\"\(String(repeating: #"\n"#, count: 129))\"")),
             .protobuf("empty event_id", ProtobufWire.validEvent(omitting: [1]).string(1, "")),
-            .protobuf("129-byte user_id", ProtobufWire.validEvent(omitting: [3]).string(3, String(repeating: "u", count: 129))),
+            .protobuf(
+                "129-byte user_id", ProtobufWire.validEvent(omitting: [3]).string(3, String(repeating: "u", count: 129))
+            ),
             .protobuf("empty item_id as the last occurrence", ProtobufWire.validEvent.string(4, "")),
         ])
     func invalidID(_ record: RecordCase) {
@@ -326,7 +353,9 @@ struct EventDecoderRejectionTests {
             .json("dwell_ms null then a number", validJSON(with: #""dwell_ms":null,"dwell_ms":2,"#)),
             .json("context twice", validJSON(with: #""context":{},"context":{},"#)),
             .json("ts twice, the second escaped", validJSON(with: #""\u0074s":5,"#)),
-            .json("duplicate with a different type", validJSON(with: #""ts":5,"#).replacingOccurrences(of: #""ts":1000"#, with: #""ts":"x""#)),
+            .json(
+                "duplicate with a different type",
+                validJSON(with: #""ts":5,"#).replacingOccurrences(of: #""ts":1000"#, with: #""ts":"x""#)),
         ])
     func duplicateField(_ record: RecordCase) {
         expectReason(record, .duplicateField)
@@ -339,16 +368,19 @@ struct EventDecoderRejectionTests {
             .protobuf("truncated tag", ProtobufWire.validEvent.raw([0x80])),
             .protobuf("length beyond the end", ProtobufWire.validEvent.tag(9, 2).varint(10).raw([1, 2])),
             .protobuf("huge length", ProtobufWire.validEvent.tag(3, 2).varint(UInt64.max)),
-            .protobuf("varint of 11 bytes", ProtobufWire.validEvent.tag(9, 0).raw([UInt8](repeating: 0x80, count: 10) + [0x01])),
+            .protobuf(
+                "varint of 11 bytes",
+                ProtobufWire.validEvent.tag(9, 0).raw([UInt8](repeating: 0x80, count: 10) + [0x01])),
             .protobuf("field number 0", ProtobufWire.validEvent.raw([0x00, 0x01])),
-            .protobuf("field number 0 with wire type 2", ProtobufWire().raw([0x02, 0x00]) .string(1, "e1")),
+            .protobuf("field number 0 with wire type 2", ProtobufWire().raw([0x02, 0x00]).string(1, "e1")),
             .protobuf("start group", ProtobufWire.validEvent.tag(9, 3).tag(9, 4)),
             .protobuf("end group", ProtobufWire.validEvent.tag(9, 4)),
             .protobuf("known field as a group", ProtobufWire.validEvent.tag(1, 3).tag(1, 4)),
             .protobuf("wire type 6", ProtobufWire.validEvent.tag(9, 6)),
             .protobuf("wire type 7", ProtobufWire.validEvent.tag(9, 7).raw([0])),
             .protobuf("tag over 32 bits", ProtobufWire.validEvent.varint(UInt64(1) << 35)),
-            .protobuf("tag longer than 5 bytes", ProtobufWire.validEvent.raw([0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01])),
+            .protobuf(
+                "tag longer than 5 bytes", ProtobufWire.validEvent.raw([0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01])),
             .protobuf("truncated fixed64", ProtobufWire.validEvent.tag(9, 1).raw([1, 2, 3])),
             .protobuf("truncated fixed32", ProtobufWire.validEvent.tag(9, 5).raw([1])),
             .protobuf("a JSON record sent as protobuf", ProtobufWire().raw(Array(validJSON().utf8))),
@@ -380,7 +412,10 @@ struct EventDecoderRejectionTests {
     @Test(
         "when several rules break, the documented precedence picks the reason",
         arguments: [
-            (RecordCase.json("invalid UTF-8 after a syntax error", bytes: Array(#"{"a":}"#.utf8) + [0xFF]), RejectReason.invalidUTF8),
+            (
+                RecordCase.json("invalid UTF-8 after a syntax error", bytes: Array(#"{"a":}"#.utf8) + [0xFF]),
+                RejectReason.invalidUTF8
+            ),
             (.json("syntax error after invalid fields", #"{"user_id":5,"type":"bad","ts":-1,"#), .malformedJSON),
             (.json("unknown type before an invalid ts", #"{"type":"bad","ts":-1}"#), .unknownType),
             (.json("invalid ts before an unknown type", #"{"ts":-1,"type":"bad"}"#), .invalidTimestamp),
@@ -388,9 +423,18 @@ struct EventDecoderRejectionTests {
             (.json("duplicate before an invalid id", #"{"ts":1,"ts":2,"item_id":""}"#), .duplicateField),
             (.json("field problem before missing fields", #"{"user_id":""}"#), .invalidID),
             (.json("invalid dwell before missing fields", #"{"dwell_ms":-1}"#), .invalidField),
-            (.protobuf("structure error after invalid UTF-8", ProtobufWire().bytes(3, [0xFF]).raw([0x80])), .malformedProtobuf),
-            (.protobuf("invalid UTF-8 after a wrong wire type", ProtobufWire.validEvent.int(1, 5).bytes(3, [0xFF])), .invalidUTF8),
-            (.protobuf("wrong wire type before value problems", ProtobufWire.validEvent.int(5, -1).int(3, 5)), .wrongFieldType),
+            (
+                .protobuf("structure error after invalid UTF-8", ProtobufWire().bytes(3, [0xFF]).raw([0x80])),
+                .malformedProtobuf
+            ),
+            (
+                .protobuf("invalid UTF-8 after a wrong wire type", ProtobufWire.validEvent.int(1, 5).bytes(3, [0xFF])),
+                .invalidUTF8
+            ),
+            (
+                .protobuf("wrong wire type before value problems", ProtobufWire.validEvent.int(5, -1).int(3, 5)),
+                .wrongFieldType
+            ),
             (.protobuf("event_id checked before ts", ProtobufWire.validEvent.int(5, -1).string(1, "")), .invalidID),
             (.protobuf("type checked before user_id", ProtobufWire.validEvent.string(3, "").int(2, 0)), .unknownType),
             (.protobuf("ts checked before dwell_ms", ProtobufWire.validEvent.int(6, -1).int(5, -1)), .invalidTimestamp),

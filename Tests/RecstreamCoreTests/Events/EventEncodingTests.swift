@@ -10,9 +10,10 @@ struct EventEncodingTests {
         let event = Event(
             eventID: "e-1", type: .collect, userID: "u\"\\\n\u{1}é😀", itemID: "i/", time: EventTime(millis: 0),
             dwellMillis: 42)
-        #expect(
-            String(decoding: event.jsonBytes(), as: UTF8.self)
-                == #"{"event_id":"e-1","type":"collect","user_id":"u\"\\\n\u0001é😀","item_id":"i/","ts":0,"dwell_ms":42}"#)
+        let expected =
+            #"{"event_id":"e-1","type":"collect","user_id":"u\"\\\n\u0001é😀","#
+            + #""item_id":"i/","ts":0,"dwell_ms":42}"#
+        #expect(String(decoding: event.jsonBytes(), as: UTF8.self) == expected)
         let noDwell = Event(eventID: "e", type: .click, userID: "u", itemID: "i", time: EventTime(millis: -5))
         #expect(
             String(decoding: noDwell.jsonBytes(), as: UTF8.self)
@@ -56,7 +57,8 @@ struct EventEncodingTests {
         for iteration in 0..<5_000 {
             let event = EventGenerator.event(using: &rng)
             let json = decoder.decodeEvent(event.jsonBytes(), .json)
-            #expect(json.event.map(EventBytes.init) == EventBytes(event), "seed \(seed), iteration \(iteration): \(json)")
+            #expect(
+                json.event.map(EventBytes.init) == EventBytes(event), "seed \(seed), iteration \(iteration): \(json)")
             let protobuf = decoder.decodeEvent(event.protobufBytes(), .protobuf)
             #expect(
                 protobuf.event.map(EventBytes.init) == EventBytes(event),

@@ -11,7 +11,8 @@ struct JSONEventWriter<R: RandomNumberGenerator> {
 
     mutating func whitespace() -> String {
         guard chance(30) else { return "" }
-        return String((0..<Int.random(in: 1...3, using: &rng)).map { _ in [" ", "\t", "\n", "\r"].randomElement(using: &rng)! })
+        return String(
+            (0..<Int.random(in: 1...3, using: &rng)).map { _ in [" ", "\t", "\n", "\r"].randomElement(using: &rng)! })
     }
 
     /// A JSON string literal for `value`, escaping randomly beyond what is required.
@@ -68,7 +69,8 @@ struct JSONEventWriter<R: RandomNumberGenerator> {
 
     mutating func object(depth: Int) -> String {
         let members = (0..<Int.random(in: 0...3, using: &rng)).map { _ in
-            whitespace() + string(["k", "ts", "type", "n\u{e9}", "a b"].randomElement(using: &rng)!) + whitespace() + ":"
+            whitespace() + string(["k", "ts", "type", "n\u{e9}", "a b"].randomElement(using: &rng)!) + whitespace()
+                + ":"
                 + value(depth: depth)
         }
         return "{" + members.joined(separator: ",") + whitespace() + "}"
@@ -89,7 +91,8 @@ struct JSONEventWriter<R: RandomNumberGenerator> {
         }
         if chance(40) { members.append(("\"context\"", chance(10) ? "null" : object(depth: 1))) }
         for _ in 0..<Int.random(in: 0...3, using: &rng) {
-            members.append((string(["extra", "ts2", "Type", "user", "\u{1F600}"].randomElement(using: &rng)!), value(depth: 1)))
+            members.append(
+                (string(["extra", "ts2", "Type", "user", "\u{1F600}"].randomElement(using: &rng)!), value(depth: 1)))
         }
         members.shuffle(using: &rng)
         var body: [String] = []
@@ -103,14 +106,19 @@ struct JSONEventWriter<R: RandomNumberGenerator> {
 /// Byte-level damage for fuzzing: flips, replacements, deletions, truncations and insertions of
 /// bytes and snippets chosen to hit the decoder's corners.
 enum JSONMutator {
-    static let snippets: [[UInt8]] = [
-        "\\u00e9", "\\ud83d\\ude00", "\\ud800", "\\udc00", "\\u", "\\x", "\\", "\"", ",\"x\":1", ",\"ts\":5",
-        ",\"user_id\":\"dup\"", ",\"dwell_ms\":-1", ",\"context\":[]", "null", "1e400", "-0", "1.5", "01", "[", "]", "{", "}",
-        ",", ":", " ", "\t", "\u{FEFF}", "\u{7F}", "é", "true", "\"click\"", "\"ts\"", "1e3", "253402300800000",
-        "9223372036854775808",
-    ].map { Array($0.utf8) } + [[0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82], [0x80], [0xFF], [0x00], [0x1F]]
+    static let snippets: [[UInt8]] =
+        [
+            "\\u00e9", "\\ud83d\\ude00", "\\ud800", "\\udc00", "\\u", "\\x", "\\", "\"", ",\"x\":1", ",\"ts\":5",
+            ",\"user_id\":\"dup\"", ",\"dwell_ms\":-1", ",\"context\":[]", "null", "1e400", "-0", "1.5", "01", "[", "]",
+            "{", "}",
+            ",", ":", " ", "\t", "\u{FEFF}", "\u{7F}", "é", "true", "\"click\"", "\"ts\"", "1e3", "253402300800000",
+            "9223372036854775808",
+        ].map { Array($0.utf8) } + [
+            [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82], [0x80], [0xFF], [0x00], [0x1F],
+        ]
 
-    static let interestingBytes: [UInt8] = Array("\"\\{}[],:-+.0123456789eEtfnul \t\n".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xFF]
+    static let interestingBytes: [UInt8] =
+        Array("\"\\{}[],:-+.0123456789eEtfnul \t\n".utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xFF]
 
     static func mutate<R: RandomNumberGenerator>(_ input: [UInt8], using rng: inout R) -> [UInt8] {
         var bytes = input
@@ -175,7 +183,10 @@ struct JSONDifferentialTests {
             if actual != expected { failures += 1 }
             #expect(
                 actual == expected,
-                "seed \(seed), iteration \(iteration): decoder \(String(describing: actual)) \(result), reference \(String(describing: expected)), bytes \(bytes)")
+                """
+                seed \(seed), iteration \(iteration): decoder \(String(describing: actual)) \(result), \
+                reference \(String(describing: expected)), bytes \(bytes)
+                """)
             if actual != nil { accepted += 1 }
         }
         // The damage must leave a fair share valid, or the test would only exercise rejections.

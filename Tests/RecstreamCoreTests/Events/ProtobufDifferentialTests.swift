@@ -119,7 +119,8 @@ enum ProtobufEventWriter {
         for (index, _) in order where !emitted.contains(index) {
             // Emit everything before `index` that carries the same field number first.
             let number = fields[index].bytes.first.map { $0 >> 3 }
-            for earlier in fields.indices where earlier < index && !emitted.contains(earlier)
+            for earlier in fields.indices
+            where earlier < index && !emitted.contains(earlier)
                 && fields[earlier].bytes.first.map({ $0 >> 3 }) == number
             {
                 result += fields[earlier].bytes
@@ -199,7 +200,10 @@ struct ProtobufDifferentialTests {
                 bytes.removeSubrange(position..<min(bytes.count, position + Int.random(in: 1...3, using: &rng)))
             case 3: bytes = Array(bytes.prefix(position))
             case 4:
-                let snippets: [[UInt8]] = [[0x80], [0xFF, 0xFF], [0x08, 0x00], [0x12, 0x05], [0x3A, 0x02, 0x08, 0x01], [0x1B], [0x0C], [0x00], [0x30, 0x7F], [0xC0, 0xAF]]
+                let snippets: [[UInt8]] = [
+                    [0x80], [0xFF, 0xFF], [0x08, 0x00], [0x12, 0x05], [0x3A, 0x02, 0x08, 0x01], [0x1B], [0x0C], [0x00],
+                    [0x30, 0x7F], [0xC0, 0xAF],
+                ]
                 bytes.insert(contentsOf: snippets.randomElement(using: &rng)!, at: position)
             default: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: position)
             }
