@@ -1,6 +1,13 @@
 /// The strict decoder for one record value on `recstream.events`: JSON (RFC 8259) or the protobuf
-/// message `recstream.v1.Event` (Schemas/events.proto), validated against the wire contract in
-/// docs (DESIGN.md, "Wire format") and Schemas/events.schema.json.
+/// message `recstream.v1.Event`, validated against the wire contract (Schemas/events.schema.json,
+/// Schemas/events.proto).
+///
+/// The rules: required event_id, type, user_id, item_id (strings of 1...128 bytes of UTF-8 after
+/// unescaping), type one of the six ``EventType`` names, ts an integer in
+/// 0 ..< ``EventTime/limitMillis`` (no fraction, exponent or minus sign, not even `-0`); optional
+/// dwell_ms an integer in 0...Int64.max and context an object (both may be null, meaning absent);
+/// unknown members ignored but syntax-checked; no known member twice. Every JSON number anywhere
+/// must be finite as a double, and nesting is limited to ``maxNestingDepth``.
 ///
 /// A record is accepted only if every rule holds; otherwise the result names one
 /// ``RejectReason`` and a one-line detail for people. When a record breaks several rules, the
@@ -32,9 +39,11 @@
 ///    `invalid_field` (dwell_ms).
 /// 6. `missing_field`, as for JSON.
 ///
-/// The decoder keeps one scratch buffer, ``idBytes``; a successful decode allocates nothing.
-/// Only rejections build strings. Not thread-safe for concurrent use of one value (it is a
-/// value type: give each consumer its own).
+/// Protobuf context (field 7) is opaque: its bytes are skipped, not parsed as a
+/// `google.protobuf.Struct`.
+///
+/// The decoder keeps one scratch buffer, ``idBytes``; a successful decode allocates nothing and
+/// only rejections build strings. It is a mutable value: each consumer keeps its own.
 public struct EventDecoder: Sendable {
     /// The longest accepted id, in bytes of (unescaped) UTF-8.
     public static let maxIDBytes = 128

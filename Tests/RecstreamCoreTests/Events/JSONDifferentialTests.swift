@@ -189,6 +189,7 @@ struct JSONDifferentialTests {
                 """)
             if actual != nil { accepted += 1 }
         }
+        print("JSON mutations: \(accepted) of 30000 accepted")
         // The damage must leave a fair share valid, or the test would only exercise rejections.
         #expect(accepted > 1_000, "only \(accepted) accepted; seed \(seed)")
     }
