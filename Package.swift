@@ -115,7 +115,11 @@ let package = Package(
 
         .testTarget(
             name: "RecstreamCoreTests",
-            dependencies: ["RecstreamCore", "RecstreamTesting"],
+            dependencies: [
+                "RecstreamCore", "RecstreamTesting",
+                // The generated protobuf code is the reference the event decoder is tested against.
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
