@@ -7,12 +7,15 @@ import Synchronization
 /// a graceful shutdown (or cancellation) has made the pipeline commit and leave the group.
 public final class IngestService: Service, @unchecked Sendable {
     private let pipeline: IngestPipeline
-    private let stop = Atomic<Bool>(false)
+    private final class StopFlag: Sendable {
+        let requested = Atomic<Bool>(false)
+    }
+    private let stop = StopFlag()
 
     init(pipeline: IngestPipeline) { self.pipeline = pipeline }
 
     /// Asks the loop to finish: final commit, leave the group, return.
-    public func requestStop() { stop.store(true, ordering: .releasing) }
+    public func requestStop() { stop.requested.store(true, ordering: .releasing) }
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
@@ -20,7 +23,7 @@ public final class IngestService: Service, @unchecked Sendable {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                     let thread = Thread { [pipeline, stop] in
                         do {
-                            try pipeline.run(shouldStop: { stop.load(ordering: .acquiring) })
+                            try pipeline.run(shouldStop: { stop.requested.load(ordering: .acquiring) })
                             continuation.resume()
                         } catch {
                             continuation.resume(throwing: error)

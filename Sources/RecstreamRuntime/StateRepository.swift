@@ -49,7 +49,7 @@ final class StateRepository: @unchecked Sendable {
     /// The shard for `partition` as last committed, or an empty shard if none was.
     func loadShard(partition: Int32, configuration: ShardConfiguration) throws -> Shard {
         var shard = Shard(partition: partition, configuration: configuration)
-        var failure: StateDecodingError? = nil
+        var failure: (any Error)? = nil
         try store.scan(prefix: shard.keyPrefix) { key, value in
             do {
                 try shard.restore(key: Array(key), value: Array(value))

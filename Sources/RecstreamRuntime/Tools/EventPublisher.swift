@@ -15,7 +15,10 @@ public final class EventPublisher: Sendable {
     public let topic: String
     public let format: Format
     private let producer: KafkaProducer
-    private let firstError = Mutex<String?>(nil)
+    private final class FirstError: Sendable {
+        let value = Mutex<String?>(nil)
+    }
+    private let firstError = FirstError()
 
     /// - Parameter properties: extra librdkafka properties (defaults favour throughput:
     ///   linger.ms=20, batch.num.messages=10000, idempotence on).
@@ -28,7 +31,7 @@ public final class EventPublisher: Sendable {
         producer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: bootstrapServers, props),
             onDelivery: { report in
-                if let error = report.error { errorBox.withLock { if $0 == nil { $0 = error.description } } }
+                if let error = report.error { errorBox.value.withLock { if $0 == nil { $0 = error.description } } }
             })
     }
 
@@ -53,7 +56,7 @@ public final class EventPublisher: Sendable {
     public var failed: Int { producer.failedCount }
     public var inFlight: Int { producer.inFlightCount }
     /// The first delivery error seen, if any.
-    public var firstDeliveryError: String? { firstError.withLock { $0 } }
+    public var firstDeliveryError: String? { firstError.value.withLock { $0 } }
 
     /// Waits until every queued event has a delivery report.
     public func flush(timeout: Duration = .seconds(60)) throws { try producer.flush(timeout: timeout) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOHTTP1
 
 /// Options every admin command shares.
 struct APIOptions: ParsableArguments {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Logging
 import RecstreamCore
 import RecstreamRuntime

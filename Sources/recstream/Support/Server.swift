@@ -1,4 +1,5 @@
 import Foundation
+import UnixSignals
 import Logging
 import Metrics
 import Prometheus
