@@ -18,7 +18,7 @@ struct IdInternerTests {
     @Test func agreesWithADictionaryOnManyIds() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("IdInterner seed \(seed)")
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var interner = IdInterner()
         var reference: [String: Int32] = [:]
         for _ in 0..<50_000 {
@@ -66,7 +66,7 @@ struct EventDeduplicatorTests {
     @Test func agreesWithASetUnderRandomInsertsAndExpiry() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("EventDeduplicator seed \(seed)")
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var d = EventDeduplicator(windowMillis: 120_000, expectedCount: 4)
         var reference: [Hash128: Int64] = [:]
         var watermark: Int64 = 0

@@ -5,7 +5,7 @@ import Testing
 /// A random multi-partition stream with in-order drift, late events, far-late events, retries
 /// (duplicate ids) and a skewed item distribution.
 func randomStream(seed: UInt64, count: Int, partitions: Int32) -> [(partition: Int32, event: Event)] {
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var out: [(Int32, Event)] = []
     var clock: Int64 = 1_793_491_200_000
     for n in 0..<count {
@@ -104,7 +104,7 @@ struct ShardTests {
     @Test func restoreAtRandomCutsReplaysToTheSameState() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("Shard restore seed \(seed)")
-        var rng = SeededRandom(seed: seed &+ 1)
+        var rng = SplitMix64(seed: seed &+ 1)
         let events = randomStream(seed: seed, count: 6_000, partitions: 1).map(\.event)
 
         var uninterrupted = Shard(partition: 3, configuration: config)

@@ -55,7 +55,7 @@ struct EventEncodingTests {
         var rng = SplitMix64(seed: seed)
         var decoder = EventDecoder()
         for iteration in 0..<5_000 {
-            let event = EventGenerator.event(using: &rng)
+            let event = RandomEvents.event(using: &rng)
             let json = decoder.decodeEvent(event.jsonBytes(), .json)
             #expect(
                 json.event.map(EventBytes.init) == EventBytes(event), "seed \(seed), iteration \(iteration): \(json)")
@@ -70,7 +70,7 @@ struct EventEncodingTests {
     func codable() throws {
         var rng = SplitMix64(seed: 7)
         for _ in 0..<200 {
-            let event = EventGenerator.event(using: &rng)
+            let event = RandomEvents.event(using: &rng)
             let decoded = try JSONDecoder().decode(Event.self, from: Data(event.jsonBytes()))
             #expect(EventBytes(decoded) == EventBytes(event))
         }

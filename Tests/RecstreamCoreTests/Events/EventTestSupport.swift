@@ -1,22 +1,6 @@
 import Foundation
 import RecstreamCore
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny seeded generator, so that every randomised
-/// test can print its seed and be replayed exactly.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The seed of a randomised test: `RECSTREAM_TEST_SEED` when set (to replay a failure), otherwise
 /// a fresh random one. Printed either way.
 func testSeed(_ testName: String) -> UInt64 {
@@ -140,7 +124,7 @@ struct ProtobufWire {
 
 /// Random valid events whose ids exercise escaping: quotes, backslashes, control characters,
 /// non-ASCII of every UTF-8 length, and the 1- and 128-byte limits.
-enum EventGenerator {
+enum RandomEvents {
     static let idScalars: [Unicode.Scalar] = [
         "a", "b", "z", "A", "Z", "0", "9", "-", "_", ".", ":", "/", " ", "\"", "\\", "\n", "\t", "\r", "\u{0}",
         "\u{1}", "\u{1F}", "\u{7F}", "é", "ß", "€", "中", "\u{2028}", "\u{FFFF}", "😀", "\u{10FFFF}", "\u{E9}",

@@ -54,7 +54,7 @@ struct JSONEventWriter<R: RandomNumberGenerator> {
     mutating func value(depth: Int) -> String {
         let ws = whitespace()
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &rng) {
-        case 0: return ws + string(EventGenerator.id(using: &rng))
+        case 0: return ws + string(RandomEvents.id(using: &rng))
         case 1: return ws + number()
         case 2: return ws + "true"
         case 3: return ws + "false"
@@ -154,7 +154,7 @@ struct JSONDifferentialTests {
         var writer = JSONEventWriter(rng: SplitMix64(seed: seed ^ 0x5EED))
         var decoder = EventDecoder()
         for iteration in 0..<2_000 {
-            let event = EventGenerator.event(using: &rng)
+            let event = RandomEvents.event(using: &rng)
             let bytes = writer.event(event)
             let decoded = decoder.decodeEvent(bytes)
             #expect(
@@ -175,7 +175,7 @@ struct JSONDifferentialTests {
         var accepted = 0
         var failures = 0
         for iteration in 0..<30_000 where failures < 10 {
-            let original = writer.event(EventGenerator.event(using: &rng))
+            let original = writer.event(RandomEvents.event(using: &rng))
             let bytes = JSONMutator.mutate(original, using: &rng)
             let expected = JSONReference.event(bytes).map(EventBytes.init)
             let result = decoder.decodeEvent(bytes)

@@ -91,13 +91,13 @@ enum ProtobufEventWriter {
             let field = UInt64.random(in: 1...(event.dwellMillis == nil ? 5 : 6), using: &rng)
             let earlier =
                 [1, 3, 4].contains(field)
-                ? ProtobufWire().string(field, EventGenerator.id(using: &rng))
+                ? ProtobufWire().string(field, RandomEvents.id(using: &rng))
                 : ProtobufWire().int(field, Int64.random(in: -5...5, using: &rng))
             fields.insert(earlier, at: 0)
         }
         if Bool.random(using: &rng) {
             var context = Google_Protobuf_Struct()
-            context.fields["page"] = Google_Protobuf_Value(stringValue: EventGenerator.id(using: &rng))
+            context.fields["page"] = Google_Protobuf_Value(stringValue: RandomEvents.id(using: &rng))
             context.fields["pos"] = Google_Protobuf_Value(numberValue: 3)
             let contextBytes: [UInt8] = (try? context.serializedBytes()) ?? []
             fields.append(ProtobufWire().bytes(7, contextBytes))
@@ -141,7 +141,7 @@ struct ProtobufDifferentialTests {
         var rng = SplitMix64(seed: seed)
         var decoder = EventDecoder()
         for iteration in 0..<3_000 {
-            let event = EventGenerator.event(using: &rng)
+            let event = RandomEvents.event(using: &rng)
             let bytes = ProtobufEventWriter.event(event, using: &rng)
             let generated = try Recstream_V1_Event(serializedBytes: bytes)
             #expect(generated.userID == event.userID && generated.ts == event.time.millis)
@@ -160,7 +160,7 @@ struct ProtobufDifferentialTests {
         var accepted = 0
         var contextOnly = 0
         for iteration in 0..<30_000 {
-            let original = ProtobufEventWriter.event(EventGenerator.event(using: &rng), using: &rng)
+            let original = ProtobufEventWriter.event(RandomEvents.event(using: &rng), using: &rng)
             let bytes = mutate(original, using: &rng)
             let result = decoder.decodeEvent(bytes, .protobuf)
             let context = "seed \(seed), iteration \(iteration): \(bytes) -> \(result)"
