@@ -160,6 +160,8 @@ let package = Package(
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

@@ -47,7 +47,9 @@ public final class EmbeddedBroker: @unchecked Sendable {
         let mcluster: OpaquePointer
         do {
             // A producer-type handle with no brokers of its own hosts the cluster.
-            let conf = try KafkaConfiguration(bootstrapServers: "").makeNativeConf(defaults: [:])
+            // log_level 4: the hosting handle has no brokers of its own, which librdkafka would
+            // otherwise report as a configuration notice on every start.
+            let conf = try KafkaConfiguration(bootstrapServers: "").makeNativeConf(defaults: ["log_level": "4"])
             client = try ClientHandle(type: RD_KAFKA_PRODUCER, conf: conf)
             // rd_kafka_mock_cluster_new(): ours to rd_kafka_mock_cluster_destroy(), which must
             // run before the hosting handle is destroyed.

@@ -18,6 +18,9 @@ public struct ReferenceItemStats: Sendable {
     public let configuration: ShardConfiguration
     public private(set) var applied: [Applied] = []
     public private(set) var late: [Applied] = []
+    /// The same events by item, so per-item questions do not scan everything.
+    private var appliedByItem: [String: [Event]] = [:]
+    private var lateByItem: [String: [Event]] = [:]
     public private(set) var duplicates = 0
     private var watermarks: [Int32: Int64] = [:]
     /// Accepted ids per partition with their event time.
@@ -39,18 +42,20 @@ public struct ReferenceItemStats: Sendable {
         }
         if let w = watermark, event.time.millis < w - configuration.allowedLatenessMillis {
             late.append(Applied(event: event, partition: partition))
+            lateByItem[event.itemID, default: []].append(event)
             return .late
         }
         watermarks[partition] = max(watermark ?? event.time.millis, event.time.millis)
         seen[partition, default: [:]][event.eventID] = event.time.millis
         applied.append(Applied(event: event, partition: partition))
+        appliedByItem[event.itemID, default: []].append(event)
         return .applied
     }
 
     /// The instance watermark: the largest event time applied in any partition.
     public var now: EventTime? { watermarks.values.max().map(EventTime.init(millis:)) }
 
-    public var itemIDs: Set<String> { Set(applied.map(\.event.itemID) + late.map(\.event.itemID)) }
+    public var itemIDs: Set<String> { Set(appliedByItem.keys).union(lateByItem.keys) }
 
     /// Events of `type` for `itemID` whose bucket lies in `window` ending at ``now``.
     public func count(itemID: String, type: EventType, window: StatsWindow) -> UInt64 {
@@ -59,17 +64,17 @@ public struct ReferenceItemStats: Sendable {
         let current = now.millis / resolution
         let first = current - Int64(window.bucketCount) + 1
         return UInt64(
-            applied.filter {
-                let b = $0.event.time.millis / resolution
-                return $0.event.itemID == itemID && $0.event.type == type && b >= first && b <= current
+            (appliedByItem[itemID] ?? []).filter {
+                let b = $0.time.millis / resolution
+                return $0.type == type && b >= first && b <= current
             }.count)
     }
 
     public func total(itemID: String, type: EventType) -> UInt64 {
-        UInt64(applied.filter { $0.event.itemID == itemID && $0.event.type == type }.count)
+        UInt64((appliedByItem[itemID] ?? []).filter { $0.type == type }.count)
     }
 
     public func lateDropped(itemID: String, type: EventType) -> UInt64 {
-        UInt64(late.filter { $0.event.itemID == itemID && $0.event.type == type }.count)
+        UInt64((lateByItem[itemID] ?? []).filter { $0.type == type }.count)
     }
 }

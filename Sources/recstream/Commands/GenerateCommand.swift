@@ -33,6 +33,7 @@ struct GeneratorOptions: ParsableArguments {
         var c = GeneratorConfiguration(seed: seed, events: events)
         c.users = users
         c.items = items
+        c.itemsPerCommunity = min(c.itemsPerCommunity, items)
         c.eventsPerSecond = rate
         c.startTime = EventTime(millis: startMillis)
         c.duplicateFraction = duplicateFraction

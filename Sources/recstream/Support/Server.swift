@@ -25,6 +25,7 @@ struct Server {
         let bootstrap: String
         if let brokers = configuration.brokers {
             bootstrap = brokers
+            Terminal.out("bootstrap: \(bootstrap)")
             if configuration.createTopics { try ensureTopics(bootstrap: brokers) }
         } else {
             let embedded = try EmbeddedBroker()
@@ -32,9 +33,9 @@ struct Server {
             try embedded.createTopic(configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions)
             broker = embedded
             bootstrap = embedded.bootstrapServers
+            Terminal.out("bootstrap: \(bootstrap)")
         }
         defer { broker?.shutdown() }
-        Terminal.out("bootstrap: \(bootstrap)")
 
         let stateDir: String
         if let dir = configuration.stateDir {
@@ -44,7 +45,9 @@ struct Server {
         } else {
             stateDir = "recstream-state"
         }
-        logger.info("configuration", metadata: ["settings": "\(configuration.printableLines.joined(separator: "; "))"])
+        if logger.logLevel <= .info {
+            Terminal.err("configuration (secrets masked):\n" + configuration.printableLines.map { "  " + $0 }.joined(separator: "\n"))
+        }
         logger.info("state directory", metadata: ["path": "\(stateDir)"])
 
         let registry = PrometheusCollectorRegistry()
@@ -72,16 +75,23 @@ struct Server {
         try await group.run()
     }
 
+    /// Creates the events and dead-letter topics when the cluster lacks them. Existing topics
+    /// are left as they are (their partition count is the operator's choice).
     private func ensureTopics(bootstrap: String) throws {
         let admin = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap, configuration.kafkaProperties))
-        try admin.createTopics(
-            [
-                TopicSpec(
-                    name: configuration.eventsTopic, partitions: configuration.eventsPartitions,
-                    replicationFactor: configuration.replicationFactor),
-                TopicSpec(
-                    name: configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions,
-                    replicationFactor: configuration.replicationFactor),
-            ], timeout: .seconds(30))
+        var missing: [TopicSpec] = []
+        for (name, partitions) in [
+            (configuration.eventsTopic, configuration.eventsPartitions),
+            (configuration.deadLetterTopic, configuration.deadLetterPartitions),
+        ] {
+            if let existing = try admin.partitionCount(of: name, timeout: .seconds(15)) {
+                logger.info("topic exists", metadata: ["topic": "\(name)", "partitions": "\(existing)"])
+            } else {
+                missing.append(TopicSpec(name: name, partitions: partitions, replicationFactor: configuration.replicationFactor))
+            }
+        }
+        guard !missing.isEmpty else { return }
+        logger.notice("creating topics", metadata: ["topics": "\(missing.map(\.name))"])
+        try admin.createTopics(missing, timeout: .seconds(30))
     }
 }

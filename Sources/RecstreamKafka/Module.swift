@@ -1,1 +1,0 @@
-// Module RecstreamKafka: see docs/architecture.md.

@@ -1,0 +1,83 @@
+import Foundation
+import NIOHTTP1
+import RecstreamCore
+import RecstreamKafka
+import RecstreamTesting
+import Testing
+
+@Suite("End to end: the recstream binary on its embedded broker", .serialized)
+struct EndToEndTests {
+    /// Produce a generated stream (plus events beyond the allowed lateness) through a real Kafka
+    /// client, let `recstream run` consume it, and compare every item's statistics over HTTP with
+    /// the brute-force reference.
+    @Test(.timeLimit(.minutes(3)))
+    func producedEventsAreQueryableAndMatchTheReference() async throws {
+        let run = try RecstreamProcess(["run", "--http-address", "127.0.0.1:0", "--set", "state.commit_interval_ms=200", "--log-level", "warning"])
+        defer { run.signal(SIGKILL) }
+        let bootstrap = try await run.value(after: "bootstrap:")
+        let api = try await run.value(after: "api:")
+
+        var config = GeneratorConfiguration(seed: 7, events: 30_000)
+        config.users = 3_000
+        config.items = 400
+        config.itemsPerCommunity = 100
+        var events = Array(EventGenerator(config))
+        // Events far older than the watermark (the lateness is 10 minutes): dropped and counted.
+        let last = events.last!
+        for n in 0..<5 {
+            events.append(Event(eventID: "late-\(n)", type: .click, userID: last.userID, itemID: "i1", time: EventTime(millis: last.time.millis - 3_600_000)))
+        }
+
+        let producer = try TestProducer(bootstrap)
+        var reference = ReferenceItemStats(configuration: ShardConfiguration())
+        for event in events {
+            let partition = testPartition(of: event.userID, partitions: 8)
+            reference.offer(event, partition: partition)
+            try producer.send(event, partition: partition)
+        }
+        try producer.flush()
+        try await awaitConsumed(api, count: events.count)
+
+        let items = reference.itemIDs.sorted()
+        #expect(items.count > 100)
+        for chunk in stride(from: 0, to: items.count, by: 200).map({ Array(items[$0..<min($0 + 200, items.count)]) }) {
+            let (code, body, text) = try await http(api + "/v1/items/stats", method: .POST, json: ["ids": chunk])
+            #expect(code == 200, "\(text)")
+            let results = try #require((body as? [String: Any])?["items"] as? [Any])
+            for (id, result) in zip(chunk, results) {
+                let item = try #require(result as? [String: Any], "item \(id) missing")
+                #expect(item["now"] as? Int64 == reference.now?.millis)
+                let windows = try #require(item["windows"] as? [String: [String: Any]])
+                for type in EventType.allCases {
+                    for window in StatsWindow.allCases {
+                        let counts = windows[window.rawValue]?["counts"] as? [String: Int]
+                        #expect(
+                            counts?[type.name].map(UInt64.init) == reference.count(itemID: id, type: type, window: window),
+                            "\(id) \(type.name) \(window.rawValue)")
+                    }
+                    let all = windows["all"]?["counts"] as? [String: Int]
+                    #expect(all?[type.name].map(UInt64.init) == reference.total(itemID: id, type: type), "\(id) \(type.name) all")
+                    let late = item["late_dropped"] as? [String: Int]
+                    #expect(late?[type.name].map(UInt64.init) == reference.lateDropped(itemID: id, type: type))
+                }
+            }
+        }
+        let s = try await status(api)
+        let lateTotal = (s["partitions"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["late"] as? Int ?? 0) }
+        #expect(lateTotal == reference.late.count)
+        #expect(reference.late.count == 5)
+
+        // The admin CLI renders the same state, and fails cleanly against a dead address.
+        let admin = try RecstreamProcess(["admin", "item-stats", "i1", "--api", api, "--json"])
+        #expect(try await admin.waitForExit() == 0)
+        #expect(admin.lines.joined().contains("\"item_id\":\"i1\""))
+        let unreachable = try RecstreamProcess(["admin", "status", "--api", "http://127.0.0.1:1"])
+        #expect(try await unreachable.waitForExit() == 1)
+        #expect(unreachable.errorLines.count == 1)
+        #expect(unreachable.errorLines.first?.contains("cannot reach") == true)
+
+        // SIGTERM: commits, leaves the group and exits 0.
+        run.signal(SIGTERM)
+        #expect(try await run.waitForExit() == 0)
+    }
+}
