@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "RecstreamTesting",
             dependencies: [
-                "RecstreamCore", "RecstreamKafka",
+                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime",
             ],
             swiftSettings: strictSettings
         ),
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RecstreamCore", "RecstreamKafka", "RecstreamTesting",
+                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -72,3 +72,8 @@ public struct KafkaConfiguration: Sendable, CustomStringConvertible {
         return conf
     }
 }
+
+extension KafkaConfiguration {
+    /// The version of the librdkafka this process runs against, e.g. "2.0.2".
+    public static var librdkafkaVersion: String { String(cString: rd_kafka_version_str()) }
+}

@@ -1,25 +1,11 @@
 import Foundation
-import Synchronization
+import RecstreamRuntime
 
-/// The `recstream` binary run as a child process, for integration tests: captures its output
-/// lines, waits for the `bootstrap:` and `api:` lines, and stops it with any signal.
+/// The `recstream` binary as a child process (see ``ChildProcess``), found next to the test
+/// bundle, for integration tests.
 public final class RecstreamProcess: @unchecked Sendable {
-    /// Why a child could not be used.
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
-
-    private final class Output: Sendable {
-        let lines = Mutex<[String]>([])
-        let partial = Mutex<[UInt8]>([])
-        let errors = Mutex<[String]>([])
-    }
-
-    public let process = Process()
-    private let output = Output()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
+    public typealias Failure = ChildProcess.Failure
+    public let child: ChildProcess
     public let arguments: [String]
 
     /// The binary next to the test bundle (`swift build` puts both in the same directory), or
@@ -37,85 +23,30 @@ public final class RecstreamProcess: @unchecked Sendable {
 
     /// Starts `recstream <arguments>`.
     public init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        self.arguments = arguments
         let path = Self.binaryPath
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw Failure(description: "no recstream binary at \(path): run `swift build` first")
         }
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        let output = self.output
-        stdoutPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            output.partial.withLock { partial in
-                partial.append(contentsOf: data)
-                while let newline = partial.firstIndex(of: 0x0A) {
-                    let line = String(decoding: partial[..<newline], as: UTF8.self)
-                    partial.removeSubrange(...newline)
-                    output.lines.withLock { $0.append(line) }
-                }
-            }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            let text = String(decoding: data, as: UTF8.self)
-            output.errors.withLock { lines in
-                lines.append(contentsOf: text.split(separator: "\n").map(String.init))
-                if lines.count > 2000 { lines.removeFirst(lines.count - 2000) }
-            }
-        }
-        try process.run()
+        self.arguments = arguments
+        child = try ChildProcess([path] + arguments, environment: environment)
     }
 
-    deinit {
-        if process.isRunning { process.interrupt() ; kill(process.processIdentifier, SIGKILL) }
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
-    }
+    public var process: Process { child.process }
+    public var lines: [String] { child.lines }
+    public var errorLines: [String] { child.errorLines }
 
-    /// Lines printed on stdout so far.
-    public var lines: [String] { output.lines.withLock { $0 } }
-    /// The last lines printed on stderr (logs), for failure messages.
-    public var errorLines: [String] { output.errors.withLock { $0 } }
-
-    /// Waits for a stdout line starting with `prefix` and returns the rest of it, trimmed.
     public func value(after prefix: String, within limit: Duration = .seconds(30)) async throws -> String {
-        var found: String? = nil
-        do {
-            try await eventually(within: limit, "a line starting with '\(prefix)' from recstream \(arguments.first ?? "")") {
-                if !process.isRunning && lines.first(where: { $0.hasPrefix(prefix) }) == nil {
-                    throw Failure(
-                        description: "recstream \(arguments.joined(separator: " ")) exited (\(process.terminationStatus)) before printing '\(prefix)':\n"
-                            + errorLines.suffix(20).joined(separator: "\n"))
-                }
-                found = lines.first(where: { $0.hasPrefix(prefix) }).map { String($0.dropFirst(prefix.count)) }
-                return found != nil
-            }
-        }
-        return found!.trimmingCharacters(in: .whitespaces)
+        try await child.value(after: prefix, within: limit)
     }
 
-    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    public func signal(_ signal: Int32) { child.signal(signal) }
 
-    /// Waits for the process to exit and returns its status.
     @discardableResult
     public func waitForExit(within limit: Duration = .seconds(30)) async throws -> Int32 {
-        try await eventually(within: limit, "recstream \(arguments.first ?? "") to exit") { !process.isRunning }
-        return process.terminationStatus
+        try await child.waitForExit(within: limit)
     }
 
-    /// Kills with SIGKILL (no cleanup, no final commit) and waits.
-    public func crash() async throws {
-        signal(SIGKILL)
-        try await waitForExit()
-    }
+    public func crash() async throws { try await child.crash() }
 }
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import RecstreamCore
 import RecstreamKafka
+import RecstreamRuntime
 import RecstreamTesting
 
 /// GETs or POSTs JSON against a running instance.

@@ -66,7 +66,7 @@ struct EventDecoderRejectionTests {
                     + [UInt8](repeating: 0x20, count: 64 * 1024 + 1 - validJSON().utf8.count),
                 format: .json),
             RecordCase(
-                name: "too large and invalid UTF-8: size wins", bytes: [0xFF] + [UInt8](repeating: 0x20, count: 40),
+                name: "too large and invalid UTF-8: size wins", bytes: cat([0xFF], [UInt8](repeating: 0x20, count: 40)),
                 format: .json, maxRecordBytes: 32),
             RecordCase(
                 name: "protobuf over the limit",
@@ -141,20 +141,20 @@ struct EventDecoderRejectionTests {
         arguments: [
             RecordCase.json(
                 "0xFF in an unknown field",
-                bytes: Array(#"{"x":""#.utf8) + [0xFF] + Array(#"","#.utf8) + Array(validJSON().utf8.dropFirst())),
-            .json("overlong slash in an id", bytes: Array(#"{"user_id":"a"#.utf8) + [0xC0, 0xAF] + Array(#""}"#.utf8)),
-            .json("UTF-8 encoded surrogate", bytes: Array(#"{"x":""#.utf8) + [0xED, 0xA0, 0x80] + Array(#""}"#.utf8)),
+                bytes: cat(Array(#"{"x":""#.utf8), [0xFF], Array(#"","#.utf8), Array(validJSON().utf8.dropFirst()))),
+            .json("overlong slash in an id", bytes: cat(Array(#"{"user_id":"a"#.utf8), [0xC0, 0xAF], Array(#""}"#.utf8))),
+            .json("UTF-8 encoded surrogate", bytes: cat(Array(#"{"x":""#.utf8), [0xED, 0xA0, 0x80], Array(#""}"#.utf8))),
             .json(
                 "truncated sequence at end of string",
-                bytes: Array(#"{"x":""#.utf8) + [0xE2, 0x82] + Array(#""}"#.utf8)),
-            .json("above U+10FFFF", bytes: Array(#"{"x":""#.utf8) + [0xF4, 0x90, 0x80, 0x80] + Array(#""}"#.utf8)),
-            .json("0xF5 lead byte", bytes: Array(#"{"x":""#.utf8) + [0xF5, 0x80, 0x80, 0x80] + Array(#""}"#.utf8)),
-            .json("stray continuation byte", bytes: Array(#"{"x":""#.utf8) + [0x80] + Array(#""}"#.utf8)),
-            .json("truncated at end of record", bytes: Array(validJSON().utf8) + [0xE2]),
+                bytes: cat(Array(#"{"x":""#.utf8), [0xE2, 0x82], Array(#""}"#.utf8))),
+            .json("above U+10FFFF", bytes: cat(Array(#"{"x":""#.utf8), [0xF4, 0x90, 0x80, 0x80], Array(#""}"#.utf8))),
+            .json("0xF5 lead byte", bytes: cat(Array(#"{"x":""#.utf8), [0xF5, 0x80, 0x80, 0x80], Array(#""}"#.utf8))),
+            .json("stray continuation byte", bytes: cat(Array(#"{"x":""#.utf8), [0x80], Array(#""}"#.utf8))),
+            .json("truncated at end of record", bytes: cat(Array(validJSON().utf8), [0xE2])),
             .json(
                 "invalid byte after a syntax error",
-                bytes: Array(#"{"a":1,,"b":""#.utf8) + [0xFF] + Array(#""}"#.utf8)),
-            .json("invalid byte in trailing garbage", bytes: Array(validJSON().utf8) + [0x20, 0xC3]),
+                bytes: cat(Array(#"{"a":1,,"b":""#.utf8), [0xFF], Array(#""}"#.utf8))),
+            .json("invalid byte in trailing garbage", bytes: cat(Array(validJSON().utf8), [0x20, 0xC3])),
             .json("lone high surrogate escape in an id", validJSON(replacing: "user_id", with: #""\ud800""#)),
             .json("lone low surrogate escape", validJSON(with: #""x":"\udc00","#)),
             .json("high surrogate followed by a non-surrogate", validJSON(with: #""x":"\uD800\u0041","#)),
@@ -413,7 +413,7 @@ struct EventDecoderRejectionTests {
         "when several rules break, the documented precedence picks the reason",
         arguments: [
             (
-                RecordCase.json("invalid UTF-8 after a syntax error", bytes: Array(#"{"a":}"#.utf8) + [0xFF]),
+                RecordCase.json("invalid UTF-8 after a syntax error", bytes: cat(Array(#"{"a":}"#.utf8), [0xFF])),
                 RejectReason.invalidUTF8
             ),
             (.json("syntax error after invalid fields", #"{"user_id":5,"type":"bad","ts":-1,"#), .malformedJSON),
@@ -444,3 +444,6 @@ struct EventDecoderRejectionTests {
         expectReason(record, expected)
     }
 }
+
+/// Concatenates byte arrays (one call type-checks fast where a chain of `+` does not).
+func cat(_ parts: [UInt8]...) -> [UInt8] { parts.flatMap { $0 } }

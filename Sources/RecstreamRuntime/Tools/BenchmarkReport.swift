@@ -1,0 +1,138 @@
+import Foundation
+import RecstreamKafka
+
+/// The results of `recstream bench` and their rendering into docs/benchmarks.md.
+public struct BenchmarkReport: Sendable {
+    public var events: Int
+    public var meanEventBytes: Double
+    public var produceSeconds: Double
+    public var rounds: Int
+    public var pinned: Bool
+    /// Records per second, one value per round.
+    public var ceiling: [Double]
+    public var pipelineJSON: [Double]
+    public var pipelinePB: [Double]
+    public var latenciesMillis: [Double]
+    public var loadRate: Int
+    public var command: String
+
+    public init(
+        events: Int, meanEventBytes: Double, produceSeconds: Double, rounds: Int, pinned: Bool, ceiling: [Double],
+        pipelineJSON: [Double], pipelinePB: [Double], latenciesMillis: [Double], loadRate: Int, command: String
+    ) {
+        self.events = events
+        self.meanEventBytes = meanEventBytes
+        self.produceSeconds = produceSeconds
+        self.rounds = rounds
+        self.pinned = pinned
+        self.ceiling = ceiling
+        self.pipelineJSON = pipelineJSON
+        self.pipelinePB = pipelinePB
+        self.latenciesMillis = latenciesMillis
+        self.loadRate = loadRate
+        self.command = command
+    }
+
+    /// The median (mean of the middle two for an even count).
+    public static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// The q-quantile by nearest rank.
+    public static func quantile(_ values: [Double], _ q: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let s = values.sorted()
+        let rank = Int((q * Double(s.count)).rounded(.up)) - 1
+        return s[min(max(rank, 0), s.count - 1)]
+    }
+
+    /// Per-round ratios pipeline / ceiling, then their median: each ratio compares numbers
+    /// measured minutes apart on the same machine state.
+    public var jsonRatio: Double { Self.median(zip(pipelineJSON, ceiling).map { $0 / $1 }) }
+    public var protobufRatio: Double { Self.median(zip(pipelinePB, ceiling).map { $0 / $1 }) }
+
+    public var summary: String {
+        String(
+            format: "ceiling %.0f/s, JSON pipeline %.0f/s (%.0f%% of ceiling), protobuf pipeline %.0f/s (%.0f%%), produce-to-queryable p50 %.1f ms p99 %.1f ms",
+            Self.median(ceiling), Self.median(pipelineJSON), jsonRatio * 100, Self.median(pipelinePB), protobufRatio * 100,
+            Self.quantile(latenciesMillis, 0.5), Self.quantile(latenciesMillis, 0.99))
+    }
+
+    static func machine() -> String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }.map {
+            $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
+        } ?? "unknown CPU"
+        return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    }
+
+    public func markdown() -> String {
+        func n(_ v: Double) -> String { String(format: "%.0f", v) }
+        func row(_ name: String, _ values: [Double]) -> String {
+            "| \(name) | **\(n(Self.median(values)))** | \(values.map(n).joined(separator: ", ")) |"
+        }
+        let settings = KafkaConsumer.defaultProperties.keys.sorted().filter { $0.hasPrefix("queued") || $0.hasPrefix("fetch") }
+            .map { "`\($0)=\(KafkaConsumer.defaultProperties[$0]!)`" }.joined(separator: ", ")
+        let date = ISO8601DateFormatter().string(from: Date())
+        return """
+            # Benchmarks
+
+            Reproduce with `\(command)` (a release build; about ten minutes). The command rewrites this file.
+            Measured \(date) on \(Self.machine()), librdkafka \(KafkaConfiguration.librdkafkaVersion), \
+            embedded broker (librdkafka's mock cluster, retention limit lifted).
+
+            ## Ingest throughput: decode + dedup + item statistics + commits, against the raw consume ceiling
+
+            \(Terminal.grouped(events)) generated events (mean \(String(format: "%.0f", meanEventBytes)) bytes as JSON; \
+            about 92% exposures), 8 partitions, produced once before the rounds \
+            (\(String(format: "%.1f", produceSeconds)) s for both copies). Each round runs three fresh processes one \
+            after another\(pinned ? ", each pinned with `taskset -c 0` while the broker is pinned to core 1" : " (not pinned)"):
+
+            - **ceiling**: librdkafka consuming the JSON topic with no processing at all, same consumer settings as the pipeline;
+            - **JSON pipeline**: the real ingest path (`recstream run`'s `IngestPipeline`): strict decode, event-id dedup, \
+            lateness, item statistics, atomic RocksDB commit of state and offsets every second;
+            - **protobuf pipeline**: the same over the protobuf copy (`content-type: application/x-protobuf`).
+
+            Consumer fetch settings (both): \(settings), batches of 1000 records (`rd_kafka_consume_batch_queue`). \
+            Rates are records per second from the first record to the last; medians of \(rounds) rounds.
+
+            | measurement | median records/s | rounds |
+            |---|---|---|
+            \(row("ceiling (raw consume)", ceiling))
+            \(row("JSON pipeline", pipelineJSON))
+            \(row("protobuf pipeline", pipelinePB))
+
+            Ratio to the ceiling (median of per-round ratios): **JSON \(String(format: "%.0f%%", jsonRatio * 100))**, \
+            **protobuf \(String(format: "%.0f%%", protobufRatio * 100))** (target: at least 50% for JSON, more for protobuf).
+
+            ## Produce to queryable
+
+            `recstream run` (pinned to core 0) consumes a topic receiving \(Terminal.grouped(loadRate)) generated \
+            events/s; every 25 ms a probe event for a new item is produced (`linger.ms=0`) and the query API is polled \
+            every 0.5 ms until `GET /v1/items/{probe}/stats` answers 200. \(latenciesMillis.count) probes.
+
+            | p50 | p90 | p99 | max |
+            |---|---|---|---|
+            | \(String(format: "%.1f ms", Self.quantile(latenciesMillis, 0.5))) | \(String(format: "%.1f ms", Self.quantile(latenciesMillis, 0.9))) | \(String(format: "%.1f ms", Self.quantile(latenciesMillis, 0.99))) | \(String(format: "%.1f ms", latenciesMillis.max() ?? 0)) |
+
+            The machine has 2 cores shared by the broker, the producer of the background load, the prober and the \
+            pipeline, so these are upper bounds for a dedicated deployment.
+
+            """
+    }
+}
+
+/// Thousands separators for reports.
+enum Terminal {
+    static func grouped(_ n: Int) -> String {
+        let digits = String(abs(n))
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return n < 0 ? "-" + out : out
+    }
+}

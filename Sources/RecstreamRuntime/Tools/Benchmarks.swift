@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import Metrics
+import RecstreamCore
+import RecstreamKafka
+
+/// The measurements behind `recstream bench` (docs/benchmarks.md). Each runs in its own process
+/// so that it can be pinned to a core and starts from a fresh consumer group.
+public enum Benchmarks {
+    /// How long consuming `records` took, from the first record to the last.
+    public struct Measurement: Codable, Sendable {
+        public var records: Int
+        public var seconds: Double
+        public var recordsPerSecond: Double { seconds > 0 ? Double(records) / seconds : 0 }
+
+        public init(records: Int, seconds: Double) {
+            self.records = records
+            self.seconds = seconds
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private final class StartAtBeginning: RebalanceListener {
+        func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: StartOffset] { [:] }
+        func partitionsRevoked(_ partitions: [TopicPartition]) {}
+    }
+
+    /// The ceiling: librdkafka's consume rate for the same records with no processing at all,
+    /// through the same consumer settings the pipeline uses.
+    public static func consumeRaw(bootstrap: String, topic: String, expected: Int, timeout: Duration = .seconds(300)) throws
+        -> Measurement
+    {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(bootstrapServers: bootstrap), groupID: "bench-raw-\(UUID().uuidString)",
+            rebalanceListener: StartAtBeginning())
+        defer { consumer.close() }
+        try consumer.subscribe([topic])
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var count = 0
+        var first: ContinuousClock.Instant? = nil
+        while count < expected {
+            guard clock.now < deadline else { throw Failure(description: "consumed \(count) of \(expected) before the timeout") }
+            _ = try consumer.poll(maxRecords: 1000, timeout: .milliseconds(100), onEvent: { _ in }) { _ in
+                count += 1
+            }
+            if first == nil && count > 0 { first = clock.now }
+        }
+        let elapsed = clock.now - first!
+        return Measurement(records: count, seconds: elapsed.seconds)
+    }
+
+    /// The pipeline: decode, dedup, item statistics and commits every second into a fresh state
+    /// directory, exactly as `recstream run` does, timed from the first record applied to the
+    /// last (polled every 2 ms).
+    public static func ingest(
+        bootstrap: String, topic: String, expected: Int, stateDirectory: String, timeout: Duration = .seconds(300)
+    ) async throws -> Measurement {
+        var configuration = RecstreamConfiguration()
+        configuration.brokers = bootstrap
+        configuration.eventsTopic = topic
+        configuration.deadLetterTopic = topic + ".dlq"
+        configuration.groupID = "bench-ingest-\(UUID().uuidString)"
+        var logger = Logger(label: "recstream.bench")
+        logger.logLevel = .warning
+        let runtime = try Runtime(
+            configuration: configuration, bootstrapServers: bootstrap, stateDirectory: stateDirectory, version: "bench",
+            metricsFactory: NOOPMetricsHandler.instance, logger: logger)
+        defer { runtime.close() }
+        let ingest = Task { try await runtime.ingest.run() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var first: ContinuousClock.Instant? = nil
+        var consumed = 0
+        while consumed < expected {
+            guard clock.now < deadline else {
+                runtime.ingest.requestStop()
+                throw Failure(description: "applied \(consumed) of \(expected) before the timeout")
+            }
+            consumed = runtime.engine.consumedRecords()
+            if first == nil && consumed > 0 { first = clock.now }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let elapsed = clock.now - first!
+        runtime.ingest.requestStop()
+        try await ingest.value
+        return Measurement(records: consumed, seconds: elapsed.seconds)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension StateEngine {
+    /// Records consumed so far over every owned partition: applied, duplicate, late or refused.
+    public func consumedRecords() -> Int {
+        lock.withLock {
+            state.ownedShards.reduce(0) { total, shard in
+                total + Int(shard.counters.appliedTotal + shard.counters.duplicates + shard.counters.late + shard.counters.rejectedTotal)
+            }
+        }
+    }
+}

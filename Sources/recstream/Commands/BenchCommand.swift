@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RecstreamCore
+import RecstreamKafka
+import RecstreamRuntime
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure ingest throughput against the raw librdkafka ceiling, and produce-to-queryable latency.",
+        discussion: """
+            Starts `recstream broker` pinned to core 1, produces a generated stream (JSON and protobuf copies), then \
+            for each round runs, pinned to core 0, in fresh processes: the raw consume of the JSON topic (the \
+            ceiling: librdkafka with the pipeline's fetch settings, no processing), the pipeline on the JSON topic \
+            and the pipeline on the protobuf topic. Reports medians and the ratio to the ceiling of the same run. \
+            Then runs `recstream run` against background load and measures p50/p99 from producing a probe event \
+            to the query API answering for it. Writes the results to --output.
+            """,
+        subcommands: [BenchRunCommand.self, BenchConsumeRawCommand.self, BenchIngestCommand.self],
+        defaultSubcommand: BenchRunCommand.self
+    )
+}
+
+struct BenchRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run every measurement and write the report.")
+
+    @Option(help: "Events per topic.")
+    var events = 2_000_000
+
+    @Option(help: "Rounds of (ceiling, JSON pipeline, protobuf pipeline); medians are reported.")
+    var rounds = 5
+
+    @Option(help: "Markdown report to write.")
+    var output = "docs/benchmarks.md"
+
+    @Option(help: "Latency probes (one every 25 ms).")
+    var probes = 400
+
+    @Option(help: "Background load during the latency probes, events per second.")
+    var loadRate = 50_000
+
+    @Flag(help: "Do not pin processes to cores with taskset.")
+    var noPin = false
+
+    func run() async throws {
+        try await reportingFailures {
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+            let taskset = FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") && !noPin ? "/usr/bin/taskset" : nil
+            func command(_ core: Int, _ args: [String]) -> [String] {
+                if let taskset { return [taskset, "-c", String(core), binary] + args }
+                return [binary] + args
+            }
+            Terminal.err("starting the embedded broker\(taskset == nil ? "" : " on core 1")")
+            let broker = try ChildProcess(command(1, ["broker", "--topic", "bench.json:8", "--topic", "bench.json.dlq:1", "--topic", "bench.pb:8", "--topic", "bench.pb.dlq:1", "--topic", "bench.latency:8", "--topic", "bench.latency.dlq:1"]))
+            defer { broker.terminate() }
+            let bootstrap = try await broker.value(after: "bootstrap:")
+
+            Terminal.err("producing \(Terminal.grouped(events)) events to bench.json and bench.pb")
+            var config = GeneratorConfiguration(seed: 42, events: events)
+            config.eventsPerSecond = 20_000
+            let json = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.json", format: .json)
+            let pb = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.pb", format: .protobuf)
+            let produceStart = ContinuousClock.now
+            var bytes = 0
+            var n = 0
+            for event in EventGenerator(config) {
+                bytes += event.jsonBytes().count
+                try json.send(event)
+                try pb.send(event)
+                n += 1
+                if n % 65536 == 0 { Terminal.status("produced " + Terminal.bar(done: n, total: events, rate: rate(n, since: produceStart))) }
+            }
+            try json.flush(timeout: .seconds(600))
+            try pb.flush(timeout: .seconds(600))
+            Terminal.endStatus()
+            let produceSeconds = (ContinuousClock.now - produceStart).seconds
+            guard json.failed == 0, pb.failed == 0 else { throw ValidationError("\(json.failed + pb.failed) events failed to deliver") }
+            json.close()
+            pb.close()
+
+            var ceiling: [Double] = []
+            var pipelineJSON: [Double] = []
+            var pipelinePB: [Double] = []
+            for round in 1...rounds {
+                let raw = try await measure(command(0, ["bench", "consume-raw", "--brokers", bootstrap, "--topic", "bench.json", "--expect", String(events)]))
+                let j = try await measure(command(0, ["bench", "ingest", "--brokers", bootstrap, "--topic", "bench.json", "--expect", String(events)]))
+                let p = try await measure(command(0, ["bench", "ingest", "--brokers", bootstrap, "--topic", "bench.pb", "--expect", String(events)]))
+                ceiling.append(raw.recordsPerSecond)
+                pipelineJSON.append(j.recordsPerSecond)
+                pipelinePB.append(p.recordsPerSecond)
+                Terminal.err(
+                    "round \(round)/\(rounds): ceiling \(Terminal.grouped(Int(raw.recordsPerSecond)))/s, JSON pipeline "
+                        + "\(Terminal.grouped(Int(j.recordsPerSecond)))/s, protobuf pipeline \(Terminal.grouped(Int(p.recordsPerSecond)))/s")
+            }
+
+            Terminal.err("latency: recstream run against \(Terminal.grouped(loadRate)) events/s of background load, \(probes) probes")
+            let latencies = try await measureLatency(bootstrap: bootstrap, command: command(0, [
+                "run", "--brokers", bootstrap, "--http-address", "127.0.0.1:0", "--log-level", "warning",
+                "--set", "kafka.events_topic=bench.latency", "--set", "kafka.dead_letter_topic=bench.latency.dlq",
+                "--set", "kafka.group_id=bench-latency-\(UUID().uuidString)",
+                "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path,
+            ]))
+
+            let report = BenchmarkReport(
+                events: events, meanEventBytes: Double(bytes) / Double(max(events, 1)), produceSeconds: produceSeconds,
+                rounds: rounds, pinned: taskset != nil, ceiling: ceiling, pipelineJSON: pipelineJSON, pipelinePB: pipelinePB,
+                latenciesMillis: latencies, loadRate: loadRate,
+                command: "make bench   # = .build/release/recstream bench --events \(events) --rounds \(rounds) --output \(output)")
+            let markdown = report.markdown()
+            try markdown.write(toFile: output, atomically: true, encoding: .utf8)
+            Terminal.out(report.summary)
+            Terminal.err("wrote \(output)")
+        }
+    }
+
+    private func measure(_ command: [String]) async throws -> Benchmarks.Measurement {
+        let child = try ChildProcess(command)
+        let line = try await child.value(after: "result:", within: .seconds(600))
+        guard let measurement = try? JSONDecoder().decode(Benchmarks.Measurement.self, from: Data(line.utf8)) else {
+            throw ValidationError("unreadable result from \(command.joined(separator: " ")): \(line)")
+        }
+        _ = try await child.waitForExit()
+        return measurement
+    }
+
+    /// Milliseconds from sending a probe event (a new item) to the query API answering 200 for it.
+    private func measureLatency(bootstrap: String, command: [String]) async throws -> [Double] {
+        let run = try ChildProcess(command)
+        defer { run.terminate() }
+        let api = try await run.value(after: "api:")
+        let client = APIClient(baseURL: api, timeout: .seconds(5))
+        try await waitUntilOwned(client)
+
+        let load = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.latency", format: .json)
+        let probe = try EventPublisher(
+            bootstrapServers: bootstrap, topic: "bench.latency", format: .json, properties: ["linger.ms": "0"])
+        defer {
+            load.close()
+            probe.close()
+        }
+        var config = GeneratorConfiguration(seed: 7, events: Int.max / 2)
+        config.eventsPerSecond = Double(loadRate)
+        var generator = EventGenerator(config)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var produced = 0
+        var latencies: [Double] = []
+        var lastTime = config.startTime.millis
+        func topUpLoad() throws {
+            let target = Int(Double(loadRate) * (clock.now - started).seconds)
+            while produced < target, let event = generator.next() {
+                lastTime = event.time.millis
+                try load.send(event)
+                produced += 1
+            }
+        }
+        // Warm up for two seconds of load before probing.
+        while clock.now - started < .seconds(2) {
+            try topUpLoad()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        for n in 0..<probes {
+            try topUpLoad()
+            let item = "probe-\(n)-\(UUID().uuidString.prefix(8))"
+            let sent = clock.now
+            try probe.send(Event(eventID: "probe-e-\(n)-\(item)", type: .exposure, userID: "probe-user-\(n % 97)", itemID: item, time: EventTime(millis: lastTime)))
+            while true {
+                let (status, _) = try await client.request("/v1/items/\(item)/stats")
+                if status == 200 { break }
+                if clock.now - sent > .seconds(30) { throw ValidationError("probe \(n) not queryable after 30 s") }
+                try topUpLoad()
+                try await Task.sleep(for: .microseconds(500))
+            }
+            latencies.append((clock.now - sent).seconds * 1000)
+            Terminal.status("probe \(n + 1)/\(probes)")
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Terminal.endStatus()
+        return latencies
+    }
+
+    private func waitUntilOwned(_ client: APIClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let s = try? await client.json("/v1/status") as? [String: Any], !((s["partitions"] as? [Any]) ?? []).isEmpty { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ValidationError("recstream run did not get its partitions within 60 s")
+    }
+}
+
+struct BenchConsumeRawCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consume-raw", abstract: "(internal) The ceiling: consume a topic with no processing.", shouldDisplay: false)
+
+    @Option var brokers: String
+    @Option var topic: String
+    @Option var expect: Int
+
+    func run() async throws {
+        try await reportingFailures {
+            let m = try Benchmarks.consumeRaw(bootstrap: brokers, topic: topic, expected: expect)
+            Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
+        }
+    }
+}
+
+struct BenchIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest", abstract: "(internal) The pipeline over a topic into a fresh state directory.", shouldDisplay: false)
+
+    @Option var brokers: String
+    @Option var topic: String
+    @Option var expect: Int
+
+    func run() async throws {
+        try await reportingFailures {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let m = try await Benchmarks.ingest(bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir)
+            Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
+        }
+    }
+}
