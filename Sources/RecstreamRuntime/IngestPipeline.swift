@@ -90,8 +90,8 @@ final class IngestPipeline: @unchecked Sendable {
             do {
                 _ = try consumer.poll(
                     maxRecords: configuration.maxBatch, timeout: .milliseconds(100),
-                    onEvent: { [unowned self] event in self.handle(event, consumer: consumer) },
-                    { [unowned self] record in self.process(record) })
+                    onEvent: { event in self.handle(event, consumer: consumer) },
+                    { record in self.process(record) })
             } catch {
                 if holdsLock {
                     engine.lock.unlock()
@@ -141,8 +141,9 @@ final class IngestPipeline: @unchecked Sendable {
 
         var format = PayloadFormat.json
         if let header = record.header("content-type") {
-            let value = String(decoding: header, as: UTF8.self)
-            guard let f = PayloadFormat(contentType: value) else {
+            let bytes = UnsafeBufferPointer<UInt8>(start: header.baseAddress?.assumingMemoryBound(to: UInt8.self), count: header.count)
+            guard let f = PayloadFormat(contentTypeBytes: bytes.span) else {
+                let value = String(decoding: header, as: UTF8.self)
                 refuse(
                     record, Rejection(.unsupportedContentType, "content-type '\(value)' is neither application/json nor application/x-protobuf"))
                 return

@@ -18,26 +18,30 @@ public struct EventDeduplicator: Sendable {
     /// How far behind the watermark ids are still remembered, in milliseconds of event time.
     public let windowMillis: Int64
 
-    private var lows: [UInt64]
-    private var highs: [UInt64]
+    /// Open-addressing table, linear probing: slot i holds (low, high) at 2i and 2i + 1, so one
+    /// probe touches one cache line. (0, 0) marks an empty slot.
+    private var table: [UInt64]
     private var mask: Int
     public private(set) var count: Int = 0
 
-    /// Ids per minute of event time, for expiry; `minutes` lists the keys in ascending order.
-    private var byMinute: [UInt32: [Hash128]] = [:]
-    private var minutes: [UInt32] = []
-    /// Ids added since the last ``drainNew()``, for the next commit.
-    private var pending: [UInt32: [Hash128]] = [:]
+    /// Ids per minute of event time, ascending by minute, for expiry.
+    private var byMinute: [MinuteKeys] = []
+    /// Ids added since the last ``drainNew()``, ascending by minute, for the next commit.
+    private var pending: [MinuteKeys] = []
     /// Every minute at or before this has been forgotten; persisted records up to it can be deleted.
     public private(set) var expiredThroughMinute: UInt32? = nil
+
+    private struct MinuteKeys: Sendable {
+        var minute: UInt32
+        var keys: [Hash128]
+    }
 
     public init(windowMillis: Int64, expectedCount: Int = 1024) {
         precondition(windowMillis >= 0, "dedup window must be >= 0, got \(windowMillis)")
         self.windowMillis = windowMillis
         var capacity = 64
         while Double(capacity) * 0.7 < Double(expectedCount) { capacity <<= 1 }
-        lows = Array(repeating: 0, count: capacity)
-        highs = Array(repeating: 0, count: capacity)
+        table = Array(repeating: 0, count: capacity * 2)
         mask = capacity - 1
     }
 
@@ -47,56 +51,92 @@ public struct EventDeduplicator: Sendable {
         return (h.low == 0 && h.high == 0) ? Hash128(low: 0, high: 1) : h
     }
 
-    @inline(__always) private func isEmpty(_ slot: Int) -> Bool { lows[slot] == 0 && highs[slot] == 0 }
+    /// Where `key` is, or where it would go.
+    public enum Probe: Sendable {
+        case present
+        /// Not remembered; `slot` is where ``insert(_:at:probe:)`` puts it if the table is not
+        /// changed in between.
+        case absent(slot: Int)
+    }
+
+    /// One probe sequence: finds `key` or the empty slot it would take.
+    @inline(__always) public func probe(_ key: Hash128) -> Probe {
+        var slot = Int(truncatingIfNeeded: key.low) & mask
+        while true {
+            let low = table[2 &* slot]
+            let high = table[2 &* slot &+ 1]
+            if low == key.low && high == key.high { return .present }
+            if low == 0 && high == 0 { return .absent(slot: slot) }
+            slot = (slot &+ 1) & mask
+        }
+    }
 
     /// Whether `key` is remembered.
     public func contains(_ key: Hash128) -> Bool {
-        var slot = Int(truncatingIfNeeded: key.low) & mask
-        while !isEmpty(slot) {
-            if lows[slot] == key.low && highs[slot] == key.high { return true }
-            slot = (slot + 1) & mask
-        }
+        if case .present = probe(key) { return true }
         return false
     }
 
     /// Remembers `key` for an event at `time`. Returns false if it was already remembered.
     @discardableResult
     public mutating func insert(_ key: Hash128, at time: EventTime) -> Bool {
-        guard insertIntoTable(key) else { return false }
-        let minute = UInt32(truncatingIfNeeded: time.millis / 60_000)
-        if byMinute[minute] == nil {
-            let position = minutes.partitionPoint { $0 >= minute }
-            minutes.insert(minute, at: position)
-        }
-        byMinute[minute, default: []].append(key)
-        pending[minute, default: []].append(key)
+        let p = probe(key)
+        guard case .absent = p else { return false }
+        insert(key, at: time, probe: p)
         return true
     }
 
-    private mutating func insertIntoTable(_ key: Hash128) -> Bool {
-        var slot = Int(truncatingIfNeeded: key.low) & mask
-        while !isEmpty(slot) {
-            if lows[slot] == key.low && highs[slot] == key.high { return false }
-            slot = (slot + 1) & mask
+    /// Remembers `key`, which `probe` (taken with no change to the table since) found absent.
+    public mutating func insert(_ key: Hash128, at time: EventTime, probe: Probe) {
+        guard case .absent(let slot) = probe else { return }
+        table[2 &* slot] = key.low
+        table[2 &* slot &+ 1] = key.high
+        count &+= 1
+        if Double(count) > Double(mask + 1) * 0.7 { resize(to: (mask + 1) * 2) }
+        let minute = UInt32(truncatingIfNeeded: time.millis / 60_000)
+        Self.append(key, minute: minute, to: &byMinute)
+        Self.append(key, minute: minute, to: &pending)
+    }
+
+    /// Appends to the list of `minute`, keeping the lists ascending; O(1) for the newest minute.
+    @inline(__always) private static func append(_ key: Hash128, minute: UInt32, to lists: inout [MinuteKeys]) {
+        if let last = lists.indices.last, lists[last].minute == minute {
+            lists[last].keys.append(key)
+            return
         }
-        lows[slot] = key.low
-        highs[slot] = key.high
-        count += 1
-        if Double(count) > Double(lows.count) * 0.7 { resize(to: lows.count * 2) }
+        let position = lists.partitionPoint { $0.minute >= minute }
+        if position < lists.count && lists[position].minute == minute {
+            lists[position].keys.append(key)
+        } else {
+            lists.insert(MinuteKeys(minute: minute, keys: [key]), at: position)
+        }
+    }
+
+    private mutating func insertIntoTable(_ key: Hash128) -> Bool {
+        let p = probe(key)
+        guard case .absent(let slot) = p else { return false }
+        table[2 &* slot] = key.low
+        table[2 &* slot &+ 1] = key.high
+        count &+= 1
+        if Double(count) > Double(mask + 1) * 0.7 { resize(to: (mask + 1) * 2) }
         return true
     }
 
     private mutating func resize(to capacity: Int) {
-        let oldLows = lows
-        let oldHighs = highs
-        lows = Array(repeating: 0, count: capacity)
-        highs = Array(repeating: 0, count: capacity)
+        let old = table
+        table = Array(repeating: 0, count: capacity * 2)
         mask = capacity - 1
-        for i in oldLows.indices where !(oldLows[i] == 0 && oldHighs[i] == 0) {
-            var slot = Int(truncatingIfNeeded: oldLows[i]) & mask
-            while !isEmpty(slot) { slot = (slot + 1) & mask }
-            lows[slot] = oldLows[i]
-            highs[slot] = oldHighs[i]
+        var i = 0
+        while i < old.count {
+            let low = old[i]
+            let high = old[i + 1]
+            if !(low == 0 && high == 0) {
+                var slot = Int(truncatingIfNeeded: low) & mask
+                while !(table[2 * slot] == 0 && table[2 * slot + 1] == 0) { slot = (slot + 1) & mask }
+                table[2 * slot] = low
+                table[2 * slot + 1] = high
+            }
+            i += 2
         }
     }
 
@@ -104,71 +144,66 @@ public struct EventDeduplicator: Sendable {
     private mutating func removeFromTable(_ key: Hash128) {
         var slot = Int(truncatingIfNeeded: key.low) & mask
         while true {
-            if isEmpty(slot) { return }
-            if lows[slot] == key.low && highs[slot] == key.high { break }
+            let low = table[2 * slot]
+            let high = table[2 * slot + 1]
+            if low == 0 && high == 0 { return }
+            if low == key.low && high == key.high { break }
             slot = (slot + 1) & mask
         }
         count -= 1
         var hole = slot
         var next = (hole + 1) & mask
-        while !isEmpty(next) {
-            let home = Int(truncatingIfNeeded: lows[next]) & mask
-            // Move `next` into the hole if its home is not cyclically within (hole, next].
-            let distanceToNext = (next - home) & mask
-            let distanceToHole = (hole - home) & mask
-            if distanceToHole < distanceToNext || hole == home {
-                lows[hole] = lows[next]
-                highs[hole] = highs[next]
+        while !(table[2 * next] == 0 && table[2 * next + 1] == 0) {
+            let home = Int(truncatingIfNeeded: table[2 * next]) & mask
+            // Move `next` into the hole if the hole lies on its probe path, cyclically in [home, next).
+            if (hole - home) & mask < (next - home) & mask {
+                table[2 * hole] = table[2 * next]
+                table[2 * hole + 1] = table[2 * next + 1]
                 hole = next
             }
             next = (next + 1) & mask
         }
-        lows[hole] = 0
-        highs[hole] = 0
+        table[2 * hole] = 0
+        table[2 * hole + 1] = 0
     }
 
     /// Forgets every minute that lies entirely before `watermark - window`.
-    public mutating func expire(watermark: EventTime) {
+    /// - Returns: whether anything was forgotten (a pending ``Probe`` is then stale).
+    @discardableResult
+    public mutating func expire(watermark: EventTime) -> Bool {
         let horizon = watermark.millis - windowMillis
-        guard horizon > 0 else { return }
+        guard horizon >= 60_000, let oldest = byMinute.first?.minute else { return false }
         // Minute m is forgotten when (m + 1) * 60_000 <= horizon.
-        let firstKept = horizon / 60_000
-        guard firstKept > 0 else { return }
-        let lastExpired = UInt32(clamping: firstKept - 1)
+        let lastExpired = UInt32(clamping: horizon / 60_000 - 1)
+        guard oldest <= lastExpired else { return false }
         var removed = 0
-        while removed < minutes.count && minutes[removed] <= lastExpired {
-            let minute = minutes[removed]
-            for key in byMinute[minute] ?? [] { removeFromTable(key) }
-            byMinute[minute] = nil
-            pending[minute] = nil
+        while removed < byMinute.count && byMinute[removed].minute <= lastExpired {
+            for key in byMinute[removed].keys { removeFromTable(key) }
             removed += 1
         }
-        if removed > 0 { minutes.removeFirst(removed) }
+        byMinute.removeFirst(removed)
+        let stale = pending.partitionPoint { $0.minute > lastExpired }
+        pending.removeFirst(stale)
         if expiredThroughMinute.map({ $0 < lastExpired }) ?? true { expiredThroughMinute = lastExpired }
+        return true
     }
 
     /// The ids remembered since the last call, grouped by minute, for persisting.
     public mutating func drainNew() -> [(minute: UInt32, keys: [Hash128])] {
         defer { pending.removeAll(keepingCapacity: true) }
-        return pending.sorted { $0.key < $1.key }.map { (minute: $0.key, keys: $0.value) }
+        return pending.map { (minute: $0.minute, keys: $0.keys) }
     }
 
     /// Re-adds persisted ids on restore.
     public mutating func restore(minute: UInt32, keys: [Hash128]) {
-        for key in keys where insertIntoTable(key) {
-            if byMinute[minute] == nil {
-                let position = minutes.partitionPoint { $0 >= minute }
-                minutes.insert(minute, at: position)
-            }
-            byMinute[minute, default: []].append(key)
-        }
+        for key in keys where insertIntoTable(key) { Self.append(key, minute: minute, to: &byMinute) }
     }
 
     /// Restores the expiry horizon recorded in the shard's metadata.
     public mutating func restore(expiredThroughMinute: UInt32?) { self.expiredThroughMinute = expiredThroughMinute }
 
     /// Approximate heap bytes held.
-    public var approximateBytes: Int { lows.count * 16 + count * 16 + minutes.count * 48 }
+    public var approximateBytes: Int { table.count * 8 + count * 16 + byMinute.count * 48 }
 }
 
 extension Array {

@@ -17,6 +17,32 @@ public enum PayloadFormat: Sendable, Hashable {
     }
 }
 
+extension PayloadFormat {
+    private static let protobufBytes = Array("application/x-protobuf".utf8)
+    private static let jsonBytes = Array("application/json".utf8)
+
+    /// The format named by a content-type header given as bytes. The two exact spellings
+    /// recstream documents are matched without allocating; anything else goes through
+    /// ``init(contentType:)``.
+    public init?(contentTypeBytes bytes: Span<UInt8>) {
+        if Self.equal(bytes, Self.protobufBytes) {
+            self = .protobuf
+        } else if Self.equal(bytes, Self.jsonBytes) {
+            self = .json
+        } else {
+            var text: [UInt8] = []
+            for i in bytes.indices { text.append(bytes[i]) }
+            self.init(contentType: String(decoding: text, as: UTF8.self))
+        }
+    }
+
+    @inline(__always) private static func equal(_ a: Span<UInt8>, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<b.count where a[i] != b[i] { return false }
+        return true
+    }
+}
+
 extension StringProtocol {
     fileprivate func trimmingASCIISpaces() -> String {
         String(self.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())

@@ -2,19 +2,28 @@
 /// first-seen order, and back. Families index their per-id state by these numbers, so the hot
 /// path hashes an id once and never allocates a String.
 ///
-/// Cost: one 64-bit MurmurHash3 of the id plus, on average, about one probe of an open-addressing
-/// table kept at most half full. Memory: the id bytes plus 16 bytes per id (offset, hash) plus
-/// 8 bytes per slot (two slots per id at the worst load).
+/// Layout for few cache misses per lookup: an open-addressing table of 16-byte slots (hash,
+/// arena offset, index), kept at most half full, and an arena where each id is stored as a
+/// length byte followed by its bytes. A lookup touches one slot and, when the hash matches, one
+/// arena position. Cost: one 64-bit MurmurHash3 of the id plus about one probe. Memory: the id
+/// bytes + 1, plus 16 bytes per slot (two slots per id at the worst load), plus 4 bytes per id
+/// for the reverse map.
 ///
 /// - Important: indices are stable for the life of the interner and are persisted with the
 ///   state (see ``newIDs``); they are never reused.
 public struct IdInterner: Sendable {
+    private struct Slot: Sendable {
+        var hash: UInt64
+        /// Arena offset of the id's length byte.
+        var start: UInt32
+        /// The id's index, or -1 for an empty slot.
+        var index: Int32
+    }
+
     private var arena: [UInt8] = []
-    /// `starts[i]` is the arena offset of id i; `starts[count]` is the end of the last id.
-    private var starts: [UInt32] = [0]
-    private var hashes: [UInt64] = []
-    /// Open-addressing slots holding an id index, or -1 when empty. Capacity is a power of two.
-    private var slots: [Int32]
+    /// Arena offset of each id's length byte, by index.
+    private var starts: [UInt32] = []
+    private var slots: [Slot]
     private var mask: Int
     /// Ids below this index are already persisted.
     public private(set) var persistedCount: Int = 0
@@ -22,27 +31,26 @@ public struct IdInterner: Sendable {
     public init(expectedCount: Int = 16) {
         var capacity = 16
         while capacity < expectedCount * 2 { capacity <<= 1 }
-        slots = Array(repeating: -1, count: capacity)
+        slots = Array(repeating: Slot(hash: 0, start: 0, index: -1), count: capacity)
         mask = capacity - 1
     }
 
     /// The number of distinct ids interned.
-    public var count: Int { hashes.count }
+    public var count: Int { starts.count }
 
     /// Approximate heap bytes held.
-    public var approximateBytes: Int { arena.capacity + starts.capacity * 4 + hashes.capacity * 8 + slots.count * 4 }
+    public var approximateBytes: Int { arena.capacity + starts.capacity * 4 + slots.count * 16 }
 
     @inline(__always) static func hash(_ bytes: Span<UInt8>) -> UInt64 {
         MurmurHash3.hash128(bytes, seed: 0x5eed_1d5).low
     }
 
-    @inline(__always) private func matches(_ index: Int32, _ bytes: Span<UInt8>) -> Bool {
-        let start = Int(starts[Int(index)])
-        let end = Int(starts[Int(index) + 1])
-        guard end - start == bytes.count else { return false }
+    @inline(__always) private func matches(_ start: UInt32, _ bytes: Span<UInt8>) -> Bool {
+        let s = Int(start)
+        guard Int(arena[s]) == bytes.count else { return false }
         var i = 0
         while i < bytes.count {
-            if arena[start + i] != bytes[i] { return false }
+            if arena[s + 1 + i] != bytes[i] { return false }
             i += 1
         }
         return true
@@ -50,15 +58,12 @@ public struct IdInterner: Sendable {
 
     /// The index of `bytes`, or nil if never interned.
     public func lookup(_ bytes: Span<UInt8>) -> Int32? {
-        lookup(bytes, hash: Self.hash(bytes))
-    }
-
-    private func lookup(_ bytes: Span<UInt8>, hash: UInt64) -> Int32? {
+        let hash = Self.hash(bytes)
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let index = slots[slot]
-            if index < 0 { return nil }
-            if hashes[Int(index)] == hash && matches(index, bytes) { return index }
+            let entry = slots[slot]
+            if entry.index < 0 { return nil }
+            if entry.hash == hash && matches(entry.start, bytes) { return entry.index }
             slot = (slot + 1) & mask
         }
     }
@@ -66,21 +71,23 @@ public struct IdInterner: Sendable {
     /// The index of `bytes`, interning it first if needed.
     /// - Returns: the index and whether it was new.
     public mutating func intern(_ bytes: Span<UInt8>) -> (index: Int32, isNew: Bool) {
+        precondition(bytes.count <= Int(UInt8.max), "ids are at most 255 bytes here, got \(bytes.count)")
         let hash = Self.hash(bytes)
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let index = slots[slot]
-            if index < 0 { break }
-            if hashes[Int(index)] == hash && matches(index, bytes) { return (index, false) }
+            let entry = slots[slot]
+            if entry.index < 0 { break }
+            if entry.hash == hash && matches(entry.start, bytes) { return (entry.index, false) }
             slot = (slot + 1) & mask
         }
         precondition(count < Int(Int32.max), "IdInterner is full: \(count) ids")
         let index = Int32(count)
+        let start = arena.count
+        precondition(start + bytes.count + 1 <= Int(UInt32.max), "IdInterner arena exceeds 4 GiB")
+        arena.append(UInt8(bytes.count))
         for i in bytes.indices { arena.append(bytes[i]) }
-        precondition(arena.count <= Int(UInt32.max), "IdInterner arena exceeds 4 GiB")
-        starts.append(UInt32(arena.count))
-        hashes.append(hash)
-        slots[slot] = index
+        starts.append(UInt32(start))
+        slots[slot] = Slot(hash: hash, start: UInt32(start), index: index)
         if count * 2 > slots.count { grow() }
         return (index, true)
     }
@@ -100,12 +107,12 @@ public struct IdInterner: Sendable {
 
     private mutating func grow() {
         let capacity = slots.count * 2
-        var newSlots = [Int32](repeating: -1, count: capacity)
+        var newSlots = [Slot](repeating: Slot(hash: 0, start: 0, index: -1), count: capacity)
         let newMask = capacity - 1
-        for index in 0..<count {
-            var slot = Int(truncatingIfNeeded: hashes[index]) & newMask
-            while newSlots[slot] >= 0 { slot = (slot + 1) & newMask }
-            newSlots[slot] = Int32(index)
+        for entry in slots where entry.index >= 0 {
+            var slot = Int(truncatingIfNeeded: entry.hash) & newMask
+            while newSlots[slot].index >= 0 { slot = (slot + 1) & newMask }
+            newSlots[slot] = entry
         }
         slots = newSlots
         mask = newMask
@@ -113,7 +120,8 @@ public struct IdInterner: Sendable {
 
     /// The bytes of id `index`.
     public func bytes(of index: Int32) -> ArraySlice<UInt8> {
-        arena[Int(starts[Int(index)])..<Int(starts[Int(index) + 1])]
+        let start = Int(starts[Int(index)])
+        return arena[(start + 1)..<(start + 1 + Int(arena[start]))]
     }
 
     /// The id `index` as a String (ids are validated UTF-8 on ingest).
@@ -128,11 +136,13 @@ public struct IdInterner: Sendable {
     public mutating func markPersisted() { persistedCount = count }
 
     /// Re-adds a persisted id during restore; ids must arrive in index order.
-    /// - Throws: if `index` is not the next index or the id is already present.
+    /// - Throws: if `index` is not the next index, the id is already present, or it is empty or
+    ///   longer than an id can be.
     public mutating func restore(index: Int32, bytes: [UInt8]) throws(StateDecodingError) {
         guard Int(index) == count else {
             throw StateDecodingError("id index \(index) restored out of order (expected \(count))")
         }
+        guard !bytes.isEmpty, bytes.count <= Int(UInt8.max) else { throw StateDecodingError("id of \(bytes.count) bytes") }
         let (assigned, isNew) = intern(bytes.span)
         guard isNew, assigned == index else { throw StateDecodingError("id index \(index) is a duplicate") }
         persistedCount = count

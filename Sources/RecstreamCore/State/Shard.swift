@@ -51,7 +51,8 @@ public struct Shard: Sendable {
         metaDirty = true
         let ids = idBytes.span
         let key = EventDeduplicator.key(for: ids.extracting(event.eventID))
-        if dedup.contains(key) {
+        var probe = dedup.probe(key)
+        if case .present = probe {
             counters.duplicates += 1
             return .duplicate
         }
@@ -66,9 +67,9 @@ public struct Shard: Sendable {
         let newWatermark = max(previous, event.time)
         if newWatermark != watermark {
             watermark = newWatermark
-            dedup.expire(watermark: newWatermark)
+            if dedup.expire(watermark: newWatermark) { probe = dedup.probe(key) }
         }
-        dedup.insert(key, at: event.time)
+        dedup.insert(key, at: event.time, probe: probe)
         let item = items.intern(ids.extracting(event.itemID)).index
         counters.applied[event.type.index] += 1
         let shardEvent = ShardEvent(

@@ -102,11 +102,9 @@ extension WindowedCounter {
     public func merged(with other: WindowedCounter) -> WindowedCounter {
         if other.isEmpty { return self }
         if isEmpty { return other }
-        var result = WindowedCounter()
-        result.setMerged(
+        return WindowedCounter(
             minutes: Self.merge(minutes, other.minutes), hours: Self.merge(hours, other.hours),
             days: Self.merge(days, other.days), total: total &+ other.total)
-        return result
     }
 
     private static func merge(_ a: [Bucket], _ b: [Bucket]) -> [Bucket] {

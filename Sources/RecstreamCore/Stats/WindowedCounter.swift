@@ -18,9 +18,12 @@ public struct WindowedCounter: Sendable, Hashable {
         }
     }
 
-    public private(set) var minutes: [Bucket] = []
-    public private(set) var hours: [Bucket] = []
-    public private(set) var days: [Bucket] = []
+    /// Every bucket in one allocation, so an update touches one cache line or two: minute
+    /// buckets, then hour buckets, then day buckets, each section ascending by index. An entry
+    /// packs `index << 32 | count`.
+    private var packed: [UInt64] = []
+    private var minuteCount: UInt16 = 0
+    private var hourCount: UInt16 = 0
     /// Every event ever applied, in or out of any window.
     public private(set) var total: UInt64 = 0
 
@@ -28,66 +31,94 @@ public struct WindowedCounter: Sendable, Hashable {
 
     public var isEmpty: Bool { total == 0 }
 
+    public var minutes: [Bucket] { section(0, Int(minuteCount)) }
+    public var hours: [Bucket] { section(Int(minuteCount), Int(hourCount)) }
+    public var days: [Bucket] { section(Int(minuteCount) + Int(hourCount), packed.count - Int(minuteCount) - Int(hourCount)) }
+
+    private func section(_ start: Int, _ count: Int) -> [Bucket] {
+        (start..<(start + count)).map { Self.unpack(packed[$0]) }
+    }
+
+    @inline(__always) private static func unpack(_ entry: UInt64) -> Bucket {
+        Bucket(index: UInt32(truncatingIfNeeded: entry >> 32), count: UInt32(truncatingIfNeeded: entry))
+    }
+
+    @inline(__always) private static func pack(_ index: UInt32, _ count: UInt32) -> UInt64 {
+        UInt64(index) << 32 | UInt64(count)
+    }
+
+    /// The start and length of `resolution`'s section.
+    @inline(__always) private func bounds(_ resolution: BucketResolution) -> (start: Int, count: Int) {
+        switch resolution {
+        case .minute: (0, Int(minuteCount))
+        case .hour: (Int(minuteCount), Int(hourCount))
+        case .day: (Int(minuteCount) + Int(hourCount), packed.count - Int(minuteCount) - Int(hourCount))
+        }
+    }
+
+    @inline(__always) private mutating func adjustCount(_ resolution: BucketResolution, by delta: Int) {
+        switch resolution {
+        case .minute: minuteCount = UInt16(Int(minuteCount) + delta)
+        case .hour: hourCount = UInt16(Int(hourCount) + delta)
+        case .day: break
+        }
+    }
+
     /// Adds one event at `time`. `watermark` is the shard's largest event time (at least `time`
     /// for in-order events); buckets that can no longer be inside any window ending at or after
     /// the watermark are pruned, and an event too old for a resolution's retained buckets only
     /// counts toward the coarser resolutions and the total.
     public mutating func record(_ time: EventTime, watermark: EventTime) {
         total &+= 1
-        Self.add(time, watermark: watermark, resolution: .minute, to: &minutes)
-        Self.add(time, watermark: watermark, resolution: .hour, to: &hours)
-        Self.add(time, watermark: watermark, resolution: .day, to: &days)
+        let newest = max(time, watermark)
+        add(time, newest: newest, resolution: .minute)
+        add(time, newest: newest, resolution: .hour)
+        add(time, newest: newest, resolution: .day)
     }
 
     @inline(__always)
-    private static func add(_ time: EventTime, watermark: EventTime, resolution: BucketResolution, to buckets: inout [Bucket]) {
+    private mutating func add(_ time: EventTime, newest: EventTime, resolution: BucketResolution) {
         let index = resolution.bucket(of: time)
-        let current = resolution.bucket(of: max(time, watermark))
+        let current = resolution.bucket(of: newest)
         let oldestKept = current >= resolution.retainedBuckets - 1 ? current - (resolution.retainedBuckets - 1) : 0
         guard index >= oldestKept else { return }
-        if let last = buckets.last {
+        let (start, count) = bounds(resolution)
+        let end = start + count
+        if count > 0 {
+            let last = Self.unpack(packed[end - 1])
             if last.index == index {
-                buckets[buckets.count - 1].count = last.count == UInt32.max ? last.count : last.count + 1
+                if last.count < UInt32.max { packed[end - 1] &+= 1 }
                 return
             }
-            if last.index < index {
-                if buckets[0].index < oldestKept { prune(&buckets, before: oldestKept) }
-                buckets.append(Bucket(index: index, count: 1))
-                return
-            }
-            // A late event: find its bucket among the older ones.
-            let position = buckets.partitionPoint { $0.index >= index }
-            if position < buckets.count && buckets[position].index == index {
-                if buckets[position].count < UInt32.max { buckets[position].count += 1 }
-            } else {
-                buckets.insert(Bucket(index: index, count: 1), at: position)
-            }
-            if buckets[0].index < oldestKept { prune(&buckets, before: oldestKept) }
+        }
+        // Find the position among this section's buckets (the end for in-order events).
+        var position = end
+        while position > start && Self.unpack(packed[position - 1]).index > index { position -= 1 }
+        if position > start && Self.unpack(packed[position - 1]).index == index {
+            if Self.unpack(packed[position - 1]).count < UInt32.max { packed[position - 1] &+= 1 }
             return
         }
-        buckets.append(Bucket(index: index, count: 1))
-    }
-
-    private static func prune(_ buckets: inout [Bucket], before oldestKept: UInt32) {
-        let drop = buckets.partitionPoint { $0.index >= oldestKept }
-        buckets.removeFirst(drop)
+        packed.insert(Self.pack(index, 1), at: position)
+        adjustCount(resolution, by: 1)
+        // Prune buckets that left the retained range.
+        var drop = 0
+        while drop < count + 1 && Self.unpack(packed[start + drop]).index < oldestKept { drop += 1 }
+        if drop > 0 {
+            packed.removeSubrange(start..<(start + drop))
+            adjustCount(resolution, by: -drop)
+        }
     }
 
     /// The number of events in `window` ending at `now` (see ``StatsWindow``).
     public func count(in window: StatsWindow, now: EventTime) -> UInt64 {
-        let buckets: [Bucket]
-        switch window.resolution {
-        case .minute: buckets = minutes
-        case .hour: buckets = hours
-        case .day: buckets = days
-        }
+        let (start, count) = bounds(window.resolution)
         let current = window.resolution.bucket(of: now)
         let first = current >= window.bucketCount - 1 ? current - (window.bucketCount - 1) : 0
         var sum: UInt64 = 0
         // Buckets are ascending; walk back from the newest.
-        var i = buckets.count - 1
-        while i >= 0 {
-            let b = buckets[i]
+        var i = start + count - 1
+        while i >= start {
+            let b = Self.unpack(packed[i])
             if b.index < first { break }
             if b.index <= current { sum += UInt64(b.count) }
             i -= 1
@@ -95,10 +126,13 @@ public struct WindowedCounter: Sendable, Hashable {
         return sum
     }
 
-    mutating func setMerged(minutes: [Bucket], hours: [Bucket], days: [Bucket], total: UInt64) {
-        self.minutes = minutes
-        self.hours = hours
-        self.days = days
+    /// A counter with exactly these buckets (merges, restore). Sections may exceed the
+    /// retained bucket counts (a merge across shards keeps every bucket).
+    init(minutes: [Bucket], hours: [Bucket], days: [Bucket], total: UInt64) {
+        precondition(minutes.count <= Int(UInt16.max) && hours.count <= Int(UInt16.max), "too many buckets")
+        packed = (minutes + hours + days).map { Self.pack($0.index, $0.count) }
+        minuteCount = UInt16(minutes.count)
+        hourCount = UInt16(hours.count)
         self.total = total
     }
 
@@ -119,8 +153,8 @@ public struct WindowedCounter: Sendable, Hashable {
 
     /// Reads what ``encode(into:)`` wrote.
     public static func decode(from reader: inout BinaryReader) throws(StateDecodingError) -> WindowedCounter {
-        var counter = WindowedCounter()
-        counter.total = try reader.readVarint()
+        let total = try reader.readVarint()
+        var sections: [[Bucket]] = []
         for resolution in BucketResolution.allCases {
             let n = try reader.readVarint()
             guard n <= UInt64(resolution.retainedBuckets) else {
@@ -140,18 +174,11 @@ public struct WindowedCounter: Sendable, Hashable {
                 buckets.append(Bucket(index: UInt32(index), count: UInt32(count)))
                 previous = index
             }
-            switch resolution {
-            case .minute: counter.minutes = buckets
-            case .hour: counter.hours = buckets
-            case .day: counter.days = buckets
-            }
+            sections.append(buckets)
         }
-        return counter
+        return WindowedCounter(minutes: sections[0], hours: sections[1], days: sections[2], total: total)
     }
 
     /// Approximate heap bytes held.
-    public var approximateBytes: Int {
-        (minutes.capacity + hours.capacity + days.capacity) * 8 + (minutes.isEmpty ? 0 : 32) + (hours.isEmpty ? 0 : 32)
-            + (days.isEmpty ? 0 : 32)
-    }
+    public var approximateBytes: Int { packed.isEmpty ? 0 : 32 + packed.capacity * 8 }
 }

@@ -64,6 +64,7 @@ public enum Benchmarks {
         configuration.eventsTopic = topic
         configuration.deadLetterTopic = topic + ".dlq"
         configuration.groupID = "bench-ingest-\(UUID().uuidString)"
+        if let ms = ProcessInfo.processInfo.environment["RECSTREAM_BENCH_COMMIT_MS"].flatMap(Int64.init) { configuration.commitIntervalMillis = ms }
         var logger = Logger(label: "recstream.bench")
         logger.logLevel = .warning
         let runtime = try Runtime(
@@ -104,5 +105,39 @@ extension StateEngine {
                 total + Int(shard.counters.appliedTotal + shard.counters.duplicates + shard.counters.late + shard.counters.rejectedTotal)
             }
         }
+    }
+}
+
+extension Benchmarks {
+    /// The per-event cost of the core without Kafka: decode only, and decode + shard apply
+    /// (dedup, lateness, dictionary, item statistics), over generated JSON records held in
+    /// memory, spread over 8 shards like the events topic. Nanoseconds per event.
+    public static func core(events count: Int, seed: UInt64 = 42) -> (decodeNanos: Double, applyNanos: Double) {
+        var config = GeneratorConfiguration(seed: seed, events: count)
+        config.eventsPerSecond = 20_000
+        var records: [(partition: Int, bytes: [UInt8])] = []
+        records.reserveCapacity(count)
+        for event in EventGenerator(config) {
+            records.append((Int(MurmurHash3.hash128(event.userID).low % 8), event.jsonBytes()))
+        }
+        var decoder = EventDecoder()
+        let clock = ContinuousClock()
+        var accepted = 0
+        let decodeStart = clock.now
+        for record in records {
+            if case .success = decoder.decode(record.bytes.span, format: .json) { accepted += 1 }
+        }
+        let decodeTime = clock.now - decodeStart
+        precondition(accepted == records.count, "generated records must decode")
+        var shards = (0..<8).map { Shard(partition: Int32($0), configuration: ShardConfiguration()) }
+        var offsets = [Int64](repeating: 0, count: 8)
+        let applyStart = clock.now
+        for record in records {
+            guard case .success(let event) = decoder.decode(record.bytes.span, format: .json) else { continue }
+            _ = shards[record.partition].apply(event, idBytes: decoder.idBytes, offset: offsets[record.partition])
+            offsets[record.partition] += 1
+        }
+        let applyTime = clock.now - applyStart
+        return (decodeTime.seconds * 1e9 / Double(count), applyTime.seconds * 1e9 / Double(count))
     }
 }

@@ -18,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
             Then runs `recstream run` against background load and measures p50/p99 from producing a probe event \
             to the query API answering for it. Writes the results to --output.
             """,
-        subcommands: [BenchRunCommand.self, BenchConsumeRawCommand.self, BenchIngestCommand.self],
+        subcommands: [BenchRunCommand.self, BenchCoreCommand.self, BenchConsumeRawCommand.self, BenchIngestCommand.self],
         defaultSubcommand: BenchRunCommand.self
     )
 }
@@ -222,5 +222,28 @@ struct BenchIngestCommand: AsyncParsableCommand {
             let m = try await Benchmarks.ingest(bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir)
             Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
         }
+    }
+}
+
+struct BenchCoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "core", abstract: "Per-event cost of decode and of decode + shard apply, in memory (no Kafka).")
+
+    @Option(help: "Events.")
+    var events = 1_000_000
+
+    @Option(help: "Rounds; the median is printed.")
+    var rounds = 5
+
+    func run() async throws {
+        var decode: [Double] = []
+        var apply: [Double] = []
+        for _ in 0..<rounds {
+            let r = Benchmarks.core(events: events)
+            decode.append(r.decodeNanos)
+            apply.append(r.applyNanos)
+        }
+        Terminal.out(String(format: "decode %.0f ns/event, decode + apply %.0f ns/event (medians of %d rounds of %d events)",
+            BenchmarkReport.median(decode), BenchmarkReport.median(apply), rounds, events))
     }
 }
