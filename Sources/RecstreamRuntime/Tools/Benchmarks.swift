@@ -30,11 +30,11 @@ public enum Benchmarks {
 
     /// The ceiling: librdkafka's consume rate for the same records with no processing at all,
     /// through the same consumer settings the pipeline uses.
-    public static func consumeRaw(bootstrap: String, topic: String, expected: Int, timeout: Duration = .seconds(300)) throws
-        -> Measurement
-    {
+    public static func consumeRaw(
+        bootstrap: String, topic: String, expected: Int, properties: [String: String] = [:], timeout: Duration = .seconds(300)
+    ) throws -> Measurement {
         let consumer = try KafkaConsumer(
-            configuration: KafkaConfiguration(bootstrapServers: bootstrap), groupID: "bench-raw-\(UUID().uuidString)",
+            configuration: KafkaConfiguration(bootstrapServers: bootstrap, properties), groupID: "bench-raw-\(UUID().uuidString)",
             rebalanceListener: StartAtBeginning())
         defer { consumer.close() }
         try consumer.subscribe([topic])
@@ -57,14 +57,15 @@ public enum Benchmarks {
     /// directory, exactly as `recstream run` does, timed from the first record applied to the
     /// last (polled every 2 ms).
     public static func ingest(
-        bootstrap: String, topic: String, expected: Int, stateDirectory: String, timeout: Duration = .seconds(300)
+        bootstrap: String, topic: String, expected: Int, stateDirectory: String, properties: [String: String] = [:],
+        timeout: Duration = .seconds(300)
     ) async throws -> Measurement {
         var configuration = RecstreamConfiguration()
+        configuration.kafkaProperties = properties
         configuration.brokers = bootstrap
         configuration.eventsTopic = topic
         configuration.deadLetterTopic = topic + ".dlq"
         configuration.groupID = "bench-ingest-\(UUID().uuidString)"
-        if let ms = ProcessInfo.processInfo.environment["RECSTREAM_BENCH_COMMIT_MS"].flatMap(Int64.init) { configuration.commitIntervalMillis = ms }
         var logger = Logger(label: "recstream.bench")
         logger.logLevel = .warning
         let runtime = try Runtime(

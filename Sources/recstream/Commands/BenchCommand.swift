@@ -198,10 +198,13 @@ struct BenchConsumeRawCommand: AsyncParsableCommand {
     @Option var brokers: String
     @Option var topic: String
     @Option var expect: Int
+    @Option(help: "librdkafka property KEY=VALUE overriding the consumer defaults (repeatable).")
+    var property: [String] = []
 
     func run() async throws {
         try await reportingFailures {
-            let m = try Benchmarks.consumeRaw(bootstrap: brokers, topic: topic, expected: expect)
+            let properties = try parseProperties(property)
+            let m = try Benchmarks.consumeRaw(bootstrap: brokers, topic: topic, expected: expect, properties: properties)
             Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
         }
     }
@@ -214,12 +217,16 @@ struct BenchIngestCommand: AsyncParsableCommand {
     @Option var brokers: String
     @Option var topic: String
     @Option var expect: Int
+    @Option(help: "librdkafka property KEY=VALUE overriding the consumer defaults (repeatable).")
+    var property: [String] = []
 
     func run() async throws {
         try await reportingFailures {
+            let properties = try parseProperties(property)
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let m = try await Benchmarks.ingest(bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir)
+            let m = try await Benchmarks.ingest(
+                bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir, properties: properties)
             Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
         }
     }
@@ -246,4 +253,14 @@ struct BenchCoreCommand: AsyncParsableCommand {
         Terminal.out(String(format: "decode %.0f ns/event, decode + apply %.0f ns/event (medians of %d rounds of %d events)",
             BenchmarkReport.median(decode), BenchmarkReport.median(apply), rounds, events))
     }
+}
+
+/// KEY=VALUE pairs into a dictionary.
+func parseProperties(_ pairs: [String]) throws -> [String: String] {
+    var properties: [String: String] = [:]
+    for p in pairs {
+        guard let eq = p.firstIndex(of: "=") else { throw ValidationError("--property expects KEY=VALUE, got '\(p)'") }
+        properties[String(p[..<eq])] = String(p[p.index(after: eq)...])
+    }
+    return properties
 }
