@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
+import CoreMetrics
 import NIOCore
 import Prometheus
 import RecstreamCore
@@ -15,12 +17,18 @@ public struct QueryAPIConfiguration: Sendable {
     public var maxBatchItems: Int
     /// Largest request body in bytes. Default 1 MiB.
     public var maxBodyBytes: Int
+    /// `/readyz` answers 503 while the total consumer lag is above this many records. Default 100000.
+    public var readyMaxLag: Int64
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, maxBatchItems: Int = 1000, maxBodyBytes: Int = 1 << 20) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, maxBatchItems: Int = 1000, maxBodyBytes: Int = 1 << 20,
+        readyMaxLag: Int64 = 100_000
+    ) {
         self.host = host
         self.port = port
         self.maxBatchItems = maxBatchItems
         self.maxBodyBytes = maxBodyBytes
+        self.readyMaxLag = readyMaxLag
     }
 }
 
@@ -30,16 +38,23 @@ public struct QueryAPI: Sendable {
     public let configuration: QueryAPIConfiguration
     public let queries: any StateQueries
     public let metricsRegistry: PrometheusCollectorRegistry?
+    /// Where request durations are recorded (the Prometheus factory in production).
+    public let metricsFactory: any MetricsFactory
 
-    public init(configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?) {
+    public init(
+        configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.configuration = configuration
         self.queries = queries
         self.metricsRegistry = metricsRegistry
+        self.metricsFactory = metricsFactory ?? metricsRegistry.map { PrometheusMetricsFactory(registry: $0) } ?? NOOPMetricsHandler.instance
     }
 
     /// The routes, for serving and for in-process tests (`app.test(.router)`).
     public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(RequestMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(JSONErrorMiddleware())
         let queries = self.queries
         let configuration = self.configuration
@@ -47,6 +62,19 @@ public struct QueryAPI: Sendable {
 
         router.get("/healthz") { _, _ in
             try Self.json(["status": "ok"])
+        }
+
+        router.get("/readyz") { _, _ in
+            let status = queries.status()
+            var reasons: [String] = []
+            if !status.consuming { reasons.append("ingest is not consuming") }
+            if status.partitions.isEmpty { reasons.append("no partitions assigned (state not restored yet, or more instances than partitions)") }
+            if let lag = status.totalLag, lag > configuration.readyMaxLag {
+                reasons.append("consumer lag \(lag) is above \(configuration.readyMaxLag)")
+            }
+            var response = try Self.json(Readiness(ready: reasons.isEmpty, reasons: reasons))
+            response.status = reasons.isEmpty ? .ok : .serviceUnavailable
+            return response
         }
 
         router.get("/metrics") { _, _ in

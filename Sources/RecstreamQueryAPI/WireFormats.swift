@@ -69,3 +69,9 @@ struct StatusBody: Encodable, Sendable {
         try status.encode(to: encoder)
     }
 }
+
+/// `GET /readyz`: ready, or the reasons it is not.
+struct Readiness: Encodable, Sendable {
+    var ready: Bool
+    var reasons: [String]
+}

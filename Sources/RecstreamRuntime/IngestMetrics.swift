@@ -5,7 +5,7 @@ import RecstreamCore
 /// The ingest path's metrics, created once from an injected factory (Prometheus in production,
 /// a test kit in tests). The hot path counts into plain integers per batch and adds them here
 /// once per batch.
-struct IngestMetrics {
+final class IngestMetrics {
     let applied: [Counter]
     let duplicates: Counter
     let late: Counter
@@ -19,8 +19,31 @@ struct IngestMetrics {
     let deadLetterPending: Gauge
     let lag: Gauge
     let watermark: Gauge
+    let factory: any MetricsFactory
+    private var partitionLag: [Int32: Gauge] = [:]
+    private var familyEntries: [String: Gauge] = [:]
+    private var familyBytes: [String: Gauge] = [:]
+
+    /// `recstream_consumer_partition_lag_records{partition}`, created on first use.
+    func lag(partition: Int32) -> Gauge {
+        if let g = partitionLag[partition] { return g }
+        let g = Gauge(label: "recstream_consumer_partition_lag_records", dimensions: [("partition", String(partition))], factory: factory)
+        partitionLag[partition] = g
+        return g
+    }
+
+    /// `recstream_state_entries{family}` and `recstream_state_bytes{family}`.
+    func recordSize(family: String, entries: Int, bytes: Int) {
+        let e = familyEntries[family] ?? Gauge(label: "recstream_state_entries", dimensions: [("family", family)], factory: factory)
+        let b = familyBytes[family] ?? Gauge(label: "recstream_state_bytes", dimensions: [("family", family)], factory: factory)
+        familyEntries[family] = e
+        familyBytes[family] = b
+        e.record(entries)
+        b.record(bytes)
+    }
 
     init(factory: any MetricsFactory) {
+        self.factory = factory
         applied = EventType.allCases.map {
             Counter(label: "recstream_events_applied_total", dimensions: [("type", $0.name)], factory: factory)
         }

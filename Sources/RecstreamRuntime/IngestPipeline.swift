@@ -315,26 +315,31 @@ final class IngestPipeline: @unchecked Sendable {
         lastStatus = now
         let refreshSizes = now - lastSizes >= .seconds(5)
         if refreshSizes { lastSizes = now }
-        let (applied, lag, watermark): (UInt64, Int64, Int64?) = withState { state in
+        let (applied, lag, watermark, lags, sizes): (UInt64, Int64, Int64?, [Int32: Int64], [FamilySize]?) = withState { state in
             var applied: UInt64 = 0
             var lag: Int64 = 0
+            var lags: [Int32: Int64] = [:]
             var watermark: Int64? = nil
             for shard in state.ownedShards {
                 applied += shard.counters.appliedTotal
                 let tp = TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)
                 if let high = consumer.cachedWatermarks(tp)?.high, high >= 0 {
                     state.endOffsets[shard.partition] = high
-                    lag += max(0, high - (shard.nextOffset ?? 0))
+                    let partitionLag = max(0, high - (shard.nextOffset ?? 0))
+                    lags[shard.partition] = partitionLag
+                    lag += partitionLag
                 }
                 if let w = shard.watermark?.millis { watermark = max(watermark ?? w, w) }
             }
             let delta = applied >= appliedAtLastStatus ? applied - appliedAtLastStatus : 0
             state.eventsPerSecond = seconds > 0 ? Double(delta) / seconds : 0
             if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards) }
-            return (applied, lag, watermark)
+            return (applied, lag, watermark, lags, refreshSizes ? state.familySizes : nil)
         }
         appliedAtLastStatus = applied
         metrics.lag.record(lag)
+        for (partition, value) in lags { metrics.lag(partition: partition).record(value) }
+        for size in sizes ?? [] { metrics.recordSize(family: size.family, entries: size.entries, bytes: size.bytes) }
         if let watermark { metrics.watermark.record(watermark) }
         metrics.deadLetterPending.record(deadLetters.pendingCount)
     }

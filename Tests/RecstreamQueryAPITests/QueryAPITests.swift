@@ -8,6 +8,7 @@ import RecstreamCore
 import RecstreamQueryAPI
 import RecstreamTesting
 import Testing
+import MetricsTestKit
 import Yams
 
 /// Real shards behind the query protocol, for route tests.
@@ -142,6 +143,35 @@ struct QueryAPITests {
                 #expect(body["dead_letter_topic"] as? String == "recstream.events.dlq")
             }
         }
+    }
+
+    @Test func readinessSaysWhyNot() async throws {
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = try jsonObject(response.body)
+                #expect(body["ready"] as? Bool == false)
+                #expect((body["reasons"] as? [String])?.contains("ingest is not consuming") == true)
+            }
+        }
+    }
+
+    @Test func requestDurationsAreRecordedPerRouteTemplate() async throws {
+        let metrics = TestMetrics()
+        let api = makeAPI()
+        let app = Application(
+            router: QueryAPI(configuration: api.configuration, queries: api.queries, metricsRegistry: nil, metricsFactory: metrics)
+                .buildRouter())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/items/i1/stats", method: .get) { _ in }
+            try await client.execute(uri: "/v1/items/nope/stats", method: .get) { _ in }
+        }
+        let ok = try metrics.expectTimer(
+            "recstream_http_request_duration_seconds", [("route", "/v1/items/{id}/stats"), ("method", "GET"), ("status", "200")])
+        #expect(ok.values.count == 1)
+        let missing = try metrics.expectTimer(
+            "recstream_http_request_duration_seconds", [("route", "/v1/items/{id}/stats"), ("method", "GET"), ("status", "404")])
+        #expect(missing.values.count == 1)
     }
 
     /// Every route the server registers is in Schemas/openapi.yaml, and every path there is served.

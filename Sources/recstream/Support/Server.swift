@@ -51,7 +51,13 @@ struct Server {
         logger.info("state directory", metadata: ["path": "\(stateDir)"])
 
         let registry = PrometheusCollectorRegistry()
-        let factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Query latencies are sub-millisecond; the default buckets start at 5 ms.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
         let runtime = try Runtime(
             configuration: configuration, bootstrapServers: bootstrap, stateDirectory: stateDir, version: Recstream.version,
             metricsFactory: factory, logger: logger)
@@ -61,18 +67,23 @@ struct Server {
         let api = QueryAPI(
             configuration: QueryAPIConfiguration(
                 host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes),
-            queries: runtime.engine, metricsRegistry: registry)
+            queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory)
         let onReady = self.onReady
         let app = api.buildApplication(logger: logger) { boundHost, boundPort in
             let url = "http://\(boundHost):\(boundPort)"
             Terminal.out("api: \(url)")
             await onReady(url, bootstrap)
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: runtime.ingest)] + [.init(service: app)] + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: runtime.ingest)] + [.init(service: app)]
+                + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A graceful stop that hangs (a broker that never answers) escalates to cancellation.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        groupConfiguration.maximumCancellationDuration = .seconds(10)
+        let forceExit = Task.detached { await exitOnSecondSignal() }
+        defer { forceExit.cancel() }
+        try await ServiceGroup(configuration: groupConfiguration).run()
     }
 
     /// Creates the events and dead-letter topics when the cluster lacks them. Existing topics
@@ -93,5 +104,19 @@ struct Server {
         guard !missing.isEmpty else { return }
         logger.notice("creating topics", metadata: ["topics": "\(missing.map(\.name))"])
         try admin.createTopics(missing, timeout: .seconds(30))
+    }
+}
+
+/// The second SIGINT/SIGTERM exits at once (status 130), for an operator who does not want to
+/// wait for the final commit; the first one starts the service group's graceful shutdown.
+func exitOnSecondSignal() async {
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    var seen = 0
+    for await signal in signals {
+        seen += 1
+        if seen >= 2 {
+            Terminal.err("recstream: second \(signal); exiting without the final commit")
+            exit(130)
+        }
     }
 }
