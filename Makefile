@@ -3,7 +3,7 @@
 #   make test   the whole test suite (what CI runs)
 # Both install the Debian packages they need when missing (apt-get; run as root or with sudo).
 
-DEB_PACKAGES := librdkafka-dev librocksdb-dev pkg-config kcat
+DEB_PACKAGES := librdkafka-dev librocksdb-dev pkg-config kcat chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 

@@ -64,6 +64,12 @@ public struct QueryAPI: Sendable {
             try Self.json(["status": "ok"])
         }
 
+        router.get("/ui") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: StatusPage.html)))
+        }
+
         router.get("/readyz") { _, _ in
             let status = queries.status()
             var reasons: [String] = []
@@ -97,6 +103,19 @@ public struct QueryAPI: Sendable {
                 throw APIError.notFound("item \(id) has no statistics on this instance")
             }
             return try Self.json(ItemStatsBody(report))
+        }
+
+        router.get("/v1/items/top") { request, _ in
+            let query = request.uri.queryParameters
+            let typeName = query["type"].map(String.init) ?? "click"
+            guard let type = EventType(name: typeName) else { throw APIError.badRequest("unknown type '\(typeName)'") }
+            let windowName = query["window"].map(String.init) ?? "1h"
+            guard let window = StatsWindow(rawValue: windowName) else {
+                throw APIError.badRequest("unknown window '\(windowName)'; one of 1h, 24h, 7d, 30d")
+            }
+            let limitText = query["limit"].map(String.init) ?? "10"
+            guard let limit = Int(limitText), (1...1000).contains(limit) else { throw APIError.badRequest("limit must be 1...1000") }
+            return try Self.json(TopItemsBody(type: type.name, window: window.rawValue, items: queries.topItems(type: type, window: window, limit: limit)))
         }
 
         router.post("/v1/items/stats") { request, _ in

@@ -75,3 +75,24 @@ struct Readiness: Encodable, Sendable {
     var ready: Bool
     var reasons: [String]
 }
+
+/// `GET /v1/items/top`.
+struct TopItemsBody: Encodable, Sendable {
+    struct Item: Encodable, Sendable {
+        var itemID: String
+        var count: UInt64
+        enum CodingKeys: String, CodingKey {
+            case itemID = "item_id"
+            case count
+        }
+    }
+    var type: String
+    var window: String
+    var items: [Item]
+
+    init(type: String, window: String, items: [RankedItem]) {
+        self.type = type
+        self.window = window
+        self.items = items.map { Item(itemID: $0.itemID, count: $0.count) }
+    }
+}

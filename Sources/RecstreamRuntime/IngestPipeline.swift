@@ -52,7 +52,8 @@ final class IngestPipeline: @unchecked Sendable {
         let now = clock.now
         lastCommit = now
         lastStatus = now
-        lastSizes = now
+        // Sizes are first computed at the first status refresh, then every five seconds.
+        lastSizes = now - .seconds(60)
     }
 
     // MARK: Locking from the ingest thread
@@ -313,7 +314,7 @@ final class IngestPipeline: @unchecked Sendable {
         let elapsed = now - lastStatus
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         lastStatus = now
-        let refreshSizes = now - lastSizes >= .seconds(5)
+        let refreshSizes = now - lastSizes >= .seconds(5) || withState { $0.familySizes.isEmpty }
         if refreshSizes { lastSizes = now }
         let (applied, lag, watermark, lags, sizes): (UInt64, Int64, Int64?, [Int32: Int64], [FamilySize]?) = withState { state in
             var applied: UInt64 = 0
@@ -323,9 +324,12 @@ final class IngestPipeline: @unchecked Sendable {
             for shard in state.ownedShards {
                 applied += shard.counters.appliedTotal
                 let tp = TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)
-                if let high = consumer.cachedWatermarks(tp)?.high, high >= 0 {
+                if let cached = consumer.cachedWatermarks(tp)?.high, cached >= 0 {
+                    // The cached high watermark is from the last fetch; never report an end
+                    // before what has already been applied.
+                    let high = max(cached, shard.nextOffset ?? 0)
                     state.endOffsets[shard.partition] = high
-                    let partitionLag = max(0, high - (shard.nextOffset ?? 0))
+                    let partitionLag = high - (shard.nextOffset ?? 0)
                     lags[shard.partition] = partitionLag
                     lag += partitionLag
                 }

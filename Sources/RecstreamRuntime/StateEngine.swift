@@ -61,6 +61,10 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         }
     }
 
+    public func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
+        lock.withLock { TopItemsQuery.top(shards: state.ownedShards, type: type, window: window, limit: limit) }
+    }
+
     /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending.
     public func dumpLines() -> [String] {
         lock.withLock { state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() } }

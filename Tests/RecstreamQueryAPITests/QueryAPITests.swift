@@ -17,6 +17,9 @@ struct ShardQueries: StateQueries {
     func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
         itemIDs.map { ItemStatsQuery.report(itemID: $0, shards: shards, configuration: StatsConfiguration()) }
     }
+    func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
+        TopItemsQuery.top(shards: shards, type: type, window: window, limit: limit)
+    }
     func status() -> InstanceStatus {
         InstanceStatus(
             version: "test", bootstrapServers: "127.0.0.1:1", groupID: "g", eventsTopic: "recstream.events",

@@ -58,6 +58,23 @@ public struct ItemStatistics: ShardFamily {
         counters[Int(item)] = decoded
     }
 
+    /// The `limit` items of this shard with the most events of `type` in `window` ending at
+    /// `now`, highest first (ties by lower index). O(items) per call.
+    public func topItems(type: EventType, window: StatsWindow, now: EventTime, limit: Int) -> [(item: Int32, count: UInt64)] {
+        guard limit > 0 else { return [] }
+        var top: [(item: Int32, count: UInt64)] = []
+        for index in counters.indices {
+            let count = counters[index][type].count(in: window, now: now)
+            guard count > 0 else { continue }
+            if top.count < limit || count > top[top.count - 1].count {
+                let position = top.partitionPoint { $0.count < count }
+                top.insert((Int32(index), count), at: position)
+                if top.count > limit { top.removeLast() }
+            }
+        }
+        return top
+    }
+
     public var entryCount: Int { counters.count }
 
     public var approximateBytes: Int { counters.reduce(0) { $0 + $1.approximateBytes } }

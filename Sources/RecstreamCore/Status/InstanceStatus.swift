@@ -141,4 +141,40 @@ public protocol StateQueries: Sendable {
     func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?]
     /// A snapshot of the instance's status.
     func status() -> InstanceStatus
+    /// The items with the most events of `type` in `window`, highest first (see
+    /// ``TopItemsQuery`` for how exact it is).
+    func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem]
+}
+
+/// An item and a count, in a ranking.
+public struct RankedItem: Sendable, Codable, Hashable {
+    public var itemID: String
+    public var count: UInt64
+
+    public init(itemID: String, count: UInt64) {
+        self.itemID = itemID
+        self.count = count
+    }
+}
+
+/// The top items across shards. Each shard contributes its own top `limit × 10` candidates;
+/// every candidate's count is then summed exactly over all shards. An item can only be missed
+/// if it is outside the top `limit × 10` of every single partition yet inside the overall top
+/// `limit`, which needs its events spread almost evenly over partitions while ten times more
+/// items beat it in each.
+public enum TopItemsQuery {
+    public static func top(shards: [Shard], type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
+        guard limit > 0, let now = ItemStatsQuery.watermark(of: shards) else { return [] }
+        var candidates = Set<String>()
+        for shard in shards {
+            for (index, _) in shard.itemStatistics.topItems(type: type, window: window, now: now, limit: limit * 10) {
+                candidates.insert(shard.items.string(of: index))
+            }
+        }
+        var ranked: [RankedItem] = candidates.map { id in
+            RankedItem(itemID: id, count: shards.reduce(0) { $0 + ($1.itemCounters(id)?[type].count(in: window, now: now) ?? 0) })
+        }
+        ranked.sort { $0.count != $1.count ? $0.count > $1.count : $0.itemID < $1.itemID }
+        return Array(ranked.prefix(limit))
+    }
 }
