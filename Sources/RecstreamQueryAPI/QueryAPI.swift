@@ -19,11 +19,14 @@ public struct QueryAPIConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// `/readyz` answers 503 while the total consumer lag is above this many records. Default 100000.
     public var readyMaxLag: Int64
+    /// Bearer token for `/v1/admin/*`; nil allows them only on a loopback address.
+    public var adminToken: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBatchItems: Int = 1000, maxBodyBytes: Int = 1 << 20,
-        readyMaxLag: Int64 = 100_000
+        readyMaxLag: Int64 = 100_000, adminToken: String? = nil
     ) {
+        self.adminToken = adminToken
         self.host = host
         self.port = port
         self.maxBatchItems = maxBatchItems
@@ -40,11 +43,21 @@ public struct QueryAPI: Sendable {
     public let metricsRegistry: PrometheusCollectorRegistry?
     /// Where request durations are recorded (the Prometheus factory in production).
     public let metricsFactory: any MetricsFactory
+    /// Operator actions behind `/v1/admin/*`; nil serves none.
+    public let admin: (any AdminOperations)?
+
+    /// Which routes a router serves: everything, only the read routes, or only admin (plus health).
+    public enum Routes: Sendable {
+        case all
+        case read
+        case admin
+    }
 
     public init(
         configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil
     ) {
+        self.admin = admin
         self.configuration = configuration
         self.queries = queries
         self.metricsRegistry = metricsRegistry
@@ -52,7 +65,7 @@ public struct QueryAPI: Sendable {
     }
 
     /// The routes, for serving and for in-process tests (`app.test(.router)`).
-    public func buildRouter() -> Router<BasicRequestContext> {
+    public func buildRouter(_ routes: Routes = .all) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(JSONErrorMiddleware())
@@ -63,6 +76,15 @@ public struct QueryAPI: Sendable {
         router.get("/healthz") { _, _ in
             try Self.json(["status": "ok"])
         }
+        if routes != .read, let admin {
+            let group = router.group("/v1/admin").add(
+                middleware: AdminAuthMiddleware(
+                    token: configuration.adminToken, boundToLoopback: AdminAuthMiddleware<BasicRequestContext>.isLoopback(configuration.host)))
+            group.post("/checkpoint") { _, _ in
+                try Self.json(CheckpointBody(try await admin.checkpoint()))
+            }
+        }
+        if routes == .admin { return router }
 
         router.get("/ui") { _, _ in
             Response(
@@ -141,11 +163,14 @@ public struct QueryAPI: Sendable {
     /// The application: the router served at the configured address. `onServerRunning` receives
     /// the bound address (useful with port 0).
     public func buildApplication(
-        logger: Logger, onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
+        routes: Routes = .all, host: String? = nil, port: Int? = nil, logger: Logger,
+        onServerRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: buildRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "recstream"),
+        let configuration = self.configuration
+        return Application(
+            router: buildRouter(routes),
+            configuration: .init(
+                address: .hostname(host ?? configuration.host, port: port ?? configuration.port), serverName: "recstream"),
             onServerRunning: { channel in
                 let address = channel.localAddress
                 await onServerRunning(address?.ipAddress ?? configuration.host, address?.port ?? configuration.port)

@@ -96,3 +96,16 @@ struct TopItemsBody: Encodable, Sendable {
         self.items = items.map { Item(itemID: $0.itemID, count: $0.count) }
     }
 }
+
+/// `POST /v1/admin/checkpoint`.
+struct CheckpointBody: Encodable, Sendable {
+    var path: String
+    var offsets: [String: Int64]
+    var bytes: Int64
+
+    init(_ report: CheckpointReport) {
+        path = report.path
+        offsets = Dictionary(uniqueKeysWithValues: report.offsets.map { (String($0.key), $0.value) })
+        bytes = report.bytes
+    }
+}

@@ -131,9 +131,22 @@ public enum ConfigurationKeys {
         integer("http.max_batch_items", "ids per batch query, default 1000", \.maxBatchItems, 1...1_000_000),
         integer("http.max_body_bytes", "largest request body, default 1048576", \.maxBodyBytes, 1024...(1 << 30)),
         ConfigurationKey(
+            name: "http.admin_token", help: "bearer token for /v1/admin/* (unset: admin only on a loopback address); never printed",
+            apply: { c, v in c.adminToken = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.adminToken == nil ? "(unset)" : "********" }),
+        ConfigurationKey(
+            name: "http.admin_address", help: "serve /v1/admin/* on this separate HOST:PORT, default unset (same as http.address)",
+            apply: { c, v in c.adminAddress = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.adminAddress ?? "(same as http.address)" }),
+        integer("http.ready_max_lag", "/readyz fails above this total lag, default 100000", \.readyMaxLag, 0...Int64.max),
+        ConfigurationKey(
             name: "state.dir", help: "state directory; unset with the embedded broker = a fresh temporary directory",
             apply: { c, v in c.stateDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
             read: { $0.stateDir ?? "(temporary)" }),
+        ConfigurationKey(
+            name: "state.checkpoint_dir", help: "where admin checkpoints go, default <state.dir>.checkpoints",
+            apply: { c, v in c.checkpointDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.checkpointDir ?? "(<state dir>.checkpoints)" }),
         millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
         ConfigurationKey(
             name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",

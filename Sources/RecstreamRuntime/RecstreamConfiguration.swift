@@ -35,6 +35,15 @@ public struct RecstreamConfiguration: Sendable {
     public var maxBatchItems = 1000
     /// Largest request body in bytes. Key `http.max_body_bytes`, default 1048576.
     public var maxBodyBytes = 1 << 20
+    /// Bearer token required by `/v1/admin/*` routes. Key `http.admin_token` (env
+    /// `RECSTREAM_HTTP_ADMIN_TOKEN`); never printed. Unset: admin routes answer only when the API
+    /// is bound to a loopback address.
+    public var adminToken: String? = nil
+    /// Serve `/v1/admin/*` on this separate `HOST:PORT` instead of `http.address`. Key
+    /// `http.admin_address`, default unset.
+    public var adminAddress: String? = nil
+    /// `/readyz` fails while the total lag exceeds this many records. Key `http.ready_max_lag`, default 100000.
+    public var readyMaxLag = 100_000
 
     // MARK: state
     /// State directory (RocksDB). Nil with the embedded broker: a fresh temporary directory,
@@ -44,6 +53,9 @@ public struct RecstreamConfiguration: Sendable {
     public var commitIntervalMillis: Int64 = 1000
     /// fsync the write-ahead log on every commit. Key `state.sync_writes`, default true.
     public var syncWrites = true
+    /// Where `POST /v1/admin/checkpoint` writes copies. Key `state.checkpoint_dir`, default
+    /// `<state dir>.checkpoints`.
+    public var checkpointDir: String? = nil
 
     // MARK: ingest
     /// Records per poll. Key `ingest.max_batch`, default 1000.
@@ -75,7 +87,7 @@ public struct RecstreamConfiguration: Sendable {
     /// The HTTP address split into host and port.
     public var httpHostPort: (host: String, port: Int)? { Self.splitHostPort(httpAddress) }
 
-    static func splitHostPort(_ address: String) -> (host: String, port: Int)? {
+    public static func splitHostPort(_ address: String) -> (host: String, port: Int)? {
         guard let colon = address.lastIndex(of: ":") else { return nil }
         let host = String(address[..<colon])
         guard !host.isEmpty, let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
@@ -101,6 +113,10 @@ public struct RecstreamConfiguration: Sendable {
             problems.append("kafka.dead_letter_partitions: 1...10000, got \(deadLetterPartitions)")
         }
         if httpHostPort == nil { problems.append("http.address: '\(httpAddress)' is not HOST:PORT") }
+        if let adminAddress, Self.splitHostPort(adminAddress) == nil {
+            problems.append("http.admin_address: '\(adminAddress)' is not HOST:PORT")
+        }
+        if let adminToken, adminToken.count < 16 { problems.append("http.admin_token must be at least 16 characters") }
         if maxBatchItems < 1 { problems.append("http.max_batch_items must be >= 1") }
         if maxBodyBytes < 1024 { problems.append("http.max_body_bytes must be >= 1024") }
         if commitIntervalMillis < 10 { problems.append("state.commit_interval_ms must be >= 10, got \(commitIntervalMillis)") }

@@ -8,7 +8,7 @@ import RecstreamStorage
 /// The assembled engine of one `recstream run`: the durable store, the live state and the
 /// ingest service, wired from a configuration. The executable adds the HTTP server and the
 /// embedded broker and runs everything in a service group.
-public final class Runtime: Sendable {
+public final class Runtime: AdminOperations, Sendable {
     public let engine: StateEngine
     public let ingest: IngestService
     public let stateDirectory: String
@@ -32,6 +32,17 @@ public final class Runtime: Sendable {
         ingest = IngestService(pipeline: pipeline)
     }
 
+    /// Checkpoints go to `state.checkpoint_dir`, or `<state dir>.checkpoints`.
+    public func checkpoint() async throws -> CheckpointReport {
+        let directory = engine.configuration.checkpointDir ?? (stateDirectory + ".checkpoints")
+        let repository = self.repository
+        let configuration = engine.configuration
+        return try await Task.detached {
+            try repository.checkpoint(
+                under: directory, eventsTopic: configuration.eventsTopic, configuration: configuration.shardConfiguration)
+        }.value
+    }
+
     /// Closes the store; call after the ingest service has returned.
     public func close() { repository.close() }
 
@@ -41,17 +52,8 @@ public final class Runtime: Sendable {
         let repository = try StateRepository(
             path: stateDirectory, syncWrites: false, eventsTopic: configuration.eventsTopic)
         defer { repository.close() }
-        var partitions: Set<Int32> = []
-        try repository.store.scan(prefix: [ShardKeys.shardMarker, ShardKeys.eventsStage]) { key, _ in
-            if key.count >= 6 {
-                var w: UInt32 = 0
-                for i in 2..<6 { w = (w << 8) | UInt32(key[i]) }
-                partitions.insert(Int32(bitPattern: w ^ 0x8000_0000))
-            }
-            return true
-        }
         var lines: [String] = []
-        for partition in partitions.sorted() {
+        for partition in try repository.partitions() {
             lines += try repository.loadShard(partition: partition, configuration: configuration.shardConfiguration).dumpLines()
         }
         return lines

@@ -1,3 +1,4 @@
+import Foundation
 import RecstreamCore
 import RecstreamStorage
 
@@ -70,6 +71,50 @@ final class StateRepository: @unchecked Sendable {
         for key in changes.deletes { batch.delete(key) }
         for put in changes.puts { batch.put(put.key, put.value) }
         try store.write(batch)
+    }
+
+    /// A consistent copy of the store in a new directory under `directory` (see
+    /// `StateStore.checkpoint`), with the offsets it reflects read back from the copy.
+    func checkpoint(under directory: String, eventsTopic: String, configuration: ShardConfiguration) throws -> CheckpointReport {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withTimeZone]
+        let name = formatter.string(from: Date()).replacingOccurrences(of: ":", with: "") + "-" + String(UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let target = (directory as NSString).appendingPathComponent(name)
+        try store.checkpoint(to: target)
+        let copy = try StateRepository(path: target, syncWrites: false, eventsTopic: eventsTopic)
+        defer { copy.close() }
+        var offsets: [Int32: Int64] = [:]
+        for partition in try copy.partitions() {
+            if let next = try copy.loadShard(partition: partition, configuration: configuration).nextOffset { offsets[partition] = next }
+        }
+        let bytes = (FileManager.default.subpaths(atPath: target) ?? []).reduce(Int64(0)) { total, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: (target as NSString).appendingPathComponent(file))[.size] as? Int64) ?? 0
+            return total + size
+        }
+        return CheckpointReport(path: target, offsets: offsets, bytes: bytes)
+    }
+
+    /// The partitions that have records in this store.
+    func partitions() throws -> [Int32] {
+        var partitions: Set<Int32> = []
+        var next: [UInt8] = [ShardKeys.shardMarker, ShardKeys.eventsStage]
+        // Jump from one partition's key range to the next instead of reading every record.
+        while true {
+            var found: Int32? = nil
+            try store.scan(from: next, to: ShardKeys.end(of: [ShardKeys.shardMarker, ShardKeys.eventsStage])) { key, _ in
+                if key.count >= 6 {
+                    var w: UInt32 = 0
+                    for i in 2..<6 { w = (w << 8) | UInt32(key[i]) }
+                    found = Int32(bitPattern: w ^ 0x8000_0000)
+                }
+                return false
+            }
+            guard let partition = found else { break }
+            partitions.insert(partition)
+            next = ShardKeys.end(of: ShardKeys.prefix(stage: ShardKeys.eventsStage, partition: partition))
+        }
+        return partitions.sorted()
     }
 
     func close() { store.close() }

@@ -76,6 +76,20 @@ struct EndToEndTests {
         #expect(unreachable.errorLines.count == 1)
         #expect(unreachable.errorLines.first?.contains("cannot reach") == true)
 
+        // A checkpoint is a consistent, openable copy of the committed state.
+        let checkpoint = try RecstreamProcess(["admin", "checkpoint", "--api", api, "--json"])
+        #expect(try await checkpoint.waitForExit(within: .seconds(60)) == 0)
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(checkpoint.lines.joined().utf8)) as? [String: Any], "\(checkpoint.errorLines)")
+        let copy = try #require(report["path"] as? String)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let dump = try RecstreamProcess(["state", "dump", "--state-dir", copy])
+        #expect(try await dump.waitForExit(within: .seconds(60)) == 0)
+        let dumpedItems = Set(dump.lines.filter { $0.hasPrefix("item ") }.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("id=") }.map { String($0.dropFirst(3)) }
+        })
+        #expect(dumpedItems == reference.itemIDs)
+
         // SIGTERM: commits, leaves the group and exits 0.
         run.signal(SIGTERM)
         #expect(try await run.waitForExit() == 0)

@@ -177,6 +177,48 @@ struct QueryAPITests {
         #expect(missing.values.count == 1)
     }
 
+    final class CountingAdmin: AdminOperations, @unchecked Sendable {
+        var calls = 0
+        func checkpoint() async throws -> CheckpointReport {
+            calls += 1
+            return CheckpointReport(path: "/tmp/cp", offsets: [0: 3], bytes: 10)
+        }
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1", nil, nil, HTTPResponse.Status.ok),
+        ("0.0.0.0", nil, nil, .forbidden),
+        ("0.0.0.0", "s3cret-token-0123456789", nil, .unauthorized),
+        ("0.0.0.0", "s3cret-token-0123456789", "Bearer wrong-token-0123456789", .unauthorized),
+        ("0.0.0.0", "s3cret-token-0123456789", "Bearer s3cret-token-0123456789", .ok),
+    ] as [(String, String?, String?, HTTPResponse.Status)])
+    func adminRoutesNeedTheTokenOffLoopback(host: String, token: String?, header: String?, expected: HTTPResponse.Status) async throws {
+        let admin = CountingAdmin()
+        let api = makeAPI()
+        var configuration = api.configuration
+        configuration.host = host
+        configuration.adminToken = token
+        let app = Application(router: QueryAPI(configuration: configuration, queries: api.queries, metricsRegistry: nil, admin: admin).buildRouter())
+        try await app.test(.router) { client in
+            var headers = HTTPFields()
+            if let header { headers[.authorization] = header }
+            try await client.execute(uri: "/v1/admin/checkpoint", method: .post, headers: headers) { response in
+                #expect(response.status == expected)
+                if expected == .ok {
+                    let body = try jsonObject(response.body)
+                    #expect(body["path"] as? String == "/tmp/cp")
+                }
+            }
+        }
+        #expect(admin.calls == (expected == .ok ? 1 : 0))
+    }
+
+    @Test func readRouterServesNoAdminRoutes() {
+        let api = QueryAPI(configuration: makeAPI().configuration, queries: makeAPI().queries, metricsRegistry: nil, admin: CountingAdmin())
+        #expect(!api.buildRouter(.read).routes.contains { "\($0.path)".contains("admin") })
+        #expect(api.buildRouter(.admin).routes.contains { "\($0.path)".contains("checkpoint") })
+    }
+
     /// Every route the server registers is in Schemas/openapi.yaml, and every path there is served.
     @Test func routesMatchTheOpenAPISpec() throws {
         let specURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -188,7 +230,8 @@ struct QueryAPITests {
             for method in operations.keys { specRoutes.insert("\(method.uppercased()) \(path)") }
         }
         let served = Set(
-            makeAPI().buildRouter().routes.map { route -> String in
+            QueryAPI(configuration: makeAPI().configuration, queries: makeAPI().queries, metricsRegistry: nil, admin: CountingAdmin())
+                .buildRouter().routes.map { route -> String in
                 let path = route.path.description.split(separator: "/").map { part in
                     part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
                 }.joined(separator: "/")

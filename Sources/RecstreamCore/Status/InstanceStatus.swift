@@ -178,3 +178,26 @@ public enum TopItemsQuery {
         return Array(ranked.prefix(limit))
     }
 }
+
+/// What an admin checkpoint produced.
+public struct CheckpointReport: Sendable, Codable, Hashable {
+    /// Directory of the copy (openable as a state directory).
+    public var path: String
+    /// The next offset per partition the copy reflects (its last commit).
+    public var offsets: [Int32: Int64]
+    public var bytes: Int64
+
+    public init(path: String, offsets: [Int32: Int64], bytes: Int64) {
+        self.path = path
+        self.offsets = offsets
+        self.bytes = bytes
+    }
+}
+
+/// Operator actions the query API exposes under `/v1/admin/` (behind the admin token); the
+/// runtime implements them.
+public protocol AdminOperations: Sendable {
+    /// A consistent copy of the committed state (RocksDB checkpoint), e.g. for backups or to seed
+    /// another instance.
+    func checkpoint() async throws -> CheckpointReport
+}

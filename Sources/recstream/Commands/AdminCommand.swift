@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOHTTP1
 
 /// Options every admin command shares.
@@ -10,7 +11,12 @@ struct APIOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON instead of a table (for scripts).")
     var json = false
 
-    var client: APIClient { APIClient(baseURL: api) }
+    @Option(help: "Admin token for /v1/admin routes (env RECSTREAM_ADMIN_TOKEN).")
+    var token: String?
+
+    var client: APIClient {
+        APIClient(baseURL: api, timeout: .seconds(120), token: token ?? ProcessInfo.processInfo.environment["RECSTREAM_ADMIN_TOKEN"])
+    }
 }
 
 struct AdminCommand: AsyncParsableCommand {
@@ -24,10 +30,12 @@ struct AdminCommand: AsyncParsableCommand {
 
             Instance:
               status          partitions owned, offsets, lag, commits, state sizes, throughput
+              checkpoint      write a consistent copy of the committed state (needs the admin token off loopback)
             Item statistics:
               item-stats      windowed counts, totals and smoothed rates of items
+              top-items       the items with the most events of a type in a window
             """,
-        subcommands: [AdminStatusCommand.self, AdminItemStatsCommand.self]
+        subcommands: [AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminCheckpointCommand.self]
     )
 }
 
@@ -93,6 +101,65 @@ struct AdminItemStatsCommand: AsyncParsableCommand {
                 return
             }
             Terminal.out(StatusRendering.renderItems(object))
+        }
+    }
+}
+
+struct AdminTopItemsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "top-items", abstract: "The items with the most events of a type in a window.")
+
+    @OptionGroup var options: APIOptions
+
+    @Option(help: "Event type: exposure, click, like, collect, share, comment.")
+    var type = "click"
+
+    @Option(help: "Window: 1h, 24h, 7d, 30d.")
+    var window = "1h"
+
+    @Option(help: "How many items.")
+    var limit = 20
+
+    func run() async throws {
+        try await reportingFailures {
+            let (status, data) = try await options.client.request("/v1/items/top?type=\(type)&window=\(window)&limit=\(limit)")
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            guard status == 200, let object else {
+                let message = ((object?["error"] as? [String: Any])?["message"] as? String) ?? "HTTP \(status)"
+                throw APIClient.Failure(description: "\(options.api)/v1/items/top: \(message)")
+            }
+            if options.json {
+                Terminal.out(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let rows = (object["items"] as? [[String: Any]] ?? []).enumerated().map { n, item in
+                [String(n + 1), item["item_id"] as? String ?? "?", StatusRendering.int(item["count"])]
+            }
+            Terminal.out("top items by \(type) in the last \(window)")
+            Terminal.out(Terminal.table(["rank", "item", type], rows))
+        }
+    }
+}
+
+struct AdminCheckpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Write a consistent copy of the committed state (a RocksDB checkpoint) next to the state directory.",
+        discussion: "The copy opens as a state directory (recstream state dump --state-dir PATH, or run --state-dir PATH).")
+
+    @OptionGroup var options: APIOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let object = try await options.client.json("/v1/admin/checkpoint", method: .POST, body: Data("{}".utf8))
+            if options.json {
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            let body = object as? [String: Any] ?? [:]
+            let offsets = (body["offsets"] as? [String: Any] ?? [:]).sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }
+                .map { "\($0.key):\(StatusRendering.int($0.value))" }.joined(separator: " ")
+            Terminal.out("checkpoint \(body["path"] as? String ?? "?") (\(StatusRendering.int(body["bytes"])) bytes) at offsets \(offsets)")
         }
     }
 }

@@ -12,22 +12,26 @@ struct APIClient {
 
     let baseURL: String
     let timeout: TimeAmount
+    /// Sent as `Authorization: Bearer <token>` when set (admin routes).
+    let token: String?
 
-    init(baseURL: String, timeout: TimeAmount = .seconds(10)) {
+    init(baseURL: String, timeout: TimeAmount = .seconds(10), token: String? = nil) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = timeout
+        self.token = token
     }
 
     /// GETs or POSTs `path` and returns the status and body bytes.
     func request(_ path: String, method: HTTPMethod = .GET, json body: Data? = nil) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let response = try await Self.client.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 64 << 20)
             return (Int(response.status.code), Data(bytes.readableBytesView))
         } catch let error as HTTPClientError where error == .connectTimeout || error == .deadlineExceeded {
@@ -53,6 +57,15 @@ struct APIClient {
         guard let object else { throw Failure(description: "\(baseURL)\(path): the answer is not JSON") }
         return object
     }
+
+    /// One client per process: connection refused fails at once instead of being retried until
+    /// the deadline, so an unreachable instance gives its one-line error immediately.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(3)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     static func describe(_ error: any Error) -> String {
         let text = "\(error)"

@@ -64,18 +64,30 @@ struct Server {
         defer { runtime.close() }
 
         let (host, port) = configuration.httpHostPort!
-        let api = QueryAPI(
-            configuration: QueryAPIConfiguration(
-                host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes),
-            queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory)
+        func api(host: String, port: Int) -> QueryAPI {
+            QueryAPI(
+                configuration: QueryAPIConfiguration(
+                    host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
+                    readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
+                queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime)
+        }
         let onReady = self.onReady
-        let app = api.buildApplication(logger: logger) { boundHost, boundPort in
+        let separateAdmin = configuration.adminAddress.flatMap(RecstreamConfiguration.splitHostPort)
+        let app = api(host: host, port: port).buildApplication(routes: separateAdmin == nil ? .all : .read, logger: logger) {
+            boundHost, boundPort in
             let url = "http://\(boundHost):\(boundPort)"
             Terminal.out("api: \(url)")
             await onReady(url, bootstrap)
         }
+        var adminServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let (adminHost, adminPort) = separateAdmin {
+            let adminApp = api(host: adminHost, port: adminPort).buildApplication(routes: .admin, logger: logger) { h, p in
+                Terminal.out("admin: http://\(h):\(p)")
+            }
+            adminServices.append(.init(service: adminApp))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: runtime.ingest)] + [.init(service: app)]
+            services: [.init(service: runtime.ingest)] + [.init(service: app)] + adminServices
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful stop that hangs (a broker that never answers) escalates to cancellation.
