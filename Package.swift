@@ -161,6 +161,7 @@ let package = Package(
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
