@@ -13,7 +13,8 @@ let package = Package(
     name: "recstream",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "recstream", targets: ["recstream"])
+        .executable(name: "recstream", targets: ["recstream"]),
+        .executable(name: "recstream-fuzz", targets: ["recstream-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -113,6 +114,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+
+        // libFuzzer target for the decoders; a corpus replayer when built normally.
+        .executableTarget(
+            name: "recstream-fuzz",
+            dependencies: ["RecstreamCore"],
             swiftSettings: strictSettings
         ),
 
