@@ -36,6 +36,9 @@ final class IngestPipeline: @unchecked Sendable {
     private var appliedAtLastStatus: UInt64 = 0
     private var stopRequested: () -> Bool = { false }
     private let kafkaConfiguration: KafkaConfiguration
+    /// Fault injection for the crash tests only (see ``CrashPoint``); nil in normal runs.
+    private let crashPoint = CrashPoint.fromEnvironment()
+    private var writtenCommits = 0
 
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
@@ -272,9 +275,12 @@ final class IngestPipeline: @unchecked Sendable {
         lastCommit = clock.now
         guard !changes.isEmpty else { return }
         var backoff = Duration.milliseconds(50)
+        writtenCommits += 1
+        crashPoint?.reached(.beforeCommitWrite, commit: writtenCommits)
         while true {
             do {
                 try repository.commit(changes)
+                crashPoint?.reached(.afterCommitWrite, commit: writtenCommits)
                 break
             } catch {
                 metrics.commitFailures.increment()
@@ -412,3 +418,29 @@ extension Error {
     var isFatal: Bool { (self as? KafkaError)?.isFatal ?? false }
 }
 
+
+/// A deliberate SIGKILL at a precise point of the commit, for the crash tests: set
+/// `RECSTREAM_CRASH_AT=before-commit-write:N` or `after-commit-write:N` to kill the process at the
+/// N-th commit that writes something, right before or right after its RocksDB write (before the
+/// offsets go to the group). Never set in production; a malformed value is ignored.
+struct CrashPoint {
+    enum Moment: String {
+        case beforeCommitWrite = "before-commit-write"
+        case afterCommitWrite = "after-commit-write"
+    }
+
+    let moment: Moment
+    let commit: Int
+
+    static func fromEnvironment() -> CrashPoint? {
+        guard let value = ProcessInfo.processInfo.environment["RECSTREAM_CRASH_AT"] else { return nil }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let moment = Moment(rawValue: String(parts[0])), let n = Int(parts[1]), n > 0 else { return nil }
+        return CrashPoint(moment: moment, commit: n)
+    }
+
+    func reached(_ moment: Moment, commit: Int) {
+        guard moment == self.moment, commit == self.commit else { return }
+        kill(getpid(), SIGKILL)
+    }
+}
