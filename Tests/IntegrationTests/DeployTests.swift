@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamRuntime
 import RecstreamTesting
 import Testing
 import Yams
@@ -125,5 +126,21 @@ struct DeployTests {
         }
         let missing = queried.subtracting(exported)
         #expect(missing.isEmpty, "the dashboard queries metrics the server does not export: \(missing.sorted())")
+    }
+}
+
+@Suite("Fuzz corpus")
+struct FuzzCorpusTests {
+    /// The committed libFuzzer corpus replays through the decoders and the encoders' round trip
+    /// without a crash (the replayer traps on any round-trip mismatch).
+    @Test(.timeLimit(.minutes(2)))
+    func committedCorpusReplays() async throws {
+        let corpus = DeployTests.root.appendingPathComponent("Fuzz/corpus").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: corpus)
+        #expect(files.count > 100)
+        let binary = URL(fileURLWithPath: RecstreamProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("recstream-fuzz").path
+        let replay = try ChildProcess([binary, corpus])
+        #expect(try await replay.waitForExit(within: .seconds(90)) == 0)
+        #expect(replay.lines.contains("replayed \(files.count) inputs"))
     }
 }
