@@ -67,8 +67,10 @@ public struct CooccurrenceConfiguration: Hashable, Sendable {
     public var topK = 100
 
     /// The neighbour candidates kept per item and method in each layer of the index after pruning;
-    /// a layer's table is pruned back to this many when it reaches twice as many. Must be at least
-    /// ``topK``. Memory per item and method: at most 5× this many entries (see docs). Default 200.
+    /// a layer's table is pruned back to this many when it reaches three times as many. Must be at
+    /// least ``topK``. Memory per item and method: at most C (the exact result) + 2 × (3C + N)
+    /// (increments before and after an outstanding cut) entries, C this value (see docs).
+    /// Default 200.
     public var candidatesPerItem = 200
 
     /// Whether ItemCF is maintained. Default true.

@@ -181,7 +181,7 @@ public struct CooccurrenceState: Sendable {
         }
     }
 
-    private var pruneTrigger: Int { 2 * configuration.candidatesPerItem }
+    private var pruneTrigger: Int { NeighbourTableLimits.pruneRatio * configuration.candidatesPerItem }
 
     /// ItemCF: c(i, j) += 1 both ways for every partner i, and n_j += 1.
     private mutating func addItemCFPairs(item j: Int32, distinct: Int) {
@@ -190,42 +190,32 @@ public struct CooccurrenceState: Sendable {
         let trigger = pruneTrigger
         let penalty = configuration.itemCFActivityPenalty
         let weight = penalty ? penaltyWeights[distinct] : 0
-        for i in partners {
-            if cfCounts.add(i, j, 1) >= trigger { pruneItemCF(i) }
-            if cfCounts.add(j, i, 1) >= trigger { pruneItemCF(j) }
-            if penalty {
-                if cfWeights.add(i, j, weight) >= trigger { pruneItemCFWeights(i) }
-                if cfWeights.add(j, i, weight) >= trigger { pruneItemCFWeights(j) }
-            }
+        // j's own table takes every partner at once (it may pass the trigger by up to N − 1 entries
+        // before it is pruned), then each partner's table takes j.
+        if cfCounts.add(j, neighbours: partners, 1) >= trigger { pruneItemCF(j) }
+        for i in partners where cfCounts.add(i, j, 1) >= trigger { pruneItemCF(i) }
+        if penalty {
+            if cfWeights.add(j, neighbours: partners, weight) >= trigger { pruneItemCFWeights(j) }
+            for i in partners where cfWeights.add(i, j, weight) >= trigger { pruneItemCFWeights(i) }
         }
         counters.itemCFUpdates += UInt64(2 * partners.count)
     }
 
     private mutating func pruneItemCF(_ item: Int32) {
-        let d = degrees
+        let kept = configuration.candidatesPerItem
         if configuration.itemCFActivityPenalty {
-            // The ranking score lives in the weighted tables; keep the counts of the same pairs
-            // as far as possible by ranking counts by their weighted total.
-            let w = cfWeights
-            cfCounts.pruneWritten(item, keeping: configuration.candidatesPerItem) { n, _ in
-                w.total(item, n) / Double(max(1, d.total(n))).squareRoot()
-            }
+            cfCounts.pruneWritten(item, keeping: kept, ranking: WeightedCosineRanking(item: item, weights: cfWeights, degrees: degrees))
         } else {
-            cfCounts.pruneWritten(item, keeping: configuration.candidatesPerItem) { n, v in
-                Double(v) / Double(max(1, d.total(n))).squareRoot()
-            }
+            cfCounts.pruneWritten(item, keeping: kept, ranking: CosineRanking(degrees: degrees))
         }
     }
 
     private mutating func pruneItemCFWeights(_ item: Int32) {
-        let d = degrees
-        cfWeights.pruneWritten(item, keeping: configuration.candidatesPerItem) { n, v in
-            v / Double(max(1, d.total(n))).squareRoot()
-        }
+        cfWeights.pruneWritten(item, keeping: configuration.candidatesPerItem, ranking: CosineRanking(degrees: degrees))
     }
 
     private mutating func pruneSwing(_ item: Int32) {
-        swing.pruneWritten(item, keeping: configuration.candidatesPerItem) { _, v in v }
+        swing.pruneWritten(item, keeping: configuration.candidatesPerItem, ranking: ScoreRanking())
     }
 
     @inline(__always) private mutating func nextItemStamp() -> UInt32 {
@@ -415,11 +405,10 @@ public struct CooccurrenceState: Sendable {
         guard outstandingCut != nil else { return }
         outstandingCut = nil
         let kept = configuration.candidatesPerItem
-        let d = degrees
-        cfCounts.abandonCut(keeping: kept) { n, v in Double(v) / Double(max(1, d.total(n))).squareRoot() }
-        cfWeights.abandonCut(keeping: kept) { n, v in v / Double(max(1, d.total(n))).squareRoot() }
-        swing.abandonCut(keeping: kept) { _, v in v }
         degrees.abandonCut()
+        cfCounts.abandonCut(keeping: kept, ranking: CosineRanking(degrees: degrees))
+        cfWeights.abandonCut(keeping: kept, ranking: CosineRanking(degrees: degrees))
+        swing.abandonCut(keeping: kept, ranking: ScoreRanking())
     }
 
     // MARK: Queries
@@ -428,8 +417,8 @@ public struct CooccurrenceState: Sendable {
     /// their current scores: ItemCF c(i, j) / sqrt(n_i · n_j) (c weighted by the activity penalty
     /// when on), Swing s(i, j). `k` defaults to ``CooccurrenceConfiguration/topK``.
     ///
-    /// Cost: O(C log C) for the C candidates held for the item (at most 5 ×
-    /// ``CooccurrenceConfiguration/candidatesPerItem``).
+    /// Cost: O(C log k) for the C candidates held for the item (at most 7 ×
+    /// ``CooccurrenceConfiguration/candidatesPerItem`` + 2N).
     public func similar(item: Int32, method: SimilarityMethod, k: Int? = nil) -> [ScoredItem] {
         let limit = k ?? configuration.topK
         guard limit > 0, item >= 0 else { return [] }

@@ -11,8 +11,9 @@
 /// the new `older`: a few array moves, plus freeing the dropped layer.
 ///
 /// Bound: the increment layer being written is pruned back to `kept` entries per item whenever it
-/// reaches `2 · kept`, ranking by the pair's total value, so an item holds at most
-/// `kept` (base) + `2 · kept` (older) + `2 · kept` (newer) entries.
+/// reaches `3 · kept` (``NeighbourTableLimits/pruneRatio``), ranking by the pair's total value,
+/// so an item holds at most `kept` (base) + 2 × (`3 · kept` + N) (older, newer) entries, N the
+/// history length (an ItemCF batch may pass the trigger by N − 1 before its prune).
 struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
     private(set) var base: [NeighbourTable<Value>] = []
     private(set) var older: [NeighbourTable<Value>] = []
@@ -64,42 +65,70 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
         return older[i].add(neighbour, value)
     }
 
+    /// Adds `value` to the pair (item, n) for every n in `neighbours`, in the layer being written.
+    /// - Returns: the entry count of that layer's table for `item` afterwards.
+    @inline(__always) @discardableResult
+    mutating func add(_ item: Int32, neighbours: [Int32], _ value: Value) -> Int {
+        let i = Int(item)
+        dirtyDelta.insert(item)
+        if cutOpen {
+            if i >= newer.count { Self.grow(&newer, to: i + 1) }
+            var table = newer[i]
+            newer[i] = NeighbourTable()
+            for n in neighbours { table.add(n, value) }
+            newer[i] = table
+            return table.count
+        }
+        if i >= older.count { Self.grow(&older, to: i + 1) }
+        var table = older[i]
+        older[i] = NeighbourTable()
+        for n in neighbours { table.add(n, value) }
+        older[i] = table
+        return table.count
+    }
+
     private static func grow(_ layer: inout [NeighbourTable<Value>], to count: Int) {
         let target = max(count, layer.count + layer.count / 2, 16)
         layer.append(contentsOf: repeatElement(NeighbourTable(), count: target - layer.count))
     }
 
     /// Prunes `item`'s table in the layer being written back to `kept` entries, keeping the
-    /// pairs whose total ranks highest by `rank(neighbour, total)`.
-    mutating func pruneWritten(_ item: Int32, keeping kept: Int, rank: (Int32, Value) -> Double) {
+    /// pairs whose total (base + older + newer) ranks highest by `ranking`.
+    mutating func pruneWritten<R: PairRanking>(_ item: Int32, keeping kept: Int, ranking: R) {
         let i = Int(item)
         if cutOpen {
             var table = newer[i]
             newer[i] = NeighbourTable()
-            prune(&table, item: item, keeping: kept, rank: rank)
+            prune(&table, item: item, keeping: kept, ranking: ranking)
             newer[i] = table
         } else {
             var table = older[i]
             older[i] = NeighbourTable()
-            prune(&table, item: item, keeping: kept, rank: rank)
+            prune(&table, item: item, keeping: kept, ranking: ranking)
             older[i] = table
         }
     }
 
-    private mutating func prune(
-        _ table: inout NeighbourTable<Value>, item: Int32, keeping kept: Int, rank: (Int32, Value) -> Double
+    private mutating func prune<R: PairRanking>(
+        _ table: inout NeighbourTable<Value>, item: Int32, keeping kept: Int, ranking: R
     ) {
         let i = Int(item)
-        // The table being pruned was moved out of its layer, so the layer reads as zero for it.
-        let before = table.entries
-        table.prune(keeping: kept) { entry in
-            rank(entry.neighbour, Self.value(base, i, entry.neighbour) + (Self.value(older, i, entry.neighbour) + Self.value(newer, i, entry.neighbour) + entry.value))
+        // The table being pruned was moved out of its layer, so that layer reads as empty here.
+        let b = Self.table(base, i) ?? NeighbourTable()
+        let o = Self.table(older, i) ?? NeighbourTable()
+        let n = Self.table(newer, i) ?? NeighbourTable()
+        let others = !b.isEmpty || !o.isEmpty || !n.isEmpty
+        var ranks: [Double] = []
+        ranks.reserveCapacity(table.count)
+        table.forEachEntry { e in
+            var total = e.value
+            if others {
+                let increments = (o.value(of: e.neighbour) ?? .zero) + (n.value(of: e.neighbour) ?? .zero) + e.value
+                total = (b.value(of: e.neighbour) ?? .zero) + increments
+            }
+            ranks.append(ranking.rank(e.neighbour, total.score))
         }
-        if table.count < before.count {
-            var largest = largestPrunedScore
-            for e in before where table.position(of: e.neighbour) == nil { largest = max(largest, e.value.score) }
-            largestPrunedScore = largest
-        }
+        largestPrunedScore = max(largestPrunedScore, table.prune(keeping: kept, ranks: ranks))
     }
 
     /// Calls `body(neighbour, total)` once for every neighbour of `item` in any layer.
@@ -108,18 +137,16 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
         let b = Self.table(base, i)
         let o = Self.table(older, i)
         let n = Self.table(newer, i)
-        if let b {
-            for e in b.entries {
-                body(e.neighbour, e.value + ((o?.value(of: e.neighbour) ?? .zero) + (n?.value(of: e.neighbour) ?? .zero)))
-            }
+        b?.forEachEntry { e in
+            body(e.neighbour, e.value + ((o?.value(of: e.neighbour) ?? .zero) + (n?.value(of: e.neighbour) ?? .zero)))
         }
-        if let o {
-            for e in o.entries where b?.position(of: e.neighbour) == nil {
+        o?.forEachEntry { e in
+            if b?.contains(e.neighbour) != true {
                 body(e.neighbour, .zero + (e.value + (n?.value(of: e.neighbour) ?? .zero)))
             }
         }
-        if let n {
-            for e in n.entries where b?.position(of: e.neighbour) == nil && o?.position(of: e.neighbour) == nil {
+        n?.forEachEntry { e in
+            if b?.contains(e.neighbour) != true && o?.contains(e.neighbour) != true {
                 body(e.neighbour, .zero + (.zero + e.value))
             }
         }
@@ -144,7 +171,7 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
         guard let o = Self.table(older, i) else { return Self.table(newer, i) ?? NeighbourTable() }
         guard let n = Self.table(newer, i), !n.isEmpty else { return o }
         var merged = o
-        for e in n.entries { merged.add(e.neighbour, e.value) }
+        n.forEachEntry { e in merged.add(e.neighbour, e.value) }
         return merged
     }
 
@@ -172,7 +199,7 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
 
     /// Folds the newer increments into the older layer and closes the cut (the exact job for it
     /// was abandoned). Cost: O(entries in the newer layer); pruning as usual.
-    mutating func abandonCut(keeping kept: Int, rank: (Int32, Value) -> Double) {
+    mutating func abandonCut<R: PairRanking>(keeping kept: Int, ranking: R) {
         guard cutOpen else { return }
         let pending = newer
         newer = []
@@ -180,7 +207,9 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
         for i in pending.indices where !pending[i].isEmpty {
             let item = Int32(i)
             for e in pending[i].entries {
-                if add(item, e.neighbour, e.value) >= 2 * kept { pruneWritten(item, keeping: kept, rank: rank) }
+                if add(item, e.neighbour, e.value) >= NeighbourTableLimits.pruneRatio * kept {
+                    pruneWritten(item, keeping: kept, ranking: ranking)
+                }
             }
         }
     }
@@ -210,6 +239,35 @@ struct LayeredNeighbours<Value: NeighbourValue>: Sendable {
 
     /// Items that have a table slot in any layer.
     var itemSlots: Int { max(base.count, older.count, newer.count) }
+}
+
+/// How pruning ranks a pair of an item from the pair's total value.
+protocol PairRanking {
+    func rank(_ neighbour: Int32, _ total: Double) -> Double
+}
+
+/// Swing: the score itself.
+struct ScoreRanking: PairRanking {
+    @inline(__always) func rank(_ neighbour: Int32, _ total: Double) -> Double { total }
+}
+
+/// ItemCF: the similarity up to the item's own degree, c(i, j) / sqrt(n_j).
+struct CosineRanking: PairRanking {
+    let degrees: LayeredDegrees
+    @inline(__always) func rank(_ neighbour: Int32, _ total: Double) -> Double {
+        total / Double(max(1, degrees.total(neighbour))).squareRoot()
+    }
+}
+
+/// ItemCF counts under the activity penalty: ranked by the penalty-weighted total, so the counts
+/// kept are those of the pairs the weighted table ranks highest.
+struct WeightedCosineRanking: PairRanking {
+    let item: Int32
+    let weights: LayeredNeighbours<Double>
+    let degrees: LayeredDegrees
+    @inline(__always) func rank(_ neighbour: Int32, _ total: Double) -> Double {
+        weights.total(item, neighbour) / Double(max(1, degrees.total(neighbour))).squareRoot()
+    }
 }
 
 /// ItemCF degrees n_i (distinct users per item) in the same three layers as the pair counts.

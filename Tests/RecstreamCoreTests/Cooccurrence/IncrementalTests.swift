@@ -1,4 +1,4 @@
-import RecstreamCore
+@testable import RecstreamCore
 import RecstreamTesting
 import Testing
 
@@ -84,11 +84,12 @@ struct IncrementalTests {
             for method in SimilarityMethod.allCases {
                 let counts = state.layerEntryCounts(of: item, method: method)
                 #expect(counts.base == 0 && counts.newer == 0)
-                #expect(counts.older < 2 * c.candidatesPerItem, "item \(item) \(method): \(counts)")
+                // Between engagements every table is below the prune trigger.
+                #expect(counts.older < NeighbourTableLimits.pruneRatio * c.candidatesPerItem, "item \(item) \(method): \(counts)")
                 #expect(state.similar(item: item, method: method).count <= c.topK)
             }
         }
-        #expect(maxEntries < 2 * c.candidatesPerItem)
+        #expect(maxEntries < NeighbourTableLimits.pruneRatio * c.candidatesPerItem)
         #expect(state.largestPrunedIncrement(method: .itemCF) > 0)
         #expect(state.largestPrunedIncrement(method: .swing) > 0)
         // Pruning keeps the strongest pairs: the top 5 stay close to the exact ones.
@@ -136,5 +137,35 @@ struct IncrementalTests {
         // Both users have 3 items: s(0,1) = 8^-0.3 · 8^-0.3 / (1 + 2) = 0.0957... exactly as exact.
         #expect(close(state.score(0, 1, method: .swing), exact.similar(item: 0, method: .swing)[0].score, 1e-14))
         #expect(state.score(0, 3, method: .swing) == 0)
+    }
+}
+
+@Suite("Neighbour table")
+struct NeighbourTableTests {
+    @Test(arguments: [81, 82, 83] as [UInt64])
+    func pruneKeepsExactlyTheBestEntries(seed: UInt64) {
+        print("neighbour table prune seed \(seed)")
+        var rng = SplitMix64(seed: seed)
+        for round in 0..<200 {
+            let n = 1 + Int(rng.next() % 600)
+            let keep = Int(rng.next() % UInt64(n + 5))
+            var table = NeighbourTable<Double>()
+            var reference: [Int32: Double] = [:]
+            for _ in 0..<(n * 2) {
+                let neighbour = Int32(rng.next() % UInt64(n * 2))
+                // Few distinct values, so ties are common.
+                let value = Double(rng.next() % 7)
+                table.add(neighbour, value)
+                reference[neighbour, default: 0] += value
+            }
+            #expect(table.count == reference.count)
+            for (k, v) in reference { #expect(table.value(of: k) == v) }
+            let dropped = table.prune(keeping: keep) { $0.value }
+            let expected = reference.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            let kept = Set(expected.prefix(keep).map(\.key))
+            #expect(Set(table.entries.map(\.neighbour)) == kept, "round \(round)")
+            #expect(dropped == (expected.dropFirst(keep).map(\.value).max() ?? 0))
+            for k in kept { #expect(table.value(of: k) == reference[k]) }
+        }
     }
 }
