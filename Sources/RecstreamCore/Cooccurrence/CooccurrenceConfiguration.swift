@@ -86,6 +86,13 @@ public struct CooccurrenceConfiguration: Hashable, Sendable {
     /// Swing's parameters and user filters.
     public var swing = SwingParameters()
 
+    /// Incremental Swing: when an engagement raises the overlap |I_u ∩ I_v| of a user pair that
+    /// shared k ≤ this many items before, also move the k·(k − 1) contributions the pair added
+    /// among those items to the new denominator 1 / (α + k + 1). Beyond the limit the relative
+    /// change of the denominator is small and the correction is skipped; 0 turns it off. Cost: at
+    /// most R·L·(L − 1) more updates per engagement for limit L. Default 16.
+    public var swingOverlapCorrectionLimit = 16
+
     /// Users with more distinct items than this in the window are pathological (crawlers, shared
     /// accounts) and left out of both methods, by the exact recompute and by the incremental
     /// updates; it is also the most distinct items a user's history keeps, so it bounds the
@@ -169,6 +176,9 @@ public struct CooccurrenceConfiguration: Hashable, Sendable {
                 maximum >= (swing.minUserItems ?? 1),
                 "swing.maxUserItems (\(maximum)) is below swing.minUserItems (\(swing.minUserItems ?? 1))")
         }
+        check(
+            swingOverlapCorrectionLimit >= 0 && swingOverlapCorrectionLimit <= 1_000,
+            "swingOverlapCorrectionLimit is \(swingOverlapCorrectionLimit); it must be in 0...1000")
         check(
             pathologicalUserItems >= historyLength && pathologicalUserItems <= 100_000,
             "pathologicalUserItems is \(pathologicalUserItems); it must be in historyLength (\(historyLength))...100000")

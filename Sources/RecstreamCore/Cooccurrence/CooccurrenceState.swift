@@ -55,8 +55,9 @@ public struct CooccurrenceCounters: Hashable, Sendable {
 /// - ItemCF, when the item is new for the user: 2·(N − 1) pair-count increments, N =
 ///   ``CooccurrenceConfiguration/historyLength``;
 /// - Swing, when the item is new: R·N item checks over the R = ``CooccurrenceConfiguration/recentUsersPerItem``
-///   recent users of the item, plus 2 increments per common item found (≤ 2·R·(N − 1)); once per
-///   user, on reaching the Swing minimum, a catch-up of at most N·R·N checks;
+///   recent users of the item, plus 2 increments per common item found (≤ 2·R·(N − 1)), plus the
+///   overlap correction, ≤ R·L·(L − 1) for L = ``CooccurrenceConfiguration/swingOverlapCorrectionLimit``;
+///   once per user, on reaching the Swing minimum, a catch-up of at most N·R·N checks;
 /// - pruning, amortised O(log C) per increment.
 ///
 /// The incremental values only grow: they never expire, use user weights and overlaps as they
@@ -267,6 +268,7 @@ public struct CooccurrenceState: Sendable {
         let n = c.historyLength
         let trigger = pruneTrigger
         let others = recent.users(of: j)
+        let correctionLimit = c.swingOverlapCorrectionLimit
         var scanned: UInt64 = 0
         var updates: UInt64 = 0
         for v in others where v != u {
@@ -284,12 +286,25 @@ public struct CooccurrenceState: Sendable {
                 }
             }
             guard sawJ, !common.isEmpty else { continue }
-            let contribution = wu * swingWeights[dv] / (alpha + Double(common.count + 1))
+            let wuv = wu * swingWeights[dv]
+            let overlap = Double(common.count + 1)
+            let contribution = wuv / (alpha + overlap)
             for i in common {
                 if swing.add(i, j, contribution) >= trigger { pruneSwing(i) }
                 if swing.add(j, i, contribution) >= trigger { pruneSwing(j) }
             }
             updates += UInt64(2 * common.count)
+            if common.count >= 2 && common.count <= correctionLimit {
+                // The pair's overlap grew from |common| to |common| + 1: move the pairs it added
+                // before (those among `common`) to the new denominator.
+                let correction = wuv / (alpha + overlap) - wuv / (alpha + overlap - 1)
+                for x in common {
+                    for y in common where y != x {
+                        if swing.add(x, y, correction) >= trigger { pruneSwing(x) }
+                    }
+                }
+                updates += UInt64(common.count * (common.count - 1))
+            }
         }
         counters.swingUsersScanned += scanned
         counters.swingUpdates += updates

@@ -14,6 +14,7 @@ struct CooccurrenceConfigurationTests {
         #expect(!c.itemCFActivityPenalty)
         #expect(c.swing == SwingParameters(alpha: 1, alpha1: 5, beta: 0.3, minUserItems: nil, maxUserItems: nil))
         #expect(c.pathologicalUserItems == 1_000)
+        #expect(c.swingOverlapCorrectionLimit == 16)
         #expect(c.exactRecomputeIntervalMillis == 600_000)
         #expect(c.weights[.exposure] == 0)
         #expect(

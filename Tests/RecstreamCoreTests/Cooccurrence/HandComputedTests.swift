@@ -126,15 +126,25 @@ struct HandComputedTests {
         //       |I_A| = 2, |I_B| = 2: s(0,1) += 7^-0.3 · 7^-0.3 / (1 + 2) = 0.10370982973727526
         //       (exact: 0.09617818573020713, since B ends with 4 items)
         //   C2: C = {1, 2} meets B = {0, 1, 2, 3}: shared {1, 2}: s(1,2) += w(2)·w(4) / 3
-        //       = 7^-0.3 · 9^-0.3 / 3 = 0.09617818573020713 (exact 0.0693011210032036)
+        //       = 7^-0.3 · 9^-0.3 / 3 = 0.09617818573020713
         //   C3: C = {1, 2, 3} meets B: shared {1, 2, 3}: s(1,3) and s(2,3) += 8^-0.3 · 9^-0.3 / 4
-        //       = 0.0693011210032036 (exact, as C and B are complete)
+        //       = 0.2772044840128144 / 4 = 0.0693011210032036 (exact, as C and B are complete);
+        //       the pair's overlap grew from 2 to 3, so the overlap correction moves what it added
+        //       among {1, 2} to the new denominator: s(1,2) += 0.2772044840128144 · (1/4 − 1/3)
+        //       = −0.023100373667734528, giving 0.0730778120624726 (exact 0.0693011210032036;
+        //       the rest is C's stale weight w(2) in the first term)
         var state = CooccurrenceState()
         feed(&state, stream)
         #expect(close(state.score(0, 1, method: .swing), 0.10370982973727526, 1e-14))
-        #expect(close(state.score(1, 2, method: .swing), 0.09617818573020713, 1e-14))
+        #expect(close(state.score(1, 2, method: .swing), 0.0730778120624726, 1e-14))
         #expect(close(state.score(1, 3, method: .swing), 0.0693011210032036, 1e-14))
         #expect(close(state.score(3, 2, method: .swing), 0.0693011210032036, 1e-14))
+        // Without the correction s(1,2) keeps its first denominator.
+        var uncorrected = CooccurrenceConfiguration()
+        uncorrected.swingOverlapCorrectionLimit = 0
+        var plain = CooccurrenceState(configuration: uncorrected)
+        feed(&plain, stream)
+        #expect(close(plain.score(1, 2, method: .swing), 0.09617818573020713, 1e-14))
         #expect(state.score(0, 2, method: .swing) == 0)
         // The exact recompute replaces the stale values.
         let cut = state.beginExactRecompute()
