@@ -124,10 +124,19 @@ public enum CooccurrenceBenchmark {
             let cut = state.beginExactRecompute()
             let window = cut.window
             let swapped = ExactSimilarities.compute(engagements: engagements, window: window, configuration: .default, cut: cut)
+            // Commit everything before the swap, as the runtime would have.
+            var before = FamilyChanges()
+            state.drainChanges(into: &before)
             let clock = ContinuousClock()
             let start = clock.now
             state.replaceWithExact(swapped)
             let swap = seconds(clock.now - start)
+            var after = FamilyChanges()
+            state.drainChanges(into: &after)
+            let commitBytes = after.records.reduce(0) { $0 + $1.key.count + ($1.value?.count ?? 0) }
+            lines.append(
+                "commit after the swap: \(after.records.count) records, \(commitBytes / 1_048_576) MiB "
+                    + "(\(commitBytes / max(after.records.count, 1)) bytes per record)")
             let items = itemsWithData(state, engagements)
             lines.append(
                 "swap: \(format(swap * 1e3)) ms; index after the swap: \(format(Double(state.indexBytes) / Double(max(items, 1)))) "
