@@ -58,7 +58,8 @@ public enum CooccurrenceBenchmark {
         let cpu = threadCPUSeconds() - cpuStart
         let elapsed = clock.now - start
         let result = IncrementalResult(
-            label: label, engagements: engagements.count, seconds: cpu, wallSeconds: seconds(elapsed), counters: state.counters,
+            label: label, engagements: engagements.count, seconds: cpu, wallSeconds: seconds(elapsed),
+            counters: state.counters,
             items: itemsWithData(state, engagements), indexBytes: state.indexBytes, stateBytes: state.approximateBytes)
         return (result, state)
     }
@@ -123,7 +124,8 @@ public enum CooccurrenceBenchmark {
         if var state = both {
             let cut = state.beginExactRecompute()
             let window = cut.window
-            let swapped = ExactSimilarities.compute(engagements: engagements, window: window, configuration: .default, cut: cut)
+            let swapped = ExactSimilarities.compute(
+                engagements: engagements, window: window, configuration: .default, cut: cut)
             // Commit everything before the swap, as the runtime would have.
             var before = FamilyChanges()
             state.drainChanges(into: &before)
@@ -140,7 +142,8 @@ public enum CooccurrenceBenchmark {
             let items = itemsWithData(state, engagements)
             lines.append(
                 "swap: \(format(swap * 1e3)) ms; index after the swap: \(format(Double(state.indexBytes) / Double(max(items, 1)))) "
-                    + "bytes per item over \(items) items (ItemCF and Swing, top \(state.configuration.candidatesPerItem) candidates each)")
+                    + "bytes per item over \(items) items (ItemCF and Swing, top \(state.configuration.candidatesPerItem) candidates each)"
+            )
             _ = exactValue
         }
         return lines
@@ -149,7 +152,8 @@ public enum CooccurrenceBenchmark {
     public static func describe(_ r: IncrementalResult) -> String {
         let c = r.counters
         let perNew = Double(max(c.applied - c.repeated - c.pathological, 1))
-        return "\(r.label): \(format(r.engagementsPerSecond)) engagements/s of CPU time (\(format(r.microsecondsPerEngagement)) µs each; "
+        return
+            "\(r.label): \(format(r.engagementsPerSecond)) engagements/s of CPU time (\(format(r.microsecondsPerEngagement)) µs each; "
             + "\(format(Double(r.engagements) / r.wallSeconds)) per wall second); "
             + "per new item: \(format(Double(c.itemCFUpdates) / perNew)) ItemCF updates, "
             + "\(format(Double(c.swingUsersScanned) / perNew)) users scanned, \(format(Double(c.swingUpdates) / perNew)) Swing updates; "
@@ -158,7 +162,8 @@ public enum CooccurrenceBenchmark {
 
     public static func describe(_ r: ExactResult) -> String {
         let s = r.statistics
-        return "exact recompute (\(r.parts) part\(r.parts == 1 ? "" : "s")): \(format(r.totalSeconds)) s CPU, \(format(r.wallSeconds)) s wall "
+        return
+            "exact recompute (\(r.parts) part\(r.parts == 1 ? "" : "s")): \(format(r.totalSeconds)) s CPU, \(format(r.wallSeconds)) s wall "
             + "(prepare \(format(r.prepareSeconds)) s, rows \(format(r.rowSeconds)) s, merge \(format(r.mergeSeconds)) s); "
             + "\(s.distinctPairs) distinct pairs, \(s.users) users, \(s.items) items, \(s.itemCFPairs) ItemCF pairs, "
             + "\(s.swingUserPairs) user pairs sharing 2+ items, \(s.swingQuadruples) Swing updates"
@@ -167,7 +172,9 @@ public enum CooccurrenceBenchmark {
     private static func itemsWithData(_ state: CooccurrenceState, _ engagements: [Engagement]) -> Int {
         let limit = Int(engagements.map(\.item).max() ?? -1) + 1
         var n = 0
-        for i in 0..<Int32(limit) where state.degree(of: i) > 0 || state.candidateCount(of: i, method: .swing) > 0 { n += 1 }
+        for i in 0..<Int32(limit) where state.degree(of: i) > 0 || state.candidateCount(of: i, method: .swing) > 0 {
+            n += 1
+        }
         return n
     }
 

@@ -97,6 +97,9 @@ public struct ReferenceSwing: Sendable {
 
 public enum ReferenceRanking {
     public static func top(_ row: [Int32: Double], _ k: Int) -> [ScoredItem] {
-        Array(row.map { (item: $0.key, score: $0.value) }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }.prefix(k))
+        Array(
+            row.map { (item: $0.key, score: $0.value) }.sorted {
+                $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item
+            }.prefix(k))
     }
 }

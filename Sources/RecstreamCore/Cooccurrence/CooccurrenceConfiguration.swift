@@ -181,7 +181,8 @@ public struct CooccurrenceConfiguration: Hashable, Sendable {
             "swingOverlapCorrectionLimit is \(swingOverlapCorrectionLimit); it must be in 0...1000")
         check(
             pathologicalUserItems >= historyLength && pathologicalUserItems <= 100_000,
-            "pathologicalUserItems is \(pathologicalUserItems); it must be in historyLength (\(historyLength))...100000")
+            "pathologicalUserItems is \(pathologicalUserItems); it must be in historyLength (\(historyLength))...100000"
+        )
         check(
             exactRecomputeIntervalMillis >= 1_000,
             "exactRecomputeIntervalMillis is \(exactRecomputeIntervalMillis); it must be at least 1000")

@@ -117,7 +117,9 @@ extension CooccurrenceState {
         }
     }
 
-    private static func drain(_ layers: inout LayeredNeighbours<Double>, table kind: UInt8, into changes: inout FamilyChanges) {
+    private static func drain(
+        _ layers: inout LayeredNeighbours<Double>, table kind: UInt8, into changes: inout FamilyChanges
+    ) {
         for item in layers.dirtyBase.drain() {
             let key = CooccurrenceKeys.key(CooccurrenceKeys.base, table: kind, item)
             let table = layers.baseTable(of: item)
@@ -154,7 +156,9 @@ extension CooccurrenceState {
         case CooccurrenceKeys.meta:
             try keyReader.expectEnd()
             let version = try r.readByte()
-            guard version == CooccurrenceKeys.metaVersion else { throw StateDecodingError("co-occurrence meta version \(version)") }
+            guard version == CooccurrenceKeys.metaVersion else {
+                throw StateDecodingError("co-occurrence meta version \(version)")
+            }
             let mark = try r.readSignedVarint()
             watermark = mark >= 0 ? EventTime(millis: mark) : nil
             engagementSequence = try r.readVarint()
@@ -178,7 +182,9 @@ extension CooccurrenceState {
                 guard v <= UInt64(Int32.max) else { throw StateDecodingError("recent user \(v)") }
                 list.append(Int32(v))
             }
-            if list.count > configuration.recentUsersPerItem { list.removeFirst(list.count - configuration.recentUsersPerItem) }
+            if list.count > configuration.recentUsersPerItem {
+                list.removeFirst(list.count - configuration.recentUsersPerItem)
+            }
             recent.restore(item, list)
         case CooccurrenceKeys.base, CooccurrenceKeys.increments:
             let table = try keyReader.readByte()

@@ -58,7 +58,7 @@ public struct CooccurrenceCounters: Hashable, Sendable {
 ///   recent users of the item, plus 2 increments per common item found (≤ 2·R·(N − 1)), plus the
 ///   overlap correction, ≤ R·L·(L − 1) for L = ``CooccurrenceConfiguration/swingOverlapCorrectionLimit``;
 ///   once per user, on reaching the Swing minimum, a catch-up of at most N·R·N checks;
-/// - pruning, amortised O(log C) per increment.
+/// - pruning, amortised O(1) per new table entry (a selection over 3C entries every 2C new ones).
 ///
 /// The incremental values only grow: they never expire, use user weights and overlaps as they
 /// were when added, and skip pairs beyond the caps. The exact recompute, taken at a cut and
@@ -148,7 +148,9 @@ public struct CooccurrenceState: Sendable {
 
         let u = Int(engagement.user)
         if u >= users.count {
-            users.append(contentsOf: repeatElement(UserHistory(), count: max(u + 1, users.count + users.count / 2, 64) - users.count))
+            users.append(
+                contentsOf: repeatElement(
+                    UserHistory(), count: max(u + 1, users.count + users.count / 2, 64) - users.count))
         }
         var history = users[u]
         users[u] = UserHistory()
@@ -205,7 +207,8 @@ public struct CooccurrenceState: Sendable {
     private mutating func pruneItemCF(_ item: Int32) {
         let kept = configuration.candidatesPerItem
         if configuration.itemCFActivityPenalty {
-            cfCounts.pruneWritten(item, keeping: kept, ranking: WeightedCosineRanking(item: item, weights: cfWeights, degrees: degrees))
+            cfCounts.pruneWritten(
+                item, keeping: kept, ranking: WeightedCosineRanking(item: item, weights: cfWeights, degrees: degrees))
         } else {
             cfCounts.pruneWritten(item, keeping: kept, ranking: CosineRanking(degrees: degrees))
         }
@@ -231,7 +234,8 @@ public struct CooccurrenceState: Sendable {
     @inline(__always) private mutating func markItem(_ item: Int32, _ stamp: UInt32) {
         let i = Int(item)
         if i >= itemMarks.count {
-            itemMarks.append(contentsOf: repeatElement(0, count: max(i + 1, itemMarks.count * 2, 1024) - itemMarks.count))
+            itemMarks.append(
+                contentsOf: repeatElement(0, count: max(i + 1, itemMarks.count * 2, 1024) - itemMarks.count))
         }
         itemMarks[i] = stamp
     }
@@ -373,7 +377,8 @@ public struct CooccurrenceState: Sendable {
         metaDirty = true
         let cut = CooccurrenceCut(
             id: cutCounter, engagementSequence: engagementSequence,
-            window: CooccurrenceWindow(end: watermark ?? EventTime(millis: 0), lengthMillis: configuration.windowMillis))
+            window: CooccurrenceWindow(end: watermark ?? EventTime(millis: 0), lengthMillis: configuration.windowMillis)
+        )
         outstandingCut = cut
         cfCounts.openCut()
         cfWeights.openCut()
@@ -469,7 +474,8 @@ public struct CooccurrenceState: Sendable {
         let cutoff = watermark.millis - configuration.windowMillis
         return h.newest(configuration.historyLength, cutoff: cutoff).reversed().map { p in
             let e = h.entries[p]
-            return HistoryEntry(item: e.item, type: e.type, time: EventTime(millis: e.time), weight: configuration.weights[e.type])
+            return HistoryEntry(
+                item: e.item, type: e.type, time: EventTime(millis: e.time), weight: configuration.weights[e.type])
         }
     }
 

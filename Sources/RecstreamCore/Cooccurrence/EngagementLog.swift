@@ -124,7 +124,9 @@ public struct EngagementLogChunk: Hashable, Sendable {
     }
 
     @inline(__always) private static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    @inline(__always) private static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1))) }
+    @inline(__always) private static func unzigzag(_ v: UInt64) -> Int64 {
+        Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1)))
+    }
 }
 
 /// Engagements applied since the last commit, grouped by day, for the runtime to write as log
@@ -147,7 +149,10 @@ public struct EngagementLogBuffer: Sendable {
     /// sequence, so chunks of one day never collide), in day order; the buffer is empty afterwards.
     public mutating func drain(sequence: UInt64) -> [(key: [UInt8], value: [UInt8])] {
         let out = days.keys.sorted().map { day in
-            (key: EngagementLog.chunkKey(day: day, sequence: sequence), value: EngagementLogChunk(days[day] ?? []).encode())
+            (
+                key: EngagementLog.chunkKey(day: day, sequence: sequence),
+                value: EngagementLogChunk(days[day] ?? []).encode()
+            )
         }
         days.removeAll(keepingCapacity: true)
         count = 0

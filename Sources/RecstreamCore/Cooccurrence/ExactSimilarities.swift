@@ -87,7 +87,8 @@ public struct ExactSimilarities: Sendable {
         let sorted = parts.sorted { $0.rows.lowerBound < $1.rows.lowerBound }
         var next = 0
         for p in sorted {
-            precondition(p.rows.lowerBound == next, "row ranges leave a gap or overlap at \(next): \(sorted.map(\.rows))")
+            precondition(
+                p.rows.lowerBound == next, "row ranges leave a gap or overlap at \(next): \(sorted.map(\.rows))")
             next = p.rows.upperBound
         }
         precondition(next == input.rowCount, "row ranges end at \(next), not \(input.rowCount)")
@@ -114,10 +115,13 @@ public struct ExactSimilarities: Sendable {
                 degrees[i] = part.degrees[k]
                 if c.computesItemCF {
                     let neighbours = part.itemCF[k]
-                    counts[i] = NeighbourTable(entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.count) })
-                    scores[i] = NeighbourTable(entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
+                    counts[i] = NeighbourTable(
+                        entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.count) })
+                    scores[i] = NeighbourTable(
+                        entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
                     if c.itemCFActivityPenalty {
-                        weights[i] = NeighbourTable(entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.weighted) })
+                        weights[i] = NeighbourTable(
+                            entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.weighted) })
                     }
                 }
                 if c.computesSwing { swing[i] = NeighbourTable(entries: part.swing[k]) }

@@ -213,7 +213,10 @@ public struct ExactSimilarityInput: Sendable {
             var row: [ExactItemCFNeighbour] = []
             for c in TopSelection.best(candidates, keep) {
                 let b = rowIndex(of: c.item)
-                row.append(ExactItemCFNeighbour(item: c.item, count: count[b], weighted: penalty ? weighted[b] : Double(count[b]), score: c.score))
+                row.append(
+                    ExactItemCFNeighbour(
+                        item: c.item, count: count[b], weighted: penalty ? weighted[b] : Double(count[b]),
+                        score: c.score))
             }
             out.itemCF.append(row)
             if keepingAllPairs {
@@ -221,7 +224,10 @@ public struct ExactSimilarityInput: Sendable {
                 all.reserveCapacity(touched.count)
                 for (k, b) in touched.enumerated() {
                     let bi = Int(b)
-                    all.append(ExactItemCFNeighbour(item: items[bi], count: count[bi], weighted: penalty ? weighted[bi] : Double(count[bi]), score: candidates[k].score))
+                    all.append(
+                        ExactItemCFNeighbour(
+                            item: items[bi], count: count[bi], weighted: penalty ? weighted[bi] : Double(count[bi]),
+                            score: candidates[k].score))
                 }
                 out.allItemCF.append(all)
             }
@@ -326,10 +332,13 @@ public struct ExactSimilarityInput: Sendable {
         var candidates: [ScoredItem] = []
         for slot in 0..<rows.count {
             candidates.removeAll(keepingCapacity: true)
-            accumulators[slot].forEach { b, s in candidates.append((items[Int(b)], s)) }
+            accumulators[slot].forEachInKeyOrder { b, s in candidates.append((items[Int(b)], s)) }
             accumulators[slot] = PairAccumulator()
-            out.swing.append(TopSelection.best(candidates, keep).map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
-            if keepingAllPairs { out.allSwing.append(candidates.map { NeighbourEntry(neighbour: $0.item, value: $0.score) }) }
+            out.swing.append(
+                TopSelection.best(candidates, keep).map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
+            if keepingAllPairs {
+                out.allSwing.append(candidates.map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
+            }
         }
     }
 }
@@ -410,7 +419,7 @@ struct PairAccumulator: Sendable {
     }
 
     /// Visits the entries in key order, so results do not depend on the table's layout.
-    func forEach(_ body: (Int32, Double) -> Void) {
+    func forEachInKeyOrder(_ body: (Int32, Double) -> Void) {
         var order: [(Int32, Double)] = []
         order.reserveCapacity(count)
         for i in keys.indices where keys[i] >= 0 { order.append((keys[i], values[i])) }

@@ -285,15 +285,21 @@ struct LayeredDegrees: Sendable {
     }
 
     @inline(__always) func baseDegree(_ item: Int32) -> UInt32 { Self.at(base, Int(item)) }
-    @inline(__always) func deltaDegree(_ item: Int32) -> UInt32 { Self.at(older, Int(item)) &+ Self.at(newer, Int(item)) }
+    @inline(__always) func deltaDegree(_ item: Int32) -> UInt32 {
+        Self.at(older, Int(item)) &+ Self.at(newer, Int(item))
+    }
 
     @inline(__always) mutating func increment(_ item: Int32) {
         let i = Int(item)
         if cutOpen {
-            if i >= newer.count { newer.append(contentsOf: repeatElement(0, count: max(i + 1, newer.count * 2) - newer.count)) }
+            if i >= newer.count {
+                newer.append(contentsOf: repeatElement(0, count: max(i + 1, newer.count * 2) - newer.count))
+            }
             newer[i] &+= 1
         } else {
-            if i >= older.count { older.append(contentsOf: repeatElement(0, count: max(i + 1, older.count * 2) - older.count)) }
+            if i >= older.count {
+                older.append(contentsOf: repeatElement(0, count: max(i + 1, older.count * 2) - older.count))
+            }
             older[i] &+= 1
         }
     }

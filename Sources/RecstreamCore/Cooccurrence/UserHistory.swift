@@ -69,7 +69,9 @@ struct UserHistory: Sendable {
         if i >= 0 {
             var entry = entries[i]
             let old = entry.type
-            if weights[type] > weights[old] || (weights[type] == weights[old] && time >= entry.time) { entry.type = type }
+            if weights[type] > weights[old] || (weights[type] == weights[old] && time >= entry.time) {
+                entry.type = type
+            }
             if time > entry.time {
                 entry.time = time
                 entries.remove(at: i)
@@ -175,7 +177,8 @@ struct RecentUsers: Sendable {
     mutating func append(_ user: Int32, to item: Int32, cap: Int) {
         let i = Int(item)
         if i >= lists.count {
-            lists.append(contentsOf: repeatElement([], count: max(i + 1, lists.count + lists.count / 2, 16) - lists.count))
+            lists.append(
+                contentsOf: repeatElement([], count: max(i + 1, lists.count + lists.count / 2, 16) - lists.count))
         }
         if let p = lists[i].lastIndex(of: user) { lists[i].remove(at: p) }
         if lists[i].count >= cap { lists[i].removeFirst(lists[i].count - cap + 1) }
@@ -191,6 +194,7 @@ struct RecentUsers: Sendable {
     }
 
     var approximateBytes: Int {
-        lists.capacity * MemoryLayout<[Int32]>.stride + lists.reduce(0) { $0 + ($1.capacity > 0 ? 32 + $1.capacity * 4 : 0) }
+        lists.capacity * MemoryLayout<[Int32]>.stride
+            + lists.reduce(0) { $0 + ($1.capacity > 0 ? 32 + $1.capacity * 4 : 0) }
     }
 }

@@ -58,7 +58,9 @@ struct CooccurrenceConfigurationTests {
         c.computesItemCF = false
         c.computesSwing = false
         let problems = c.validate()
-        for fragment in ["historyLength", "candidatesPerItem", "swing.alpha ", "swing.maxUserItems", "click", "ItemCF and Swing"] {
+        for fragment in [
+            "historyLength", "candidatesPerItem", "swing.alpha ", "swing.maxUserItems", "click", "ItemCF and Swing",
+        ] {
             #expect(problems.contains { $0.contains(fragment) }, "no problem mentions \(fragment): \(problems)")
         }
     }

@@ -20,7 +20,8 @@ func feed(_ state: inout CooccurrenceState, _ engagements: some Sequence<Engagem
 
 /// The window ending at the last engagement's time.
 func windowEnding(_ engagements: [Engagement], configuration: CooccurrenceConfiguration) -> CooccurrenceWindow {
-    CooccurrenceWindow(end: engagements.map(\.time).max() ?? EventTime(millis: 0), lengthMillis: configuration.windowMillis)
+    CooccurrenceWindow(
+        end: engagements.map(\.time).max() ?? EventTime(millis: 0), lengthMillis: configuration.windowMillis)
 }
 
 /// |a − b| <= tolerance · max(1, |b|).

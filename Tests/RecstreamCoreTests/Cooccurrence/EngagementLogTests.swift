@@ -12,7 +12,8 @@ struct EngagementLogTests {
             if rng.next() % 3 == 0 { user = Int32(rng.next() % 1_000_000) }
             let late = rng.next() % 50 == 0 ? Int64(rng.next() % 600_000) : 0
             let type = EventType(rawValue: UInt8(rng.next() % 6))!
-            return Engagement(user: user, item: Int32(rng.next() % 200_000), type: type, time: EventTime(millis: time - late))
+            return Engagement(
+                user: user, item: Int32(rng.next() % 200_000), type: type, time: EventTime(millis: time - late))
         }
     }
 
@@ -72,8 +73,12 @@ struct EngagementLogTests {
         #expect(EngagementLog.firstRetainedDay(watermark: end, windowMillis: 30 * day) == 20_758)
         // Day 20758 is kept while its last millisecond (day0 + 1 d − 1 ms) is inside the window, i.e.
         // up to a watermark of day0 + 31 d − 2 ms; one millisecond later it is dropped.
-        #expect(EngagementLog.firstRetainedDay(watermark: EventTime(millis: end.millis + day - 2), windowMillis: 30 * day) == 20_758)
-        #expect(EngagementLog.firstRetainedDay(watermark: EventTime(millis: end.millis + day - 1), windowMillis: 30 * day) == 20_759)
+        #expect(
+            EngagementLog.firstRetainedDay(watermark: EventTime(millis: end.millis + day - 2), windowMillis: 30 * day)
+                == 20_758)
+        #expect(
+            EngagementLog.firstRetainedDay(watermark: EventTime(millis: end.millis + day - 1), windowMillis: 30 * day)
+                == 20_759)
         let range = try #require(EngagementLog.expiredKeyRange(watermark: end, windowMillis: 30 * day))
         #expect(range.from == [0, 0, 0, 0])
         #expect(range.to == [0, 0, 0x51, 0x16])  // 20758 = 0x5116
@@ -90,7 +95,8 @@ struct EngagementLogTests {
     @Test func bufferDrainsOneChunkPerDay() throws {
         var buffer = EngagementLogBuffer()
         let engagements = [
-            engagement(1, 1, at: 10), engagement(2, 2, at: 86_400 + 5), engagement(3, 3, at: 20), engagement(4, 4, at: -1),
+            engagement(1, 1, at: 10), engagement(2, 2, at: 86_400 + 5), engagement(3, 3, at: 20),
+            engagement(4, 4, at: -1),
         ]
         for e in engagements { buffer.append(e) }
         #expect(buffer.count == 4)

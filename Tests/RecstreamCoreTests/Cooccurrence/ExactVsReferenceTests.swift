@@ -5,16 +5,20 @@ import Testing
 @Suite("Exact recompute against the brute-force reference")
 struct ExactVsReferenceTests {
     /// A stream with engagements before the window, exposures, a pathological user, and repeats.
-    func stream(seed: UInt64, configuration: CooccurrenceConfiguration) -> (engagements: [Engagement], window: CooccurrenceWindow) {
+    func stream(seed: UInt64, configuration: CooccurrenceConfiguration) -> (
+        engagements: [Engagement], window: CooccurrenceWindow
+    ) {
         var engagements = syntheticStream(seed: seed, users: 150, items: 300, history: 25)
         var rng = SplitMix64(seed: seed ^ 0xA5A5)
         // Exposures (never engagements) and engagements a day before the window starts.
         for n in 0..<300 {
             let base = engagements[n]
-            engagements.append(Engagement(user: base.user, item: Int32(rng.next() % 300), type: .exposure, time: base.time))
             engagements.append(
-                Engagement(user: base.user, item: Int32(rng.next() % 300), type: .click,
-                           time: EventTime(millis: base.time.millis - configuration.windowMillis - 86_400_000)))
+                Engagement(user: base.user, item: Int32(rng.next() % 300), type: .exposure, time: base.time))
+            engagements.append(
+                Engagement(
+                    user: base.user, item: Int32(rng.next() % 300), type: .click,
+                    time: EventTime(millis: base.time.millis - configuration.windowMillis - 86_400_000)))
         }
         // A pathological user: more distinct items than the cap.
         for i in 0...configuration.pathologicalUserItems {
@@ -42,7 +46,8 @@ struct ExactVsReferenceTests {
         let (name, c) = Self.configurations[configurationIndex]
         print("exact vs reference: seed \(seed), configuration \(name)")
         let (engagements, window) = stream(seed: seed, configuration: c)
-        let result = ExactSimilarities.compute(engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
+        let result = ExactSimilarities.compute(
+            engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
         let pairs = try #require(result.allPairs)
         #expect(result.statistics.pathologicalUsers == 1)
 
@@ -84,12 +89,16 @@ struct ExactVsReferenceTests {
     @Test func rowPartitionsGiveTheSameResult() throws {
         let c = Self.configurations[1].1
         let (engagements, window) = stream(seed: 5, configuration: c)
-        let whole = ExactSimilarities.compute(engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
+        let whole = ExactSimilarities.compute(
+            engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
         let input = ExactSimilarityInput(engagements: engagements, window: window, configuration: c)
         let n = input.rowCount
         // Parts in any order, of uneven sizes.
-        let parts = [input.computeRows(n / 3..<n / 2, keepingAllPairs: true), input.computeRows(0..<n / 3, keepingAllPairs: true),
-                     input.computeRows(n / 2..<n, keepingAllPairs: true)]
+        let parts = [
+            input.computeRows(n / 3..<n / 2, keepingAllPairs: true),
+            input.computeRows(0..<n / 3, keepingAllPairs: true),
+            input.computeRows(n / 2..<n, keepingAllPairs: true),
+        ]
         let merged = ExactSimilarities.merging(parts, input: input, cut: nil)
         let a = try #require(whole.allPairs)
         let b = try #require(merged.allPairs)
@@ -99,7 +108,9 @@ struct ExactVsReferenceTests {
         #expect(a.itemCFCounts == b.itemCFCounts)
         #expect(whole.statistics == merged.statistics)
         for item in whole.items {
-            #expect(whole.similar(item: item, method: .swing).map(\.item) == merged.similar(item: item, method: .swing).map(\.item))
+            #expect(
+                whole.similar(item: item, method: .swing).map(\.item)
+                    == merged.similar(item: item, method: .swing).map(\.item))
         }
     }
 

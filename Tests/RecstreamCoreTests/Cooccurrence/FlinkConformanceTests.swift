@@ -18,7 +18,9 @@ struct FlinkConformanceTests {
         return c
     }
 
-    var engagements: [Engagement] { input.enumerated().map { engagement($0.element.0, $0.element.1, at: Int64($0.offset)) } }
+    var engagements: [Engagement] {
+        input.enumerated().map { engagement($0.element.0, $0.element.1, at: Int64($0.offset)) }
+    }
 
     @Test func exactSwingMatchesFlinkML() {
         // User 4 has 4 distinct items > maxUserBehavior 3 and is left out. Users 0 and 2 have

@@ -21,7 +21,9 @@ struct HandComputedTests {
     ]
 
     func exact(_ c: CooccurrenceConfiguration) -> ExactSimilarities {
-        ExactSimilarities.compute(engagements: stream, window: windowEnding(stream, configuration: c), configuration: c, keepingAllPairs: true)
+        ExactSimilarities.compute(
+            engagements: stream, window: windowEnding(stream, configuration: c), configuration: c, keepingAllPairs: true
+        )
     }
 
     @Test func itemCF() throws {
@@ -38,7 +40,8 @@ struct HandComputedTests {
         let c = CooccurrenceConfiguration()
         let result = exact(c)
         let pairs = try #require(result.allPairs)
-        let reference = ReferenceItemCF(engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
+        let reference = ReferenceItemCF(
+            engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
         var state = CooccurrenceState(configuration: c)
         feed(&state, stream)
         for (i, j, count, sim) in expected {
@@ -76,7 +79,8 @@ struct HandComputedTests {
         var c = CooccurrenceConfiguration()
         c.itemCFActivityPenalty = true
         let pairs = try #require(exact(c).allPairs)
-        let reference = ReferenceItemCF(engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
+        let reference = ReferenceItemCF(
+            engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
         for (i, j, sim) in expected {
             for (a, b) in [(i, j), (j, i)] {
                 #expect(close(pairs.itemCFScores[a]?[b] ?? -1, sim, 1e-14))
@@ -109,7 +113,8 @@ struct HandComputedTests {
         let c = CooccurrenceConfiguration()
         let result = exact(c)
         let pairs = try #require(result.allPairs)
-        let reference = ReferenceSwing(engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
+        let reference = ReferenceSwing(
+            engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
         for (i, j, s) in expected {
             for (a, b) in [(i, j), (j, i)] {
                 #expect(close(pairs.swing[a]?[b] ?? -1, s, 1e-14))
@@ -148,7 +153,8 @@ struct HandComputedTests {
         #expect(state.score(0, 2, method: .swing) == 0)
         // The exact recompute replaces the stale values.
         let cut = state.beginExactRecompute()
-        let result = ExactSimilarities.compute(engagements: stream, window: cut.window, configuration: state.configuration, cut: cut)
+        let result = ExactSimilarities.compute(
+            engagements: stream, window: cut.window, configuration: state.configuration, cut: cut)
         let swapped = state.replaceWithExact(result)
         #expect(swapped)
         #expect(close(state.score(0, 1, method: .swing), 0.09617818573020713, 1e-14))

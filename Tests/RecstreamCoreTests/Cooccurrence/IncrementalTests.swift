@@ -1,6 +1,7 @@
-@testable import RecstreamCore
 import RecstreamTesting
 import Testing
+
+@testable import RecstreamCore
 
 @Suite("Incremental ItemCF and Swing")
 struct IncrementalTests {
@@ -41,14 +42,18 @@ struct IncrementalTests {
         var state = CooccurrenceState(configuration: c)
         feed(&state, engagements)
         let window = windowEnding(engagements, configuration: c)
-        let exact = ExactSimilarities.compute(engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
+        let exact = ExactSimilarities.compute(
+            engagements: engagements, window: window, configuration: c, keepingAllPairs: true)
         let scores = exact.allPairs!.swing
         var overlaps: [Double] = []
         for item in exact.items {
             let top = exact.similar(item: item, method: .swing, k: 20)
             // Enough data: a full exact top 20 from at least 40 neighbours.
             guard top.count == 20, (scores[item]?.count ?? 0) >= 40 else { continue }
-            overlaps.append(topOverlap(state.similar(item: item, method: .swing, k: 20), exact: top, exactScores: scores[item] ?? [:], k: 20))
+            overlaps.append(
+                topOverlap(
+                    state.similar(item: item, method: .swing, k: 20), exact: top, exactScores: scores[item] ?? [:],
+                    k: 20))
         }
         let mean = overlaps.reduce(0, +) / Double(max(overlaps.count, 1))
         let worst = overlaps.min() ?? 0
@@ -56,7 +61,8 @@ struct IncrementalTests {
         print(
             "incremental Swing top-20 overlap: seed \(seed), \(overlaps.count) items, mean \(mean), worst \(worst), "
                 + "mean history \(Double(histories.reduce(0, +)) / 500), "
-                + "users scanned per engagement \(Double(state.counters.swingUsersScanned) / Double(state.counters.applied))")
+                + "users scanned per engagement \(Double(state.counters.swingUsersScanned) / Double(state.counters.applied))"
+        )
         #expect(overlaps.count >= 200)
         #expect(mean >= 0.9)
     }
@@ -85,7 +91,9 @@ struct IncrementalTests {
                 let counts = state.layerEntryCounts(of: item, method: method)
                 #expect(counts.base == 0 && counts.newer == 0)
                 // Between engagements every table is below the prune trigger.
-                #expect(counts.older < NeighbourTableLimits.pruneRatio * c.candidatesPerItem, "item \(item) \(method): \(counts)")
+                #expect(
+                    counts.older < NeighbourTableLimits.pruneRatio * c.candidatesPerItem,
+                    "item \(item) \(method): \(counts)")
                 #expect(state.similar(item: item, method: method).count <= c.topK)
             }
         }
@@ -93,13 +101,17 @@ struct IncrementalTests {
         #expect(state.largestPrunedIncrement(method: .itemCF) > 0)
         #expect(state.largestPrunedIncrement(method: .swing) > 0)
         // Pruning keeps the strongest pairs: the top 5 stay close to the exact ones.
-        let exact = ExactSimilarities.compute(engagements: engagements, window: windowEnding(engagements, configuration: c), configuration: c, keepingAllPairs: true)
+        let exact = ExactSimilarities.compute(
+            engagements: engagements, window: windowEnding(engagements, configuration: c), configuration: c,
+            keepingAllPairs: true)
         var overlap = 0.0
         var items = 0
         for item in exact.items {
             let top = exact.similar(item: item, method: .itemCF, k: 5)
             guard top.count == 5 else { continue }
-            overlap += topOverlap(state.similar(item: item, method: .itemCF, k: 5), exact: top, exactScores: exact.allPairs!.itemCFScores[item] ?? [:], k: 5)
+            overlap += topOverlap(
+                state.similar(item: item, method: .itemCF, k: 5), exact: top,
+                exactScores: exact.allPairs!.itemCFScores[item] ?? [:], k: 5)
             items += 1
         }
         // Reported, not asserted: 10 candidates for 600 items is far below any sensible setting.
@@ -113,7 +125,9 @@ struct IncrementalTests {
         // Ten users engage items 0 and 1; user 10 then engages 0 and 1: only the 3 most recent
         // users of item 1 (7, 8, 9) are found, so s(0,1) has 3 new contributions, not 10.
         var stream: [Engagement] = []
-        for u in 0..<Int32(10) { stream += [engagement(u, 0, at: Int64(2 * u)), engagement(u, 1, at: Int64(2 * u + 1))] }
+        for u in 0..<Int32(10) {
+            stream += [engagement(u, 0, at: Int64(2 * u)), engagement(u, 1, at: Int64(2 * u + 1))]
+        }
         feed(&state, stream)
         let before = state.counters.swingUsersScanned
         feed(&state, [engagement(10, 0, at: 100), engagement(10, 1, at: 101)])
@@ -133,7 +147,8 @@ struct IncrementalTests {
         var state = CooccurrenceState(configuration: c)
         feed(&state, stream)
         #expect(state.counters.swingCatchUps == 2)
-        let exact = ExactSimilarities.compute(engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
+        let exact = ExactSimilarities.compute(
+            engagements: stream, window: windowEnding(stream, configuration: c), configuration: c)
         // Both users have 3 items: s(0,1) = 8^-0.3 · 8^-0.3 / (1 + 2) = 0.0957... exactly as exact.
         #expect(close(state.score(0, 1, method: .swing), exact.similar(item: 0, method: .swing)[0].score, 1e-14))
         #expect(state.score(0, 3, method: .swing) == 0)

@@ -28,11 +28,16 @@ func observable(_ state: CooccurrenceState, items: Int32, users: Int32) -> [Stri
     for i in 0..<items {
         lines.append("n \(i) \(state.degree(of: i))")
         for method in SimilarityMethod.allCases {
-            lines.append("\(method) \(i) " + state.similar(item: i, method: method, k: 50).map { "\($0.item):\($0.score)" }.joined(separator: ","))
+            lines.append(
+                "\(method) \(i) "
+                    + state.similar(item: i, method: method, k: 50).map { "\($0.item):\($0.score)" }.joined(
+                        separator: ","))
         }
     }
     for u in 0..<users {
-        lines.append("h \(u) " + state.history(user: u).map { "\($0.item)/\($0.type.name)/\($0.time.millis)" }.joined(separator: ","))
+        lines.append(
+            "h \(u) "
+                + state.history(user: u).map { "\($0.item)/\($0.type.name)/\($0.time.millis)" }.joined(separator: ","))
     }
     return lines
 }
@@ -95,7 +100,9 @@ struct PersistenceAndSwapTests {
         for record in changes.records {
             let value = record.value!
             for length in 0..<value.count {
-                #expect(throws: StateDecodingError.self) { try state.restore(key: record.key, value: Array(value.prefix(length))) }
+                #expect(throws: StateDecodingError.self) {
+                    try state.restore(key: record.key, value: Array(value.prefix(length)))
+                }
             }
         }
     }
@@ -116,7 +123,8 @@ struct PersistenceAndSwapTests {
         let cut = a.beginExactRecompute()
         #expect(cut.engagementSequence == a.engagementSequence)
         feed(&a, after)
-        let exact = ExactSimilarities.compute(engagements: before, window: cut.window, configuration: c, cut: cut, keepingAllPairs: true)
+        let exact = ExactSimilarities.compute(
+            engagements: before, window: cut.window, configuration: c, cut: cut, keepingAllPairs: true)
         // B: the same stream, no cut. B1: the first half only.
         var b = CooccurrenceState(configuration: c)
         feed(&b, engagements)
@@ -150,7 +158,8 @@ struct PersistenceAndSwapTests {
         feed(&a, engagements[1_000..<1_500])
         a.abandonExactRecompute()
         // A result for an abandoned cut is refused and changes nothing.
-        let stale = ExactSimilarities.compute(engagements: engagements.prefix(1_000), window: first.window, configuration: c, cut: first)
+        let stale = ExactSimilarities.compute(
+            engagements: engagements.prefix(1_000), window: first.window, configuration: c, cut: first)
         let snapshot = observable(a, items: 150, users: 80)
         let staleSwapped = a.replaceWithExact(stale)
         #expect(!staleSwapped)
@@ -170,10 +179,12 @@ struct PersistenceAndSwapTests {
         let second = a.beginExactRecompute()
         #expect(second.id == first.id + 1)
         let wrongCut = a.replaceWithExact(
-            ExactSimilarities.compute(engagements: engagements.prefix(1_000), window: first.window, configuration: c, cut: first))
+            ExactSimilarities.compute(
+                engagements: engagements.prefix(1_000), window: first.window, configuration: c, cut: first))
         #expect(!wrongCut)
         let swapped = a.replaceWithExact(
-            ExactSimilarities.compute(engagements: engagements.prefix(1_500), window: second.window, configuration: c, cut: second))
+            ExactSimilarities.compute(
+                engagements: engagements.prefix(1_500), window: second.window, configuration: c, cut: second))
         #expect(swapped)
     }
 
@@ -187,7 +198,8 @@ struct PersistenceAndSwapTests {
         // Increments never expire on their own.
         #expect(state.cooccurrenceCount(1, 2) == 2)
         let cut = state.beginExactRecompute()
-        let result = ExactSimilarities.compute(engagements: old + recent, window: cut.window, configuration: c, cut: cut)
+        let result = ExactSimilarities.compute(
+            engagements: old + recent, window: cut.window, configuration: c, cut: cut)
         let swapped = state.replaceWithExact(result)
         #expect(swapped)
         // The window (4001 s - 1 h, 4001 s] excludes the first four.

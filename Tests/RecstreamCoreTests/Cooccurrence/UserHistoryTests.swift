@@ -15,10 +15,12 @@ struct UserHistoryTests {
 
     @Test func repeatedEngagementRefreshesTimeAndKeepsTheStrongestType() {
         var state = CooccurrenceState()
-        feed(&state, [
-            engagement(1, 10, at: 0, .like), engagement(1, 11, at: 1), engagement(1, 10, at: 2, .click),
-            engagement(1, 12, at: 3), engagement(1, 11, at: 4, .share),
-        ])
+        feed(
+            &state,
+            [
+                engagement(1, 10, at: 0, .like), engagement(1, 11, at: 1), engagement(1, 10, at: 2, .click),
+                engagement(1, 12, at: 3), engagement(1, 11, at: 4, .share),
+            ])
         let h = state.history(user: 1)
         #expect(h.map(\.item) == [11, 12, 10])
         // Item 10: liked, then clicked later; like (2) outweighs click (1), the time is the click's.
