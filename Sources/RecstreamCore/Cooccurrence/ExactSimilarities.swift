@@ -34,8 +34,6 @@ public struct ExactSimilarities: Sendable {
     let itemCFWeights: [NeighbourTable<Double>]
     /// Top Swing neighbours by item index.
     let swingTables: [NeighbourTable<Double>]
-    /// The ItemCF similarity of each kept pair, for ``similar(item:method:k:)``.
-    private let itemCFScores: [NeighbourTable<Double>]
 
     /// Every non-zero pair, when computed with `keepingAllPairs`.
     public let allPairs: ExactPairs?
@@ -98,7 +96,6 @@ public struct ExactSimilarities: Sendable {
         var counts = [NeighbourTable<UInt32>](repeating: NeighbourTable(), count: c.computesItemCF ? limit : 0)
         var weights = [NeighbourTable<Double>](
             repeating: NeighbourTable(), count: c.computesItemCF && c.itemCFActivityPenalty ? limit : 0)
-        var scores = [NeighbourTable<Double>](repeating: NeighbourTable(), count: c.computesItemCF ? limit : 0)
         var swing = [NeighbourTable<Double>](repeating: NeighbourTable(), count: c.computesSwing ? limit : 0)
         var all: ExactPairs? = nil
         var stats = Statistics(
@@ -113,18 +110,12 @@ public struct ExactSimilarities: Sendable {
                 let item = input.items[row]
                 let i = Int(item)
                 degrees[i] = part.degrees[k]
+                // Moves: the tables were built on the computing thread.
                 if c.computesItemCF {
-                    let neighbours = part.itemCF[k]
-                    counts[i] = NeighbourTable(
-                        entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.count) })
-                    scores[i] = NeighbourTable(
-                        entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
-                    if c.itemCFActivityPenalty {
-                        weights[i] = NeighbourTable(
-                            entries: neighbours.map { NeighbourEntry(neighbour: $0.item, value: $0.weighted) })
-                    }
+                    counts[i] = part.itemCFCounts[k]
+                    if c.itemCFActivityPenalty { weights[i] = part.itemCFWeights[k] }
                 }
-                if c.computesSwing { swing[i] = NeighbourTable(entries: part.swing[k]) }
+                if c.computesSwing { swing[i] = part.swing[k] }
             }
             if !part.allItemCF.isEmpty || !part.allSwing.isEmpty {
                 var pairs = all ?? ExactPairs()
@@ -146,16 +137,37 @@ public struct ExactSimilarities: Sendable {
         }
         return ExactSimilarities(
             cut: cut, window: input.window, configuration: c, statistics: stats, degrees: degrees,
-            itemCFCounts: counts, itemCFWeights: weights, swingTables: swing, itemCFScores: scores, allPairs: all)
+            itemCFCounts: counts, itemCFWeights: weights, swingTables: swing, allPairs: all)
     }
 
     /// The top `k` neighbours of `item` (at most ``CooccurrenceConfiguration/candidatesPerItem``),
     /// best first, ties by smaller index.
     public func similar(item: Int32, method: SimilarityMethod, k: Int? = nil) -> [ScoredItem] {
         let limit = k ?? configuration.topK
-        let tables = method == .itemCF ? itemCFScores : swingTables
-        guard item >= 0, Int(item) < tables.count else { return [] }
-        return TopSelection.best(tables[Int(item)].entries.map { ($0.neighbour, $0.value) }, limit)
+        guard item >= 0 else { return [] }
+        let i = Int(item)
+        var candidates: [ScoredItem] = []
+        switch method {
+        case .itemCF:
+            // The same expression as the rows use, so scores match bit for bit.
+            let na = Double(degree(of: item))
+            if configuration.itemCFActivityPenalty {
+                guard i < itemCFWeights.count else { return [] }
+                itemCFWeights[i].forEachEntry { e in
+                    candidates.append((e.neighbour, e.value / (na * Double(degree(of: e.neighbour))).squareRoot()))
+                }
+            } else {
+                guard i < itemCFCounts.count else { return [] }
+                itemCFCounts[i].forEachEntry { e in
+                    candidates.append(
+                        (e.neighbour, Double(e.value) / (na * Double(degree(of: e.neighbour))).squareRoot()))
+                }
+            }
+        case .swing:
+            guard i < swingTables.count else { return [] }
+            swingTables[i].forEachEntry { candidates.append(($0.neighbour, $0.value)) }
+        }
+        return TopSelection.best(candidates, limit)
     }
 
     /// n_i: distinct users of `item` in the window (pathological users left out).

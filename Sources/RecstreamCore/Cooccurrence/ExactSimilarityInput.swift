@@ -186,7 +186,7 @@ public struct ExactSimilarityInput: Sendable {
         var weighted = [Double](repeating: 0, count: penalty ? items.count : 0)
         var touched: [Int32] = []
         var candidates: [ScoredItem] = []
-        out.itemCF.reserveCapacity(rows.count)
+        out.itemCFCounts.reserveCapacity(rows.count)
         for a in rows {
             let na = Double(itemUserStart[a + 1] - itemUserStart[a])
             touched.removeAll(keepingCapacity: true)
@@ -209,16 +209,18 @@ public struct ExactSimilarityInput: Sendable {
                 let numerator = penalty ? weighted[bi] : Double(count[bi])
                 candidates.append((items[bi], numerator / (na * nb).squareRoot()))
             }
-            // Map state item indices back to rows through a binary search (items ascending).
-            var row: [ExactItemCFNeighbour] = []
-            for c in TopSelection.best(candidates, keep) {
-                let b = rowIndex(of: c.item)
-                row.append(
-                    ExactItemCFNeighbour(
-                        item: c.item, count: count[b], weighted: penalty ? weighted[b] : Double(count[b]),
-                        score: c.score))
+            // The state's tables, built here so that the swap only moves them. Rows are found back
+            // from item indices by binary search (items ascending).
+            let best = TopSelection.best(candidates, keep)
+            out.itemCFCounts.append(
+                NeighbourTable(
+                    entries: best.map { NeighbourEntry(neighbour: $0.item, value: count[rowIndex(of: $0.item)]) }))
+            if penalty {
+                out.itemCFWeights.append(
+                    NeighbourTable(
+                        entries: best.map { NeighbourEntry(neighbour: $0.item, value: weighted[rowIndex(of: $0.item)]) }
+                    ))
             }
-            out.itemCF.append(row)
             if keepingAllPairs {
                 var all: [ExactItemCFNeighbour] = []
                 all.reserveCapacity(touched.count)
@@ -335,7 +337,10 @@ public struct ExactSimilarityInput: Sendable {
             accumulators[slot].forEachInKeyOrder { b, s in candidates.append((items[Int(b)], s)) }
             accumulators[slot] = PairAccumulator()
             out.swing.append(
-                TopSelection.best(candidates, keep).map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
+                NeighbourTable(
+                    entries: TopSelection.best(candidates, keep).map {
+                        NeighbourEntry(neighbour: $0.item, value: $0.score)
+                    }))
             if keepingAllPairs {
                 out.allSwing.append(candidates.map { NeighbourEntry(neighbour: $0.item, value: $0.score) })
             }
@@ -343,21 +348,24 @@ public struct ExactSimilarityInput: Sendable {
     }
 }
 
-/// One ItemCF neighbour in an exact result: the co-occurrence count, the penalty-weighted count
-/// (equal to the count without the penalty) and the similarity.
-public struct ExactItemCFNeighbour: Hashable, Sendable {
-    public var item: Int32
-    public var count: UInt32
-    public var weighted: Double
-    public var score: Double
+/// One ItemCF neighbour of an exact row, kept for the all-pairs maps: the co-occurrence count, the
+/// penalty-weighted count (the count without the penalty) and the similarity.
+struct ExactItemCFNeighbour: Hashable, Sendable {
+    var item: Int32
+    var count: UInt32
+    var weighted: Double
+    var score: Double
 }
 
 /// The exact similarities of a range of rows, to merge with the other ranges.
 public struct ExactSimilarityRows: Sendable {
     public let rows: Range<Int>
     var degrees: [UInt32] = []
-    var itemCF: [[ExactItemCFNeighbour]] = []
-    var swing: [[NeighbourEntry<Double>]] = []
+    /// Per row: the top neighbours' exact counts, their penalty-weighted counts (with the penalty
+    /// only) and the top Swing neighbours, as the state's tables.
+    var itemCFCounts: [NeighbourTable<UInt32>] = []
+    var itemCFWeights: [NeighbourTable<Double>] = []
+    var swing: [NeighbourTable<Double>] = []
     var allItemCF: [[ExactItemCFNeighbour]] = []
     var allSwing: [[NeighbourEntry<Double>]] = []
     /// Non-zero ItemCF pairs (ordered) of the rows.
