@@ -50,9 +50,9 @@ extension CooccurrenceState {
     /// Moves every record changed since the last call into `changes` (keys family-relative, see
     /// ``CooccurrenceKeys``). After the caller has committed them, the store holds this state.
     public mutating func drainChanges(into changes: inout FamilyChanges) {
-        for u in dirtyUsers.drain() {
+        for u in users.dirty.drain() {
             let key = CooccurrenceKeys.key(CooccurrenceKeys.history, u)
-            let h = users[Int(u)]
+            let h = users[u]
             if h.isEmpty {
                 changes.delete(key)
             } else {
@@ -168,9 +168,7 @@ extension CooccurrenceState {
         case CooccurrenceKeys.history:
             let user = try Self.readIndex(&keyReader)
             let h = try UserHistory.decode(from: &r, cap: configuration.pathologicalUserItems)
-            let u = Int(user)
-            if u >= users.count { users.append(contentsOf: repeatElement(UserHistory(), count: u + 1 - users.count)) }
-            users[u] = h
+            users.restore(user, h)
         case CooccurrenceKeys.recentUsers:
             let item = try Self.readIndex(&keyReader)
             let n = try r.readVarint()

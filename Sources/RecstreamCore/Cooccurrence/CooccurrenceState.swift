@@ -83,8 +83,7 @@ public struct CooccurrenceState: Sendable {
     public internal(set) var exactWindowEnd: EventTime?
     public private(set) var counters = CooccurrenceCounters()
 
-    var users: [UserHistory] = []
-    var dirtyUsers = DirtySet()
+    var users = UserHistories()
     var recent = RecentUsers()
     var cfCounts = LayeredNeighbours<UInt32>()
     var cfWeights = LayeredNeighbours<Double>()
@@ -146,27 +145,19 @@ public struct CooccurrenceState: Sendable {
         counters.applied += 1
         metaDirty = true
 
-        let u = Int(engagement.user)
-        if u >= users.count {
-            users.append(
-                contentsOf: repeatElement(
-                    UserHistory(), count: max(u + 1, users.count + users.count / 2, 64) - users.count))
-        }
-        var history = users[u]
-        users[u] = UserHistory()
+        var history = users.take(engagement.user)
         history.expire(cutoff: cutoff)
         let outcome = history.record(
             item: engagement.item, type: engagement.type, time: engagement.time.millis, weights: c.weights,
             cap: c.pathologicalUserItems)
-        dirtyUsers.insert(engagement.user)
         guard outcome == .new else {
-            users[u] = history
+            users.put(engagement.user, history)
             counters.repeated += 1
             return
         }
         let distinct = history.entries.count
         if history.isSaturated(cutoff: cutoff) || distinct > c.pathologicalUserItems {
-            users[u] = history
+            users.put(engagement.user, history)
             counters.pathological += 1
             return
         }
@@ -175,7 +166,7 @@ public struct CooccurrenceState: Sendable {
         for p in history.newest(c.historyLength, cutoff: cutoff) where history.entries[p].item != item {
             partners.append(history.entries[p].item)
         }
-        users[u] = history
+        users.put(engagement.user, history)
 
         if c.computesItemCF { addItemCFPairs(item: item, distinct: distinct) }
         if c.computesSwing {
@@ -247,8 +238,7 @@ public struct CooccurrenceState: Sendable {
 
     /// Whether user `v` takes part in Swing now, and its distinct-item count.
     @inline(__always) private func swingParticipant(_ v: Int32, cutoff: Int64) -> Int? {
-        guard Int(v) < users.count else { return nil }
-        let h = users[Int(v)]
+        let h = users[v]
         guard !h.isSaturated(cutoff: cutoff) else { return nil }
         let count = h.distinctCount(cutoff: cutoff)
         guard count >= configuration.swingMinUserItems, count <= configuration.swingMaxUserItems else { return nil }
@@ -278,7 +268,7 @@ public struct CooccurrenceState: Sendable {
         for v in others where v != u {
             guard let dv = swingParticipant(v, cutoff: cutoff) else { continue }
             scanned += 1
-            let hv = users[Int(v)]
+            let hv = users[v]
             common.removeAll(keepingCapacity: true)
             var sawJ = false
             for p in hv.newest(n, cutoff: cutoff) {
@@ -338,11 +328,16 @@ public struct CooccurrenceState: Sendable {
         var scanned: UInt64 = 0
         var updates: UInt64 = 0
         for a in own {
-            for v in recent.users(of: a) where v != u && userMarks[Int(v)] != userStamp {
+            for v in recent.users(of: a) where v != u {
+                // Recent lists may name users without a history slot (restored without one).
+                if Int(v) >= userMarks.count {
+                    userMarks.append(contentsOf: repeatElement(0, count: Int(v) + 1 - userMarks.count))
+                }
+                guard userMarks[Int(v)] != userStamp else { continue }
                 userMarks[Int(v)] = userStamp
                 guard let dv = swingParticipant(v, cutoff: cutoff) else { continue }
                 scanned += 1
-                let hv = users[Int(v)]
+                let hv = users[v]
                 common.removeAll(keepingCapacity: true)
                 for p in hv.newest(c.historyLength, cutoff: cutoff) where isMarked(hv.entries[p].item, stamp) {
                     common.append(hv.entries[p].item)
@@ -469,8 +464,8 @@ public struct CooccurrenceState: Sendable {
     /// The user's LastN: the newest ``CooccurrenceConfiguration/historyLength`` distinct items
     /// engaged inside the window, newest first.
     public func history(user: Int32) -> [HistoryEntry] {
-        guard user >= 0, Int(user) < users.count, let watermark else { return [] }
-        let h = users[Int(user)]
+        guard user >= 0, let watermark else { return [] }
+        let h = users[user]
         let cutoff = watermark.millis - configuration.windowMillis
         return h.newest(configuration.historyLength, cutoff: cutoff).reversed().map { p in
             let e = h.entries[p]
@@ -481,8 +476,8 @@ public struct CooccurrenceState: Sendable {
 
     /// The number of distinct items `user` engaged inside the window (|I_u|, at most the cap).
     public func distinctItemCount(user: Int32) -> Int {
-        guard user >= 0, Int(user) < users.count, let watermark else { return 0 }
-        return users[Int(user)].distinctCount(cutoff: watermark.millis - configuration.windowMillis)
+        guard user >= 0, let watermark else { return 0 }
+        return users[user].distinctCount(cutoff: watermark.millis - configuration.windowMillis)
     }
 
     /// ItemCF degree n_i: distinct users who engaged `item`, as currently known.
@@ -544,7 +539,7 @@ public struct CooccurrenceState: Sendable {
 
     /// Approximate heap bytes held, histories and recent-user lists included.
     public var approximateBytes: Int {
-        indexBytes + users.capacity * MemoryLayout<UserHistory>.stride + users.reduce(0) { $0 + $1.approximateBytes }
+        indexBytes + users.approximateBytes
             + recent.approximateBytes + itemMarks.capacity * 4 + userMarks.capacity * 4
     }
 }

@@ -162,6 +162,54 @@ struct UserHistory: Sendable {
     var approximateBytes: Int { entries.capacity > 0 ? 32 + entries.capacity * MemoryLayout<Entry>.stride : 0 }
 }
 
+/// Every user's ``UserHistory``, by user index, with the users changed since the last drain.
+/// Memory: 16 bytes per user slot plus the histories (at most 16 bytes × the pathological cap each).
+struct UserHistories: Sendable {
+    private(set) var histories: [UserHistory] = []
+    var dirty = DirtySet()
+
+    /// User slots (the largest user index seen + 1, rounded up).
+    var count: Int { histories.count }
+
+    /// The history of `user`; empty when the user has none.
+    @inline(__always) subscript(user: Int32) -> UserHistory {
+        Int(user) < histories.count ? histories[Int(user)] : UserHistory()
+    }
+
+    /// Moves `user`'s history out (its slot is empty until ``put(_:_:)``), so it can be changed
+    /// without copying its entries.
+    @inline(__always) mutating func take(_ user: Int32) -> UserHistory {
+        let u = Int(user)
+        if u >= histories.count {
+            histories.append(
+                contentsOf: repeatElement(
+                    UserHistory(), count: max(u + 1, histories.count + histories.count / 2, 64) - histories.count))
+        }
+        let h = histories[u]
+        histories[u] = UserHistory()
+        return h
+    }
+
+    /// Puts `user`'s history back and marks it changed.
+    @inline(__always) mutating func put(_ user: Int32, _ history: UserHistory) {
+        histories[Int(user)] = history
+        dirty.insert(user)
+    }
+
+    /// Restores a persisted history.
+    mutating func restore(_ user: Int32, _ history: UserHistory) {
+        let u = Int(user)
+        if u >= histories.count {
+            histories.append(contentsOf: repeatElement(UserHistory(), count: u + 1 - histories.count))
+        }
+        histories[u] = history
+    }
+
+    var approximateBytes: Int {
+        histories.capacity * MemoryLayout<UserHistory>.stride + histories.reduce(0) { $0 + $1.approximateBytes }
+    }
+}
+
 /// The users kept per item for Swing: the newest R users (by arrival) who engaged the item for the
 /// first time in the window, oldest first. Memory: 4 bytes per user, at most R per item.
 struct RecentUsers: Sendable {

@@ -107,6 +107,25 @@ struct PersistenceAndSwapTests {
         }
     }
 
+    @Test func recentUsersWithoutHistoriesAreSkipped() throws {
+        // A recent-user list restored without its users' histories (their records were never
+        // written): Swing updates and the minimum catch-up must skip those users.
+        var c = CooccurrenceConfiguration()
+        c.swing.minUserItems = 2
+        var state = CooccurrenceState(configuration: c)
+        var w = BinaryWriter()
+        w.appendVarint(2)
+        w.appendVarint(7)
+        w.appendVarint(900)
+        try state.restore(key: [CooccurrenceKeys.recentUsers, 0, 0, 0, 5], value: w.bytes)
+        feed(
+            &state,
+            [engagement(1, 5, at: 0), engagement(1, 6, at: 1), engagement(2, 5, at: 2), engagement(2, 6, at: 3)])
+        #expect(state.counters.swingCatchUps == 2)
+        // Only user 1 and user 2 pair up: s(5,6) = (2 + 5)^-0.3 · (2 + 5)^-0.3 / (1 + 2).
+        #expect(close(state.score(5, 6, method: .swing), 0.10370982973727526, 1e-14))
+    }
+
     @Test(arguments: [61, 62] as [UInt64])
     func replaceWithExactKeepsPostCutUpdates(seed: UInt64) throws {
         print("swap seed \(seed)")
