@@ -83,6 +83,9 @@ public struct QueryAPI: Sendable {
             group.post("/checkpoint") { _, _ in
                 try Self.json(CheckpointBody(try await admin.checkpoint()))
             }
+            group.post("/recompute") { _, _ in
+                try Self.json(RecomputeBody(try await admin.recompute()))
+            }
         }
         if routes == .admin { return router }
 
@@ -140,6 +143,44 @@ public struct QueryAPI: Sendable {
             return try Self.json(TopItemsBody(type: type.name, window: window.rawValue, items: queries.topItems(type: type, window: window, limit: limit)))
         }
 
+        router.get("/v1/items/:id/similar") { request, context in
+            let id = try Self.validatedID(context.parameters.get("id"))
+            let method = try Self.method(request.uri.queryParameters["method"].map(String.init))
+            let k = try Self.limit(request.uri.queryParameters["k"].map(String.init), default: 20, max: 1000)
+            guard let items = queries.similarItems(id, method: method, k: k) else {
+                throw APIError.notFound("item \(id) has no engagements in the co-occurrence window on this instance")
+            }
+            return try Self.json(SimilarBody(itemID: id, method: method.description, items: items))
+        }
+
+        router.post("/v1/items/similar") { request, _ in
+            let body = try await Self.collect(request, limit: configuration.maxBodyBytes)
+            let batch: SimilarBatchRequest
+            do {
+                batch = try JSONDecoder().decode(SimilarBatchRequest.self, from: body)
+            } catch {
+                throw APIError.badRequest(
+                    "expected {\"items\": [\"item id\", ...], \"method\": \"itemcf\"|\"swing\", \"k\": 20, \"user_id\": optional}: \(Self.describe(error))")
+            }
+            guard !batch.items.isEmpty, batch.items.count <= 100 else {
+                throw APIError.badRequest("\(batch.items.count) items; give 1 to 100")
+            }
+            let ids = try batch.items.map(Self.validatedID)
+            let method = try Self.method(batch.method)
+            let k = try Self.limit(batch.k.map(String.init), default: 20, max: 1000)
+            let user = try batch.userID.map(Self.validatedID)
+            let items = queries.similarItems(toAnyOf: ids, method: method, k: k, excludingExposedTo: user)
+            return try Self.json(SimilarBatchBody(method: method.description, items: items))
+        }
+
+        router.get("/v1/users/:id/history") { _, context in
+            let id = try Self.validatedID(context.parameters.get("id"))
+            guard let history = queries.history(id) else {
+                throw APIError.notFound("user \(id) has no engagements on this instance")
+            }
+            return try Self.json(HistoryBody(userID: id, items: history))
+        }
+
         router.post("/v1/items/stats") { request, _ in
             let body = try await Self.collect(request, limit: configuration.maxBodyBytes)
             let batch: ItemStatsBatchRequest
@@ -187,6 +228,20 @@ public struct QueryAPI: Sendable {
             throw APIError.badRequest("id is \(length) bytes; the limit is \(EventDecoderLimits.maxIDBytes)")
         }
         return raw
+    }
+
+    static func method(_ raw: String?) throws -> SimilarityMethod {
+        switch raw ?? "itemcf" {
+        case "itemcf": return .itemCF
+        case "swing": return .swing
+        default: throw APIError.badRequest("method must be itemcf or swing, got '\(raw ?? "")'")
+        }
+    }
+
+    static func limit(_ raw: String?, default value: Int, max: Int) throws -> Int {
+        guard let raw else { return value }
+        guard let k = Int(raw), (1...max).contains(k) else { throw APIError.badRequest("k must be 1...\(max), got '\(raw)'") }
+        return k
     }
 
     static func collect(_ request: Request, limit: Int) async throws -> Data {

@@ -109,3 +109,110 @@ struct CheckpointBody: Encodable, Sendable {
         bytes = report.bytes
     }
 }
+
+/// A neighbour in an answer.
+struct SimilarEntry: Encodable, Sendable {
+    var itemID: String
+    var score: Double
+    enum CodingKeys: String, CodingKey {
+        case itemID = "item_id"
+        case score
+    }
+}
+
+/// `GET /v1/items/{id}/similar`.
+struct SimilarBody: Encodable, Sendable {
+    var itemID: String
+    var method: String
+    var items: [SimilarEntry]
+    enum CodingKeys: String, CodingKey {
+        case itemID = "item_id"
+        case method
+        case items
+    }
+
+    init(itemID: String, method: String, items: [SimilarItem]) {
+        self.itemID = itemID
+        self.method = method
+        self.items = items.map { SimilarEntry(itemID: $0.itemID, score: $0.score) }
+    }
+}
+
+/// `POST /v1/items/similar` request.
+struct SimilarBatchRequest: Decodable, Sendable {
+    var items: [String]
+    var method: String?
+    var k: Int?
+    var userID: String?
+    enum CodingKeys: String, CodingKey {
+        case items
+        case method
+        case k
+        case userID = "user_id"
+    }
+}
+
+/// `POST /v1/items/similar` response.
+struct SimilarBatchBody: Encodable, Sendable {
+    var method: String
+    var items: [SimilarEntry]
+
+    init(method: String, items: [SimilarItem]) {
+        self.method = method
+        self.items = items.map { SimilarEntry(itemID: $0.itemID, score: $0.score) }
+    }
+}
+
+/// `GET /v1/users/{id}/history`.
+struct HistoryBody: Encodable, Sendable {
+    struct Entry: Encodable, Sendable {
+        var itemID: String
+        var type: String
+        var ts: Int64
+        var weight: Double
+        enum CodingKeys: String, CodingKey {
+            case itemID = "item_id"
+            case type
+            case ts
+            case weight
+        }
+    }
+    var userID: String
+    var items: [Entry]
+    enum CodingKeys: String, CodingKey {
+        case userID = "user_id"
+        case items
+    }
+
+    init(userID: String, items: [HistoryItem]) {
+        self.userID = userID
+        self.items = items.map { Entry(itemID: $0.itemID, type: $0.type.name, ts: $0.timeMillis, weight: $0.weight) }
+    }
+}
+
+/// `POST /v1/admin/recompute`.
+struct RecomputeBody: Encodable, Sendable {
+    var engagements: Int
+    var engagementsInWindow: Int
+    var items: Int
+    var windowEndMillis: Int64
+    var seconds: Double
+    var swapped: Bool
+    enum CodingKeys: String, CodingKey {
+        case engagements
+        case engagementsInWindow = "engagements_in_window"
+        case items
+        case windowEndMillis = "window_end_millis"
+        case seconds
+        case swapped
+    }
+
+    init(_ r: RecomputeReport) {
+        engagements = r.engagements
+        engagementsInWindow = r.engagementsInWindow
+        items = r.items
+        windowEndMillis = r.windowEndMillis
+        seconds = r.seconds
+        swapped = r.swapped
+    }
+}

@@ -156,7 +156,23 @@ public enum ConfigurationKeys {
         integer("ingest.max_record_bytes", "largest record value accepted, default 65536", \.maxRecordBytes, 256...(64 << 20)),
         millis("ingest.allowed_lateness_ms", "how far behind the watermark an event is still applied, default 600000", \.allowedLatenessMillis),
         millis("ingest.dedup_window_ms", "how long event ids are remembered, default 600000", \.dedupWindowMillis),
-    ] + priorKeys()
+    ] + cooccurrenceKeys() + priorKeys()
+
+    /// The `cooccurrence.*` keys: each is stored as an override and applied to the preset by
+    /// ``RecstreamConfiguration/cooccurrence()``.
+    static func cooccurrenceKeys() -> [ConfigurationKey] {
+        [
+            ConfigurationKey(
+                name: "cooccurrence.preset", help: "default, flink-ml or alink (Swing parameters of those libraries), default default",
+                apply: { c, v in c.cooccurrencePreset = v.trimmingSpaces }, read: { $0.cooccurrencePreset })
+        ]
+            + CooccurrenceKeys.all.map { name, help in
+                ConfigurationKey(
+                    name: "cooccurrence.\(name)", help: help,
+                    apply: { c, v in c.cooccurrenceOverrides[name] = v.trimmingSpaces },
+                    read: { $0.cooccurrenceOverrides[name] ?? "(preset)" })
+            }
+    }
 
     /// The key named `name`, or nil.
     public static func key(named name: String) -> ConfigurationKey? { all.first { $0.name == name } }
@@ -199,5 +215,56 @@ extension String {
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }
         while let l = s.last, l.isWhitespace { s = s.dropLast() }
         return String(s)
+    }
+}
+
+/// The individual co-occurrence settings (names after `cooccurrence.`).
+enum CooccurrenceKeys {
+    static let all: [(String, String)] = [
+        ("window_days", "co-occurrence window in days of event time, default 30"),
+        ("history_length", "N of the LastN history and of the items an engagement pairs with, default 50"),
+        ("recent_users_per_item", "Swing: recent users kept per item, default 100"),
+        ("top_k", "neighbours per item returned by default, default 100"),
+        ("candidates_per_item", "neighbour candidates kept per item and method, default 200"),
+        ("itemcf_activity_penalty", "weight each user's ItemCF contribution by 1/log(1+|I_u|), default false"),
+        ("swing.alpha", "Swing alpha (overlap smoothing), default 1"),
+        ("swing.alpha1", "Swing alpha1 (activity smoothing in the user weight), default 5"),
+        ("swing.beta", "Swing beta (user weight exponent), default 0.3"),
+        ("swing.min_user_items", "leave users with fewer distinct items out of Swing, default none"),
+        ("swing.max_user_items", "leave users with more distinct items out of Swing, default none"),
+        ("pathological_user_items", "users with more distinct items in the window are left out everywhere, default 1000"),
+        ("recompute_interval_ms", "wall-clock ms between exact recomputes, default 600000"),
+        ("weights.click", "engagement weight of a click (0 = not an engagement), default 1"),
+        ("weights.like", "engagement weight of a like, default 2"),
+        ("weights.collect", "engagement weight of a collect, default 3"),
+        ("weights.share", "engagement weight of a share, default 3"),
+        ("weights.comment", "engagement weight of a comment, default 2"),
+    ]
+
+    static func apply(_ name: String, _ value: String, to c: inout CooccurrenceConfiguration) throws(ConfigurationError) {
+        let key = "cooccurrence.\(name)"
+        func integer() throws(ConfigurationError) -> Int { Int(try ConfigurationKeys.int(key, value, 0...Int64(Int32.max))) }
+        func number() throws(ConfigurationError) -> Double { try ConfigurationKeys.double(key, value) }
+        switch name {
+        case "window_days": c.windowMillis = Int64(try integer()) * 86_400_000
+        case "history_length": c.historyLength = try integer()
+        case "recent_users_per_item": c.recentUsersPerItem = try integer()
+        case "top_k": c.topK = try integer()
+        case "candidates_per_item": c.candidatesPerItem = try integer()
+        case "itemcf_activity_penalty": c.itemCFActivityPenalty = try ConfigurationKeys.bool(key, value)
+        case "swing.alpha": c.swing.alpha = try number()
+        case "swing.alpha1": c.swing.alpha1 = try number()
+        case "swing.beta": c.swing.beta = try number()
+        case "swing.min_user_items": c.swing.minUserItems = try integer()
+        case "swing.max_user_items": c.swing.maxUserItems = try integer()
+        case "pathological_user_items": c.pathologicalUserItems = try integer()
+        case "recompute_interval_ms": c.exactRecomputeIntervalMillis = Int64(try integer())
+        case "weights.click": c.weights.click = try number()
+        case "weights.like": c.weights.like = try number()
+        case "weights.collect": c.weights.collect = try number()
+        case "weights.share": c.weights.share = try number()
+        case "weights.comment": c.weights.comment = try number()
+        default: throw ConfigurationError("unknown setting '\(key)'")
+        }
     }
 }

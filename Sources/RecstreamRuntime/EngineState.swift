@@ -5,6 +5,8 @@ import RecstreamCore
 struct EngineState {
     /// Shards indexed by partition number; nil for partitions not owned.
     var shards: [Shard?] = []
+    /// Co-occurrence state and its log, fed by every owned shard (see InstanceState).
+    var instance: InstanceState
     /// Per partition: the next offset of the last durable commit.
     var committedOffsets: [Int32: Int64] = [:]
     /// Per partition: the log end offset last seen.
@@ -18,6 +20,8 @@ struct EngineState {
     /// Family sizes, refreshed every few seconds by the ingest thread (computing them walks
     /// every entry).
     var familySizes: [FamilySize] = []
+
+    init(instance: InstanceState) { self.instance = instance }
 
     var ownedShards: [Shard] { shards.compactMap { $0 } }
 

@@ -121,7 +121,9 @@ final class IngestPipeline: @unchecked Sendable {
                 commit(consumer: consumer)
             }
             if now - lastStatus >= .seconds(1) { refreshStatus(consumer: consumer, now: now) }
+            serveCutRequests(consumer: consumer)
         }
+        failCutRequests(reason: "ingest stopped")
 
         withState { $0.consuming = false }
         commit(consumer: consumer)
@@ -163,9 +165,16 @@ final class IngestPipeline: @unchecked Sendable {
         let result = decoder.decode(bytes.span, format: format)
         switch result {
         case .success(let event):
-            let outcome = engine.state.shards[partition]!.apply(event, idBytes: decoder.idBytes, offset: offset)
+            let idBytes = decoder.idBytes
+            let outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             switch outcome {
-            case .applied: tally.applied[event.type.index] += 1
+            case .applied:
+                tally.applied[event.type.index] += 1
+                if engine.state.instance.isEngagement(event.type) {
+                    let ids = idBytes.span
+                    engine.state.instance.apply(
+                        type: event.type, time: event.time, userID: ids.extracting(event.userID), itemID: ids.extracting(event.itemID))
+                }
             case .duplicate: tally.duplicates += 1
             case .late: tally.late += 1
             case .alreadyApplied: break
@@ -265,6 +274,7 @@ final class IngestPipeline: @unchecked Sendable {
         var changes = StateChanges()
         var offsets: [TopicPartition: Int64] = [:]
         withState { state in
+            changes.append(state.instance.drainChanges())
             for index in state.shards.indices where state.shards[index] != nil {
                 changes.append(state.shards[index]!.drainChanges())
                 if let next = state.shards[index]!.nextOffset {
@@ -313,6 +323,45 @@ final class IngestPipeline: @unchecked Sendable {
             }
         }
     }
+
+    // MARK: Exact recompute cuts
+
+    private let cutRequests = Mutex<[CheckedContinuation<(cut: CooccurrenceCut, logSequence: UInt64), any Error>]>([])
+
+    /// Commits, then takes a co-occurrence cut on the ingest thread: the returned log sequence
+    /// covers exactly the engagements before the cut.
+    func requestCut() async throws -> (cut: CooccurrenceCut, logSequence: UInt64) {
+        try await withCheckedThrowingContinuation { continuation in
+            cutRequests.withLock { $0.append(continuation) }
+        }
+    }
+
+    private func serveCutRequests(consumer: KafkaConsumer) {
+        let pending = cutRequests.withLock { requests -> [CheckedContinuation<(cut: CooccurrenceCut, logSequence: UInt64), any Error>] in
+            defer { requests.removeAll() }
+            return requests
+        }
+        guard !pending.isEmpty else { return }
+        commit(consumer: consumer)
+        let cut = withState { $0.instance.beginExactRecompute() }
+        for continuation in pending { continuation.resume(returning: cut) }
+    }
+
+    private func failCutRequests(reason: String) {
+        let pending = cutRequests.withLock { requests -> [CheckedContinuation<(cut: CooccurrenceCut, logSequence: UInt64), any Error>] in
+            defer { requests.removeAll() }
+            return requests
+        }
+        for continuation in pending { continuation.resume(throwing: CancellationError()) }
+        if !pending.isEmpty { logger.info("exact recompute not started: \(reason)") }
+    }
+
+    /// Swaps an exact result in under the engine lock (any thread).
+    func swapExact(_ result: ExactSimilarities) -> Bool {
+        engine.lock.withLock { engine.state.instance.replaceWithExact(result) }
+    }
+
+    func abandonExact() { engine.lock.withLock { engine.state.instance.abandonExactRecompute() } }
 
     // MARK: Status
 

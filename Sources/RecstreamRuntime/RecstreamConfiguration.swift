@@ -68,6 +68,13 @@ public struct RecstreamConfiguration: Sendable {
     /// Key `ingest.dedup_window_ms`, default 600000 (10 minutes); at least the allowed lateness.
     public var dedupWindowMillis: Int64 = 600_000
 
+    // MARK: cooccurrence
+    /// Preset the co-occurrence keys start from: `default`, `flink-ml` or `alink`. Key
+    /// `cooccurrence.preset`, default `default`.
+    public var cooccurrencePreset = "default"
+    /// Individual `cooccurrence.*` settings applied on top of the preset, in any order.
+    public var cooccurrenceOverrides: [String: String] = [:]
+
     // MARK: stats
     /// Beta priors of the smoothed rates. Keys `stats.priors.<rate>.alpha|beta`.
     public var stats = StatsConfiguration()
@@ -78,6 +85,23 @@ public struct RecstreamConfiguration: Sendable {
     public enum StartPosition: String, Sendable, CaseIterable {
         case earliest
         case latest
+    }
+
+    /// The co-occurrence configuration: the preset, then the individual overrides.
+    public func cooccurrence() throws(ConfigurationError) -> CooccurrenceConfiguration {
+        var c: CooccurrenceConfiguration
+        switch cooccurrencePreset {
+        case "default": c = .default
+        case "flink-ml": c = .flinkML
+        case "alink": c = .alink
+        default: throw ConfigurationError("cooccurrence.preset: expected default, flink-ml or alink, got '\(cooccurrencePreset)'")
+        }
+        for (key, value) in cooccurrenceOverrides.sorted(by: { $0.key < $1.key }) {
+            try CooccurrenceKeys.apply(key, value, to: &c)
+        }
+        let problems = c.validate()
+        guard problems.isEmpty else { throw ConfigurationError(problems.map { "cooccurrence: \($0)" }.joined(separator: "\n")) }
+        return c
     }
 
     public var shardConfiguration: ShardConfiguration {
@@ -123,6 +147,7 @@ public struct RecstreamConfiguration: Sendable {
         if !(1...100_000).contains(maxBatch) { problems.append("ingest.max_batch: 1...100000, got \(maxBatch)") }
         if maxRecordBytes < 256 { problems.append("ingest.max_record_bytes must be >= 256") }
         problems += shardConfiguration.validate().map { "ingest: \($0)" }
+        do { _ = try cooccurrence() } catch { problems.append(error.description) }
         problems += stats.validate()
         return problems
     }

@@ -4,6 +4,7 @@ import Logging
 import RecstreamCore
 import RecstreamKafka
 import RecstreamStorage
+import ServiceLifecycle
 
 /// The assembled engine of one `recstream run`: the durable store, the live state and the
 /// ingest service, wired from a configuration. The executable adds the HTTP server and the
@@ -11,8 +12,11 @@ import RecstreamStorage
 public final class Runtime: AdminOperations, Sendable {
     public let engine: StateEngine
     public let ingest: IngestService
+    /// The periodic exact co-occurrence recompute (run it in the service group).
+    public let recomputeService: any Service
     public let stateDirectory: String
     private let repository: StateRepository
+    private let recomputeJob: CooccurrenceRecompute
 
     /// Opens the store and prepares ingest; nothing is consumed until `ingest.run()`.
     /// - Throws: configuration, storage (locked, corrupt, mismatched directory) or Kafka client
@@ -24,13 +28,22 @@ public final class Runtime: AdminOperations, Sendable {
         self.stateDirectory = stateDirectory
         repository = try StateRepository(
             path: stateDirectory, syncWrites: configuration.syncWrites, eventsTopic: configuration.eventsTopic)
-        engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers)
+        let cooccurrence = try configuration.cooccurrence()
+        let instance = try repository.loadInstanceState(configuration: cooccurrence)
+        engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
         let kafka = KafkaConfiguration(bootstrapServers: bootstrapServers, configuration.kafkaProperties)
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)
         ingest = IngestService(pipeline: pipeline)
+        recomputeJob = CooccurrenceRecompute(
+            pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
+        recomputeService = CooccurrenceRecomputeService(
+            job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
     }
+
+    /// Runs the exact co-occurrence recompute now (admin API, tests).
+    public func recompute() async throws -> RecomputeReport { try await recomputeJob.run() }
 
     /// Checkpoints go to `state.checkpoint_dir`, or `<state dir>.checkpoints`.
     public func checkpoint() async throws -> CheckpointReport {
@@ -56,6 +69,47 @@ public final class Runtime: AdminOperations, Sendable {
         for partition in try repository.partitions() {
             lines += try repository.loadShard(partition: partition, configuration: configuration.shardConfiguration).dumpLines()
         }
+        lines += try dumpCooccurrence(repository, configuration: try configuration.cooccurrence())
+        return lines
+    }
+
+    /// The co-occurrence part of the dump: LastN histories, and ItemCF/Swing computed exactly
+    /// from the engagement log (the incremental values are approximations whose rounding depends
+    /// on how partitions interleave, so they are not part of the canonical state). Scores are
+    /// printed to 9 significant digits; each item lists its 10 best neighbours and any tied with
+    /// the 10th, ordered by score then id.
+    static func dumpCooccurrence(_ repository: StateRepository, configuration: CooccurrenceConfiguration) throws -> [String] {
+        let instance = try repository.loadInstanceState(configuration: configuration)
+        var lines: [String] = []
+        var users: [(String, String)] = []
+        for index in 0..<Int32(instance.users.count) {
+            let id = instance.users.string(of: index)
+            let history = (instance.history(userID: id) ?? []).map { "\($0.itemID):\($0.type.name):\($0.time.millis)" }
+            users.append((id, "history user=\(id) [\(history.joined(separator: " "))]"))
+        }
+        lines += users.sorted { $0.0 < $1.0 }.map(\.1)
+        guard let watermark = instance.watermark else { return lines }
+        let engagements = try repository.engagements(upTo: UInt64.max)
+        let exact = ExactSimilarities.compute(
+            engagements: engagements, window: CooccurrenceWindow(end: watermark, lengthMillis: configuration.windowMillis),
+            configuration: configuration)
+        func neighbours(_ item: Int32, _ method: SimilarityMethod) -> String {
+            let scored = exact.similar(item: item, method: method, k: 50).map {
+                (id: instance.items.string(of: $0.item), score: String(format: "%.9g", $0.score), value: $0.score)
+            }
+            .sorted { $0.score != $1.score ? $0.value > $1.value : $0.id < $1.id }
+            guard scored.count > 10 else { return scored.map { "\($0.id):\($0.score)" }.joined(separator: " ") }
+            let cutoff = scored[9].score
+            return scored.enumerated().filter { $0.offset < 10 || $0.element.score == cutoff }.map { "\($0.element.id):\($0.element.score)" }
+                .joined(separator: " ")
+        }
+        var items: [(String, String)] = []
+        for item in exact.items {
+            let id = instance.items.string(of: item)
+            items.append(
+                (id, "similar item=\(id) degree=\(exact.degree(of: item)) itemcf[\(neighbours(item, .itemCF))] swing[\(neighbours(item, .swing))]"))
+        }
+        lines += items.sorted { $0.0 < $1.0 }.map(\.1)
         return lines
     }
 }

@@ -7,14 +7,15 @@ import RecstreamCore
 public final class StateEngine: StateQueries, @unchecked Sendable {
     let lock = EngineLock()
     /// Guarded by `lock`.
-    var state = EngineState()
+    var state: EngineState
     public let configuration: RecstreamConfiguration
     public let version: String
     let startedAtMillis: Int64
     /// Guarded by `lock`; set once the bootstrap address is known.
     var bootstrapServers: String
 
-    public init(configuration: RecstreamConfiguration, version: String, bootstrapServers: String) {
+    public init(configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState) {
+        state = EngineState(instance: instance)
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers
@@ -58,6 +59,35 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 lastCommitDurationMillis: state.lastCommitDurationMillis, lastCommitError: state.lastCommitError,
                 eventsPerSecond: state.eventsPerSecond, watermarkMillis: ItemStatsQuery.watermark(of: shards)?.millis,
                 consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss)
+        }
+    }
+
+    public func similarItems(_ itemID: String, method: SimilarityMethod, k: Int) -> [SimilarItem]? {
+        lock.withLock { state.instance.similar(itemID: itemID, method: method, k: k) }?.map { SimilarItem(itemID: $0.itemID, score: $0.score) }
+    }
+
+    public func similarItems(toAnyOf itemIDs: [String], method: SimilarityMethod, k: Int, excludingExposedTo userID: String?)
+        -> [SimilarItem]
+    {
+        let query = Set(itemIDs)
+        // Each query item contributes its neighbours (more than k, so the sum can reorder them).
+        let lists: [[(itemID: String, score: Double)]] = lock.withLock {
+            itemIDs.compactMap { state.instance.similar(itemID: $0, method: method, k: max(k * 2, k + itemIDs.count)) }
+        }
+        var sums: [String: Double] = [:]
+        for list in lists { for (id, score) in list where !query.contains(id) { sums[id, default: 0] += score } }
+        var ranked = sums.map { SimilarItem(itemID: $0.key, score: $0.value) }
+        if let userID { ranked = ranked.filter { !isExposed(userID, $0.itemID) } }
+        ranked.sort { $0.score != $1.score ? $0.score > $1.score : $0.itemID < $1.itemID }
+        return Array(ranked.prefix(k))
+    }
+
+    /// Whether `userID` was shown `itemID`, when exposure filters are kept; false otherwise.
+    func isExposed(_ userID: String, _ itemID: String) -> Bool { false }
+
+    public func history(_ userID: String) -> [HistoryItem]? {
+        lock.withLock { state.instance.history(userID: userID) }?.map {
+            HistoryItem(itemID: $0.itemID, type: $0.type, timeMillis: $0.time.millis, weight: $0.weight)
         }
     }
 

@@ -64,6 +64,49 @@ final class StateRepository: @unchecked Sendable {
         return shard
     }
 
+    /// The instance-level state as last committed (dictionaries, co-occurrence, metadata; the
+    /// engagement log stays on disk for the exact recompute).
+    func loadInstanceState(configuration: CooccurrenceConfiguration) throws -> InstanceState {
+        var instance = InstanceState(configuration: configuration)
+        var failure: (any Error)? = nil
+        for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "u")] {
+            try store.scan(prefix: [InstanceState.marker, kind]) { key, value in
+                do {
+                    try instance.restore(key: Array(key), value: Array(value))
+                    return true
+                } catch {
+                    failure = error
+                    return false
+                }
+            }
+            if let failure { throw failure }
+        }
+        return instance
+    }
+
+    /// Every engagement in the log chunks written by commits up to `sequence`.
+    func engagements(upTo sequence: UInt64) throws -> [Engagement] {
+        var engagements: [Engagement] = []
+        var failure: (any Error)? = nil
+        try store.scan(prefix: [InstanceState.marker, InstanceState.logKind]) { key, value in
+            let keyBytes = Array(key)
+            guard let chunkSequence = InstanceState.logChunkSequence(keyBytes) else {
+                failure = StateDecodingError("malformed engagement-log key")
+                return false
+            }
+            guard chunkSequence <= sequence else { return true }
+            do {
+                engagements.append(contentsOf: try EngagementLogChunk.decode(Array(value)).engagements)
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
+        return engagements
+    }
+
     /// Writes `changes` as one atomic batch.
     func commit(_ changes: StateChanges) throws(StorageError) {
         var batch = WriteBatch()

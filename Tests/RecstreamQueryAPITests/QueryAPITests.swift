@@ -20,6 +20,15 @@ struct ShardQueries: StateQueries {
     func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
         TopItemsQuery.top(shards: shards, type: type, window: window, limit: limit)
     }
+    func similarItems(_ itemID: String, method: SimilarityMethod, k: Int) -> [SimilarItem]? {
+        itemID == "i1" ? [SimilarItem(itemID: "i2", score: 0.5)] : nil
+    }
+    func similarItems(toAnyOf itemIDs: [String], method: SimilarityMethod, k: Int, excludingExposedTo userID: String?) -> [SimilarItem] {
+        [SimilarItem(itemID: "i3", score: Double(itemIDs.count))]
+    }
+    func history(_ userID: String) -> [HistoryItem]? {
+        userID == "u1" ? [HistoryItem(itemID: "i1", type: .click, timeMillis: 5, weight: 1)] : nil
+    }
     func status() -> InstanceStatus {
         InstanceStatus(
             version: "test", bootstrapServers: "127.0.0.1:1", groupID: "g", eventsTopic: "recstream.events",
@@ -182,6 +191,9 @@ struct QueryAPITests {
         func checkpoint() async throws -> CheckpointReport {
             calls += 1
             return CheckpointReport(path: "/tmp/cp", offsets: [0: 3], bytes: 10)
+        }
+        func recompute() async throws -> RecomputeReport {
+            RecomputeReport(engagements: 1, engagementsInWindow: 1, items: 1, windowEndMillis: 0, seconds: 0, swapped: true)
         }
     }
 

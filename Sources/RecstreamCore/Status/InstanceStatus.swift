@@ -144,6 +144,14 @@ public protocol StateQueries: Sendable {
     /// The items with the most events of `type` in `window`, highest first (see
     /// ``TopItemsQuery`` for how exact it is).
     func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem]
+    /// The top `k` items similar to `itemID`; nil when the item has no co-occurrence state.
+    func similarItems(_ itemID: String, method: SimilarityMethod, k: Int) -> [SimilarItem]?
+    /// Items similar to any of `itemIDs`: similarities summed per candidate, the query items
+    /// left out, best first, at most `k`; with `excludingExposedTo`, candidates that user was
+    /// already shown are dropped (when the instance keeps exposure filters).
+    func similarItems(toAnyOf itemIDs: [String], method: SimilarityMethod, k: Int, excludingExposedTo userID: String?) -> [SimilarItem]
+    /// The LastN history of `userID`, newest first; nil when unknown.
+    func history(_ userID: String) -> [HistoryItem]?
 }
 
 /// An item and a count, in a ranking.
@@ -179,6 +187,52 @@ public enum TopItemsQuery {
     }
 }
 
+/// An item and its similarity to a query item (or the summed similarity to a set of them).
+public struct SimilarItem: Sendable, Codable, Hashable {
+    public var itemID: String
+    public var score: Double
+
+    public init(itemID: String, score: Double) {
+        self.itemID = itemID
+        self.score = score
+    }
+}
+
+/// One entry of a user's LastN history.
+public struct HistoryItem: Sendable, Codable, Hashable {
+    public var itemID: String
+    public var type: EventType
+    public var timeMillis: Int64
+    public var weight: Double
+
+    public init(itemID: String, type: EventType, timeMillis: Int64, weight: Double) {
+        self.itemID = itemID
+        self.type = type
+        self.timeMillis = timeMillis
+        self.weight = weight
+    }
+}
+
+/// What an exact co-occurrence recompute did.
+public struct RecomputeReport: Sendable, Codable, Hashable {
+    public var engagements: Int
+    public var engagementsInWindow: Int
+    public var items: Int
+    public var windowEndMillis: Int64
+    public var seconds: Double
+    /// False when ingest moved to a newer cut meanwhile (the result was dropped, nothing lost).
+    public var swapped: Bool
+
+    public init(engagements: Int, engagementsInWindow: Int, items: Int, windowEndMillis: Int64, seconds: Double, swapped: Bool) {
+        self.engagements = engagements
+        self.engagementsInWindow = engagementsInWindow
+        self.items = items
+        self.windowEndMillis = windowEndMillis
+        self.seconds = seconds
+        self.swapped = swapped
+    }
+}
+
 /// What an admin checkpoint produced.
 public struct CheckpointReport: Sendable, Codable, Hashable {
     /// Directory of the copy (openable as a state directory).
@@ -200,4 +254,6 @@ public protocol AdminOperations: Sendable {
     /// A consistent copy of the committed state (RocksDB checkpoint), e.g. for backups or to seed
     /// another instance.
     func checkpoint() async throws -> CheckpointReport
+    /// Recomputes ItemCF and Swing exactly from the engagement log and swaps the result in.
+    func recompute() async throws -> RecomputeReport
 }

@@ -31,11 +31,18 @@ struct AdminCommand: AsyncParsableCommand {
             Instance:
               status          partitions owned, offsets, lag, commits, state sizes, throughput
               checkpoint      write a consistent copy of the committed state (needs the admin token off loopback)
+              recompute       recompute ItemCF and Swing exactly from the engagement log now
             Item statistics:
               item-stats      windowed counts, totals and smoothed rates of items
               top-items       the items with the most events of a type in a window
+            Similarity and history:
+              similar         top-k similar items by ItemCF or Swing
+              history         a user's last N engaged items
             """,
-        subcommands: [AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminCheckpointCommand.self]
+        subcommands: [
+            AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
+            AdminHistoryCommand.self, AdminCheckpointCommand.self, AdminRecomputeCommand.self,
+        ]
     )
 }
 
@@ -160,6 +167,97 @@ struct AdminCheckpointCommand: AsyncParsableCommand {
             let offsets = (body["offsets"] as? [String: Any] ?? [:]).sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }
                 .map { "\($0.key):\(StatusRendering.int($0.value))" }.joined(separator: " ")
             Terminal.out("checkpoint \(body["path"] as? String ?? "?") (\(StatusRendering.int(body["bytes"])) bytes) at offsets \(offsets)")
+        }
+    }
+}
+
+struct AdminSimilarCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "similar", abstract: "Top-k similar items by ItemCF or Swing (several items: scores summed, inputs left out).")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "Item ids (1 to 100).")
+    var items: [String]
+
+    @Option(help: "itemcf or swing.")
+    var method = "itemcf"
+
+    @Option(help: "How many neighbours.")
+    var k = 20
+
+    @Option(help: "With several items: drop items this user was already shown.")
+    var user: String?
+
+    func validate() throws {
+        guard !items.isEmpty else { throw ValidationError("give at least one item id") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let object: Any
+            if items.count == 1 && user == nil {
+                let id = items[0].addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? items[0]
+                object = try await options.client.json("/v1/items/\(id)/similar?method=\(method)&k=\(k)")
+            } else {
+                var body: [String: Any] = ["items": items, "method": method, "k": k]
+                if let user { body["user_id"] = user }
+                object = try await options.client.json("/v1/items/similar", method: .POST, body: try JSONSerialization.data(withJSONObject: body))
+            }
+            if options.json {
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            let list = (object as? [String: Any])?["items"] as? [[String: Any]] ?? []
+            Terminal.out("similar to \(items.joined(separator: ", ")) by \(method)")
+            Terminal.out(Terminal.table(["rank", "item", "score"], list.enumerated().map { n, item in
+                [String(n + 1), item["item_id"] as? String ?? "?", String(format: "%.6f", item["score"] as? Double ?? 0)]
+            }))
+        }
+    }
+}
+
+struct AdminHistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "A user's last N engaged items, newest first.")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "User id.")
+    var user: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let id = user.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? user
+            let object = try await options.client.json("/v1/users/\(id)/history")
+            if options.json {
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            let list = (object as? [String: Any])?["items"] as? [[String: Any]] ?? []
+            Terminal.out(Terminal.table(["item", "type", "time", "weight"], list.map { item in
+                [item["item_id"] as? String ?? "?", item["type"] as? String ?? "?", StatusRendering.time(item["ts"]), String(format: "%.1f", item["weight"] as? Double ?? 0)]
+            }))
+        }
+    }
+}
+
+struct AdminRecomputeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recompute", abstract: "Recompute ItemCF and Swing exactly from the engagement log and swap the result in.")
+
+    @OptionGroup var options: APIOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let object = try await options.client.json("/v1/admin/recompute", method: .POST, body: Data("{}".utf8))
+            if options.json {
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            let b = object as? [String: Any] ?? [:]
+            Terminal.out(
+                "recomputed from \(StatusRendering.int(b["engagements_in_window"])) engagements (\(StatusRendering.int(b["items"])) items) in "
+                    + String(format: "%.2f s", b["seconds"] as? Double ?? 0) + ((b["swapped"] as? Bool) == true ? "; swapped in" : "; superseded, not swapped"))
         }
     }
 }

@@ -18,7 +18,10 @@ struct BenchCommand: AsyncParsableCommand {
             Then runs `recstream run` against background load and measures p50/p99 from producing a probe event \
             to the query API answering for it. Writes the results to --output.
             """,
-        subcommands: [BenchRunCommand.self, BenchCoreCommand.self, BenchConsumeRawCommand.self, BenchIngestCommand.self],
+        subcommands: [
+            BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchConsumeRawCommand.self,
+            BenchIngestCommand.self,
+        ],
         defaultSubcommand: BenchRunCommand.self
     )
 }
@@ -263,4 +266,21 @@ func parseProperties(_ pairs: [String]) throws -> [String: String] {
         properties[String(p[..<eq])] = String(p[p.index(after: eq)...])
     }
     return properties
+}
+
+struct BenchCooccurrenceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cooccurrence",
+        abstract: "ItemCF and Swing: engagements applied per CPU second (cap 50), exact recompute time, top-K bytes per item.",
+        discussion: "Users with about 47-item histories (heavy users, so the history cap matters); release build; one thread.")
+
+    @Option(help: "Engagements in the stream.")
+    var engagements = 1_000_000
+
+    @Option(help: "Stream seed.")
+    var seed: UInt64 = 7
+
+    func run() async throws {
+        for line in CooccurrenceBenchmark.report(engagements: engagements, seed: seed) { Terminal.out(line) }
+    }
 }

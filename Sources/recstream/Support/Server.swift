@@ -87,7 +87,7 @@ struct Server {
             adminServices.append(.init(service: adminApp))
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: runtime.ingest)] + [.init(service: app)] + adminServices
+            services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService)] + [.init(service: app)] + adminServices
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful stop that hangs (a broker that never answers) escalates to cancellation.

@@ -1,5 +1,5 @@
 import RecstreamCore
-import RecstreamTesting
+import RecstreamRuntime
 import Testing
 
 @Suite("Co-occurrence benchmark helper")

@@ -1,0 +1,169 @@
+/// State that is not partition-local: the co-occurrence family (ItemCF, Swing, LastN histories)
+/// and its engagement log. A user's events stay on one partition, but item-to-item similarity
+/// pairs users across partitions, so this state is kept once per instance and fed, in each
+/// partition's offset order, with the engagements every owned shard applied.
+///
+/// It is committed in the same write batch as the shards (so state, log and offsets always agree)
+/// and restored at start. Because it aggregates every owned partition, it assumes one instance
+/// owns all partitions of the events topic; the scale-out design moves it to an item-keyed stage.
+///
+/// Keys: `'G' 'm'` metadata, `'G' 'u' idx` user ids, `'G' 'i' idx` item ids, `'G' 'c' …`
+/// co-occurrence records, `'G' 'l' day seq` engagement-log chunks.
+public struct InstanceState: Sendable {
+    public static let marker: UInt8 = 0x47  // "G"
+    static let metaKind: UInt8 = 0x6d  // "m"
+    static let userKind: UInt8 = 0x75  // "u"
+    static let itemKind: UInt8 = 0x69  // "i"
+    static let cooccurrenceKind: UInt8 = 0x63  // "c"
+    public static let logKind: UInt8 = 0x6c  // "l"
+
+    public let configuration: CooccurrenceConfiguration
+    public private(set) var users = IdInterner()
+    public private(set) var items = IdInterner()
+    public private(set) var cooccurrence: CooccurrenceState
+    private var log = EngagementLogBuffer()
+    /// The largest event time of any engagement applied.
+    public private(set) var watermark: EventTime?
+    /// Incremented by every drain that writes; numbers the log chunks.
+    public private(set) var commitSequence: UInt64 = 0
+    private var persistedLogExpiry: [UInt8]? = nil
+
+    public init(configuration: CooccurrenceConfiguration) {
+        self.configuration = configuration
+        cooccurrence = CooccurrenceState(configuration: configuration)
+    }
+
+    /// Whether `type` feeds this state (an engagement with a positive weight).
+    @inline(__always) public func isEngagement(_ type: EventType) -> Bool { configuration.weights.isEngagement(type) }
+
+    /// Applies one engagement that a shard has accepted. `userID`/`itemID` index `idBytes`.
+    public mutating func apply(type: EventType, time: EventTime, userID: Span<UInt8>, itemID: Span<UInt8>) {
+        guard isEngagement(type) else { return }
+        let user = users.intern(userID).index
+        let item = items.intern(itemID).index
+        let engagement = Engagement(user: user, item: item, type: type, time: time)
+        let mark = max(watermark ?? time, time)
+        watermark = mark
+        log.append(engagement)
+        cooccurrence.apply(engagement, watermark: mark)
+    }
+
+    /// Applies an owned engagement (tests, tools).
+    public mutating func apply(type: EventType, time: EventTime, userID: String, itemID: String) {
+        let u = Array(userID.utf8)
+        let i = Array(itemID.utf8)
+        apply(type: type, time: time, userID: u.span, itemID: i.span)
+    }
+
+    // MARK: Exact recompute
+
+    /// Takes a cut for an exact recompute right after a commit: the engagements up to the cut are
+    /// exactly the log chunks with sequence at most the returned one.
+    public mutating func beginExactRecompute() -> (cut: CooccurrenceCut, logSequence: UInt64) {
+        if cooccurrence.outstandingCut != nil { cooccurrence.abandonExactRecompute() }
+        return (cooccurrence.beginExactRecompute(), commitSequence)
+    }
+
+    /// Swaps in an exact result for the outstanding cut; false if it is stale.
+    public mutating func replaceWithExact(_ result: ExactSimilarities) -> Bool { cooccurrence.replaceWithExact(result) }
+
+    /// Gives up the outstanding cut (the job failed).
+    public mutating func abandonExactRecompute() { cooccurrence.abandonExactRecompute() }
+
+    // MARK: Queries
+
+    /// The top `k` neighbours of `itemID` by `method`, with ids; nil if the item is unknown.
+    public func similar(itemID: String, method: SimilarityMethod, k: Int) -> [(itemID: String, score: Double)]? {
+        guard let index = items.lookup(itemID) else { return nil }
+        return cooccurrence.similar(item: index, method: method, k: k).map { (items.string(of: $0.item), $0.score) }
+    }
+
+    /// The LastN history of `userID`, newest first; nil if the user is unknown.
+    public func history(userID: String) -> [(itemID: String, type: EventType, time: EventTime, weight: Double)]? {
+        guard let index = users.lookup(userID) else { return nil }
+        return cooccurrence.history(user: index).map { (items.string(of: $0.item), $0.type, $0.time, $0.weight) }
+    }
+
+    // MARK: Persistence
+
+    static func key(_ kind: UInt8, _ rest: [UInt8] = []) -> [UInt8] { [marker, kind] + rest }
+
+    /// Everything changed since the last call, with global keys: new dictionary ids, the
+    /// engagements applied since (one log chunk per day), expired log days, co-occurrence records
+    /// and the metadata.
+    public mutating func drainChanges() -> StateChanges {
+        var changes = StateChanges()
+        for index in users.newIDs {
+            var w = BinaryWriter()
+            w.appendBigEndian(UInt32(bitPattern: index))
+            changes.put(Self.key(Self.userKind, w.bytes), Array(users.bytes(of: index)))
+        }
+        users.markPersisted()
+        for index in items.newIDs {
+            var w = BinaryWriter()
+            w.appendBigEndian(UInt32(bitPattern: index))
+            changes.put(Self.key(Self.itemKind, w.bytes), Array(items.bytes(of: index)))
+        }
+        items.markPersisted()
+        if !log.isEmpty {
+            commitSequence += 1
+            for chunk in log.drain(sequence: commitSequence) { changes.put(Self.key(Self.logKind, chunk.key), chunk.value) }
+        }
+        if let watermark, let expired = EngagementLog.expiredKeyRange(watermark: watermark, windowMillis: configuration.windowMillis),
+            expired.to != persistedLogExpiry
+        {
+            changes.deleteRange(from: Self.key(Self.logKind, expired.from), to: Self.key(Self.logKind, expired.to))
+            persistedLogExpiry = expired.to
+        }
+        var family = FamilyChanges()
+        cooccurrence.drainChanges(into: &family)
+        for record in family.records {
+            let key = Self.key(Self.cooccurrenceKind, record.key)
+            if let value = record.value { changes.put(key, value) } else { changes.delete(key) }
+        }
+        if !changes.isEmpty {
+            var w = BinaryWriter()
+            w.append(1)
+            w.appendVarint(commitSequence)
+            w.appendSignedVarint(watermark?.millis ?? -1)
+            changes.put(Self.key(Self.metaKind), w.bytes)
+        }
+        return changes
+    }
+
+    /// Restores one persisted record (keys in ascending order, as a prefix scan gives them).
+    /// Log chunks are skipped here: the exact recompute reads them from the store.
+    public mutating func restore(key: [UInt8], value: [UInt8]) throws(StateDecodingError) {
+        guard key.count >= 2, key[0] == Self.marker else { throw StateDecodingError("not an instance-state key") }
+        let rest = Array(key[2...])
+        switch key[1] {
+        case Self.metaKind:
+            var r = BinaryReader(value)
+            guard try r.readByte() == 1 else { throw StateDecodingError("instance meta version") }
+            commitSequence = try r.readVarint()
+            let mark = try r.readSignedVarint()
+            watermark = mark >= 0 ? EventTime(millis: mark) : nil
+            try r.expectEnd()
+        case Self.userKind:
+            var r = BinaryReader(rest)
+            try users.restore(index: Int32(bitPattern: try r.readBigEndianUInt32()), bytes: value)
+        case Self.itemKind:
+            var r = BinaryReader(rest)
+            try items.restore(index: Int32(bitPattern: try r.readBigEndianUInt32()), bytes: value)
+        case Self.cooccurrenceKind:
+            try cooccurrence.restore(key: rest, value: value)
+        case Self.logKind:
+            break
+        default:
+            throw StateDecodingError("unknown instance record kind \(key[1])")
+        }
+    }
+
+    /// Whether a key belongs to the engagement log, and the commit sequence of its chunk.
+    public static func logChunkSequence(_ key: [UInt8]) -> UInt64? {
+        guard key.count > 2, key[0] == marker, key[1] == logKind,
+            let parsed = try? EngagementLog.parseChunkKey(Array(key[2...]))
+        else { return nil }
+        return parsed.sequence
+    }
+}
