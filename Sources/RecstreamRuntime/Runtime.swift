@@ -75,9 +75,9 @@ public final class Runtime: AdminOperations, Sendable {
 
     /// The co-occurrence part of the dump: LastN histories, and ItemCF/Swing computed exactly
     /// from the engagement log (the incremental values are approximations whose rounding depends
-    /// on how partitions interleave, so they are not part of the canonical state). Scores are
-    /// printed to 9 significant digits; each item lists its 10 best neighbours and any tied with
-    /// the 10th, ordered by score then id.
+    /// on how partitions interleave, so they are not part of the canonical state). Every item's
+    /// complete neighbour set is summarised as its size and an order-independent digest of its
+    /// `neighbour:score` pairs (scores to 9 significant digits), so ties cannot reorder anything.
     static func dumpCooccurrence(_ repository: StateRepository, configuration: CooccurrenceConfiguration) throws -> [String] {
         let instance = try repository.loadInstanceState(configuration: configuration)
         var lines: [String] = []
@@ -92,22 +92,20 @@ public final class Runtime: AdminOperations, Sendable {
         let engagements = try repository.engagements(upTo: UInt64.max)
         let exact = ExactSimilarities.compute(
             engagements: engagements, window: CooccurrenceWindow(end: watermark, lengthMillis: configuration.windowMillis),
-            configuration: configuration)
-        func neighbours(_ item: Int32, _ method: SimilarityMethod) -> String {
-            let scored = exact.similar(item: item, method: method, k: 50).map {
-                (id: instance.items.string(of: $0.item), score: String(format: "%.9g", $0.score), value: $0.score)
+            configuration: configuration, keepingAllPairs: true)
+        guard let pairs = exact.allPairs else { return lines }
+        func summary(_ row: [Int32: Double]?) -> String {
+            var digest: UInt64 = 0
+            for (neighbour, score) in row ?? [:] {
+                digest &+= MurmurHash3.hash128("\(instance.items.string(of: neighbour)):\(String(format: "%.9g", score))").low
             }
-            .sorted { $0.score != $1.score ? $0.value > $1.value : $0.id < $1.id }
-            guard scored.count > 10 else { return scored.map { "\($0.id):\($0.score)" }.joined(separator: " ") }
-            let cutoff = scored[9].score
-            return scored.enumerated().filter { $0.offset < 10 || $0.element.score == cutoff }.map { "\($0.element.id):\($0.element.score)" }
-                .joined(separator: " ")
+            return "n=\((row ?? [:]).count) digest=\(String(digest, radix: 16))"
         }
         var items: [(String, String)] = []
         for item in exact.items {
             let id = instance.items.string(of: item)
             items.append(
-                (id, "similar item=\(id) degree=\(exact.degree(of: item)) itemcf[\(neighbours(item, .itemCF))] swing[\(neighbours(item, .swing))]"))
+                (id, "similar item=\(id) degree=\(exact.degree(of: item)) itemcf{\(summary(pairs.itemCFScores[item]))} swing{\(summary(pairs.swing[item]))}"))
         }
         lines += items.sorted { $0.0 < $1.0 }.map(\.1)
         return lines
