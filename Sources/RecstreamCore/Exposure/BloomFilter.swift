@@ -166,12 +166,16 @@ public struct BloomFilter: Sendable, Hashable {
         let k = min(255, max(1, Int((textbookBits / Double(n) * ln2).rounded())))
         // The smallest word count whose m meets p at n: double the step until it does, then bisect.
         func meets(_ words: Int) -> Bool { falsePositiveRate(bitCount: 64 * words, hashCount: k, insertions: n) <= p }
+        let maximumWords = Int(UInt32.max) / 64
         var low = max(1, Int((textbookBits / 64).rounded(.up)))
         var high = low
         var step = 1
         while !meets(high) {
+            precondition(
+                high < maximumWords,
+                "a Bloom filter for \(n) items at error \(p) needs more than 2^32 bits (double hashing's floor)")
             low = high + 1
-            high += step
+            high = min(high + step, maximumWords)
             step *= 2
         }
         while low < high {

@@ -100,8 +100,8 @@ public struct ExposureFilterConfiguration: Sendable, Hashable {
         if !(1...Self.maximumSliceCount).contains(sliceCount) {
             problems.append("exposure slice_count \(sliceCount) must be in 1...\(Self.maximumSliceCount)")
         }
-        if !(targetFalsePositiveRate >= 1e-9 && targetFalsePositiveRate <= 0.5) {
-            problems.append("exposure target_false_positive_rate \(targetFalsePositiveRate) must be in 1e-9...0.5")
+        if !(targetFalsePositiveRate >= 1e-6 && targetFalsePositiveRate <= 0.5) {
+            problems.append("exposure target_false_positive_rate \(targetFalsePositiveRate) must be in 1e-6...0.5")
         }
         if sweepUsersPerExposure < 0 || sweepUsersPerExposure > 1024 {
             problems.append("exposure sweep_users_per_exposure \(sweepUsersPerExposure) must be in 0...1024")

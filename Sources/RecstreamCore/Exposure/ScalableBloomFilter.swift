@@ -101,6 +101,13 @@ public struct ScalableBloomFilter: Sendable, Hashable {
             if !(laterTightening >= 0.05 && laterTightening <= 0.95) {
                 problems.append("later tightening \(laterTightening) must be in 0.05...0.95")
             }
+            // Double hashing's floor (see BloomFilter) needs m ≥ √(12n/p): if errors shrank faster
+            // than capacities grow, later sub-filters would need ever more bits per item.
+            if growth * tightening < 1 || growth * laterTightening < 1 {
+                problems.append(
+                    "growth × tightening (\(growth * tightening)) and growth × later tightening "
+                        + "(\(growth * laterTightening)) must be at least 1")
+            }
             return problems
         }
     }

@@ -284,7 +284,12 @@ struct ExposureFilterTests {
         #expect(ExposureFilterConfiguration().sliceLengthMillis == 5 * day)
         let bad = ExposureFilterConfiguration(
             retentionDays: 0, sliceCount: 0, targetFalsePositiveRate: 1, initialCapacity: 0, growth: 1, tightening: 1,
-            sweepUsersPerExposure: -1)
-        #expect(bad.validate().count == 7)
+            laterTightening: 0.01, sweepUsersPerExposure: -1)
+        // Retention, slices, target, sweep, capacity, growth, tightening, later tightening, and
+        // growth × later tightening < 1.
+        #expect(bad.validate().count == 9)
+        // Errors that shrink faster than capacities grow are refused (double hashing's floor).
+        let shrinking = ExposureFilterConfiguration(growth: 2, tightening: 0.3)
+        #expect(shrinking.validate().count == 1)
     }
 }
