@@ -6,6 +6,9 @@ import Testing
 /// Deterministic (no clock, fixed seeds); the tables are printed for the doc.
 @Suite("ExposureFilterSizing")
 struct ExposureFilterSizingTests {
+    /// The SplitMix64 seed of the day-to-day variation.
+    static let variationSeed: UInt64 = 7
+
     static let sliceCounts = [1, 3, 6, 8, 10, 15, 30]
     static let loads = [10, 100, 1_000, 10_000]
 
@@ -26,11 +29,11 @@ struct ExposureFilterSizingTests {
         // The same with ±50 % day-to-day variation (bytes only).
         for load in [100, 1_000] {
             let m = ExposureFilterSizing.measure(
-                configuration: config, exposuresPerDay: load, days: 60, dailyVariation: 0.5, seed: 7)
+                configuration: config, exposuresPerDay: load, days: 60, dailyVariation: 0.5, seed: Self.variationSeed)
             row += " \(twoDecimals(m.bytesPerExposure)) |"
             #expect(m.estimatedFalsePositiveRate <= config.targetFalsePositiveRate)
         }
-        print("slice table " + row)
+        print("slice table " + row + " variation seed \(Self.variationSeed)")
     }
 
     /// The default against the 2.5-byte goal, steady and with ±50 % day-to-day variation.
@@ -38,10 +41,10 @@ struct ExposureFilterSizingTests {
     func defaultConfigurationBytesPerExposure(load: Int, variation: Double) {
         let config = ExposureFilterConfiguration()
         let m = ExposureFilterSizing.measure(
-            configuration: config, exposuresPerDay: load, days: 60, dailyVariation: variation, seed: 7,
+            configuration: config, exposuresPerDay: load, days: 60, dailyVariation: variation, seed: Self.variationSeed,
             falsePositiveProbes: 100_000)
         print(
-            "default load \(load)/day variation \(variation): "
+            "default load \(load)/day variation \(variation) (seed \(Self.variationSeed)): "
                 + "\(twoDecimals(m.bytesPerExposure)) bytes per retained exposure serialized "
                 + "(peak \(twoDecimals(m.peakBytesPerExposure)), "
                 + "in memory \(twoDecimals(m.memoryBytesPerExposure))), "
@@ -69,12 +72,13 @@ struct ExposureFilterSizingTests {
         for load in [10, 100, 1_000] {
             for variation in [0.0, 0.5] {
                 let m = ExposureFilterSizing.measure(
-                    configuration: config, exposuresPerDay: load, days: 60, dailyVariation: variation, seed: 7)
+                    configuration: config, exposuresPerDay: load, days: 60, dailyVariation: variation,
+                    seed: Self.variationSeed)
                 row += " \(twoDecimals(m.bytesPerExposure)) |"
                 #expect(m.estimatedFalsePositiveRate <= config.targetFalsePositiveRate)
             }
         }
-        print("policy table " + row)
+        print("policy table " + row + " variation seed \(Self.variationSeed)")
     }
 
     /// A burst: 50,000 exposures in one day from a user with no history, which is Almeida's
