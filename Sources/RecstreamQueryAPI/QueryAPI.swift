@@ -173,6 +173,45 @@ public struct QueryAPI: Sendable {
             return try Self.json(SimilarBatchBody(method: method.description, items: items))
         }
 
+        router.post("/v1/users/:id/exposures/filter") { request, context in
+            let user = try Self.validatedID(context.parameters.get("id"))
+            let body = try await Self.collect(request, limit: configuration.maxBodyBytes)
+            let filter: ExposureFilterRequest
+            do {
+                filter = try JSONDecoder().decode(ExposureFilterRequest.self, from: body)
+            } catch {
+                throw APIError.badRequest("expected {\"items\": [\"item id\", ...]}: \(Self.describe(error))")
+            }
+            guard filter.items.count <= 2_000 else {
+                throw APIError.badRequest("\(filter.items.count) items; the limit is 2000 per request")
+            }
+            let items = try filter.items.map(Self.validatedID)
+            let exposed = queries.exposed(userID: user, itemIDs: items)
+            let kept = zip(items, exposed).filter { !$0.1 }.map(\.0)
+            return try Self.json(ExposureFilterBody(userID: user, items: kept, removed: items.count - kept.count))
+        }
+
+        router.post("/v1/exposures/check") { request, _ in
+            let body = try await Self.collect(request, limit: configuration.maxBodyBytes)
+            let check: ExposureCheckRequest
+            do {
+                check = try JSONDecoder().decode(ExposureCheckRequest.self, from: body)
+            } catch {
+                throw APIError.badRequest(
+                    "expected {\"pairs\": [{\"user_id\": \"u\", \"item_id\": \"i\"}, ...]}: \(Self.describe(error))")
+            }
+            guard check.pairs.count <= 10_000 else {
+                throw APIError.badRequest("\(check.pairs.count) pairs; the limit is 10000 per request")
+            }
+            let pairs = try check.pairs.map { (userID: try Self.validatedID($0.userID), itemID: try Self.validatedID($0.itemID)) }
+            return try Self.json(ExposureCheckBody(exposed: queries.exposed(pairs: pairs)))
+        }
+
+        router.get("/v1/users/:id/exposures/summary") { _, context in
+            let user = try Self.validatedID(context.parameters.get("id"))
+            return try Self.json(ExposureSummaryBody(userID: user, summary: queries.exposureSummary(user)))
+        }
+
         router.get("/v1/users/:id/history") { _, context in
             let id = try Self.validatedID(context.parameters.get("id"))
             guard let history = queries.history(id) else {

@@ -216,3 +216,84 @@ struct RecomputeBody: Encodable, Sendable {
         swapped = r.swapped
     }
 }
+
+/// `POST /v1/users/{id}/exposures/filter` request and response.
+struct ExposureFilterRequest: Decodable, Sendable {
+    var items: [String]
+}
+
+struct ExposureFilterBody: Encodable, Sendable {
+    var userID: String
+    /// The candidates the user was not shown yet, in the order given.
+    var items: [String]
+    var removed: Int
+    enum CodingKeys: String, CodingKey {
+        case userID = "user_id"
+        case items
+        case removed
+    }
+}
+
+/// `POST /v1/exposures/check`.
+struct ExposureCheckRequest: Decodable, Sendable {
+    struct Pair: Decodable, Sendable {
+        var userID: String
+        var itemID: String
+        enum CodingKeys: String, CodingKey {
+            case userID = "user_id"
+            case itemID = "item_id"
+        }
+    }
+    var pairs: [Pair]
+}
+
+struct ExposureCheckBody: Encodable, Sendable {
+    /// Aligned with the request's pairs.
+    var exposed: [Bool]
+}
+
+/// `GET /v1/users/{id}/exposures/summary`; an unknown user has no slices.
+struct ExposureSummaryBody: Encodable, Sendable {
+    struct Slice: Encodable, Sendable {
+        var startMillis: Int64
+        var endMillis: Int64
+        var estimatedCount: Int
+        var bytes: Int
+        var estimatedFPR: Double
+        enum CodingKeys: String, CodingKey {
+            case startMillis = "start_millis"
+            case endMillis = "end_millis"
+            case estimatedCount = "estimated_count"
+            case bytes
+            case estimatedFPR = "estimated_fpr"
+        }
+    }
+    var userID: String
+    var retentionDays: Int?
+    var sliceLengthMillis: Int64?
+    var slices: [Slice]
+    var estimatedCount: Int
+    var bytes: Int
+    var estimatedFPR: Double
+    enum CodingKeys: String, CodingKey {
+        case userID = "user_id"
+        case retentionDays = "retention_days"
+        case sliceLengthMillis = "slice_length_millis"
+        case slices
+        case estimatedCount = "estimated_count"
+        case bytes
+        case estimatedFPR = "estimated_fpr"
+    }
+
+    init(userID: String, summary: ExposureSummary?) {
+        self.userID = userID
+        retentionDays = summary?.retentionDays
+        sliceLengthMillis = summary?.sliceLengthMillis
+        slices = (summary?.slices ?? []).map {
+            Slice(startMillis: $0.start.millis, endMillis: $0.end.millis, estimatedCount: $0.estimatedCount, bytes: $0.byteCount, estimatedFPR: $0.estimatedFalsePositiveRate)
+        }
+        estimatedCount = summary?.estimatedCount ?? 0
+        bytes = summary?.byteCount ?? 0
+        estimatedFPR = summary?.estimatedFalsePositiveRate ?? 0
+    }
+}

@@ -156,6 +156,16 @@ public enum ConfigurationKeys {
         integer("ingest.max_record_bytes", "largest record value accepted, default 65536", \.maxRecordBytes, 256...(64 << 20)),
         millis("ingest.allowed_lateness_ms", "how far behind the watermark an event is still applied, default 600000", \.allowedLatenessMillis),
         millis("ingest.dedup_window_ms", "how long event ids are remembered, default 600000", \.dedupWindowMillis),
+        integer("exposure.retention_days", "days of event time an exposure is remembered, default 30", \.exposureRetentionDays, 1...3650),
+        integer("exposure.slice_count", "time slices of the retention (sharper expiry costs bits), default 6", \.exposureSliceCount, 1...1024),
+        ConfigurationKey(
+            name: "exposure.target_fpr", help: "false-positive rate of a whole check, default 0.01",
+            apply: { c, v throws(ConfigurationError) in c.exposureTargetFPR = try double("exposure.target_fpr", v) },
+            read: { "\($0.exposureTargetFPR)" }),
+        ConfigurationKey(
+            name: "exposure.click_implies_exposure", help: "a click on an unseen item records an exposure too, default false",
+            apply: { c, v throws(ConfigurationError) in c.clickImpliesExposure = try bool("exposure.click_implies_exposure", v) },
+            read: { String($0.clickImpliesExposure) }),
     ] + cooccurrenceKeys() + priorKeys()
 
     /// The `cooccurrence.*` keys: each is stored as an override and applied to the preset by

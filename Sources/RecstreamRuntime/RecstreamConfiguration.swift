@@ -68,6 +68,18 @@ public struct RecstreamConfiguration: Sendable {
     /// Key `ingest.dedup_window_ms`, default 600000 (10 minutes); at least the allowed lateness.
     public var dedupWindowMillis: Int64 = 600_000
 
+    // MARK: exposure
+    /// Days of event time an exposure is remembered (at least; at most one slice more). Key
+    /// `exposure.retention_days`, default 30.
+    public var exposureRetentionDays = 30
+    /// Time slices of the retention. Key `exposure.slice_count`, default 6.
+    public var exposureSliceCount = 6
+    /// False-positive rate of a whole check. Key `exposure.target_fpr`, default 0.01.
+    public var exposureTargetFPR = 0.01
+    /// A click on an item not in the user's filter records an exposure too. Key
+    /// `exposure.click_implies_exposure`, default false.
+    public var clickImpliesExposure = false
+
     // MARK: cooccurrence
     /// Preset the co-occurrence keys start from: `default`, `flink-ml` or `alink`. Key
     /// `cooccurrence.preset`, default `default`.
@@ -105,7 +117,11 @@ public struct RecstreamConfiguration: Sendable {
     }
 
     public var shardConfiguration: ShardConfiguration {
-        ShardConfiguration(allowedLatenessMillis: allowedLatenessMillis, dedupWindowMillis: dedupWindowMillis)
+        ShardConfiguration(
+            allowedLatenessMillis: allowedLatenessMillis, dedupWindowMillis: dedupWindowMillis,
+            exposure: ExposureFilterConfiguration(
+                retentionDays: exposureRetentionDays, sliceCount: exposureSliceCount, targetFalsePositiveRate: exposureTargetFPR),
+            clickImpliesExposure: clickImpliesExposure)
     }
 
     /// The HTTP address split into host and port.

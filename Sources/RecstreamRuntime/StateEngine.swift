@@ -82,8 +82,29 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         return Array(ranked.prefix(k))
     }
 
-    /// Whether `userID` was shown `itemID`, when exposure filters are kept; false otherwise.
-    func isExposed(_ userID: String, _ itemID: String) -> Bool { false }
+    /// Whether `userID` was shown `itemID`.
+    func isExposed(_ userID: String, _ itemID: String) -> Bool { exposed(userID: userID, itemIDs: [itemID])[0] }
+
+    public func exposed(userID: String, itemIDs: [String]) -> [Bool] {
+        let hashes = itemIDs.map { ExposureHash($0) }
+        return lock.withLock {
+            // Normally one shard holds the user (events are keyed by user); any that does counts.
+            let holders = state.ownedShards.filter { $0.users.lookup(userID) != nil }
+            return hashes.map { hash in holders.contains { $0.wasExposed(userID: userID, itemHash: hash) } }
+        }
+    }
+
+    public func exposed(pairs: [(userID: String, itemID: String)]) -> [Bool] {
+        let hashes = pairs.map { ExposureHash($0.itemID) }
+        return lock.withLock {
+            let shards = state.ownedShards
+            return zip(pairs, hashes).map { pair, hash in shards.contains { $0.wasExposed(userID: pair.userID, itemHash: hash) } }
+        }
+    }
+
+    public func exposureSummary(_ userID: String) -> ExposureSummary? {
+        lock.withLock { state.ownedShards.lazy.compactMap { $0.exposureSummary(userID: userID) }.first }
+    }
 
     public func history(_ userID: String) -> [HistoryItem]? {
         lock.withLock { state.instance.history(userID: userID) }?.map {

@@ -26,6 +26,15 @@ struct ShardQueries: StateQueries {
     func similarItems(toAnyOf itemIDs: [String], method: SimilarityMethod, k: Int, excludingExposedTo userID: String?) -> [SimilarItem] {
         [SimilarItem(itemID: "i3", score: Double(itemIDs.count))]
     }
+    func exposed(userID: String, itemIDs: [String]) -> [Bool] {
+        itemIDs.map { id in shards.contains { $0.wasExposed(userID: userID, itemHash: ExposureHash(id)) } }
+    }
+    func exposed(pairs: [(userID: String, itemID: String)]) -> [Bool] {
+        pairs.map { exposed(userID: $0.userID, itemIDs: [$0.itemID])[0] }
+    }
+    func exposureSummary(_ userID: String) -> ExposureSummary? {
+        shards.lazy.compactMap { $0.exposureSummary(userID: userID) }.first
+    }
     func history(_ userID: String) -> [HistoryItem]? {
         userID == "u1" ? [HistoryItem(itemID: "i1", type: .click, timeMillis: 5, weight: 1)] : nil
     }
@@ -53,7 +62,7 @@ func makeAPI() -> QueryAPI {
     b.apply(Event(eventID: "e4", type: .exposure, userID: "u2", itemID: "i1", time: .init(millis: t + 3)), offset: 0)
     b.apply(Event(eventID: "e5", type: .exposure, userID: "u2", itemID: "i1", time: .init(millis: t + 4)), offset: 1)
     b.apply(Event(eventID: "e6", type: .exposure, userID: "u2", itemID: "i2", time: .init(millis: t + 5)), offset: 2)
-    return QueryAPI(configuration: QueryAPIConfiguration(port: 0, maxBatchItems: 3, maxBodyBytes: 512), queries: ShardQueries(shards: [a, b]), metricsRegistry: nil)
+    return QueryAPI(configuration: QueryAPIConfiguration(port: 0, maxBatchItems: 3, maxBodyBytes: 32_768), queries: ShardQueries(shards: [a, b]), metricsRegistry: nil)
 }
 
 func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
@@ -80,6 +89,42 @@ struct QueryAPITests {
                 // CTR with the default Beta(1, 12): (1 + 1) / (4 + 13) = 2/17.
                 #expect(abs(rates["ctr"]! - 2.0 / 17.0) < 1e-12)
                 #expect(windows["all"] != nil)
+            }
+        }
+    }
+
+    @Test func exposureFilterKeepsUnseenCandidatesInOrder() async throws {
+        try await app.test(.router) { client in
+            // u1 was shown i1 (partition 0), u2 was shown i1 and i2 (partition 1).
+            try await client.execute(
+                uri: "/v1/users/u2/exposures/filter", method: .post, body: ByteBuffer(string: #"{"items": ["i9", "i2", "i8", "i1"]}"#)
+            ) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                #expect(body["items"] as? [String] == ["i9", "i8"])
+                #expect(body["removed"] as? Int == 2)
+            }
+            try await client.execute(
+                uri: "/v1/users/nobody/exposures/filter", method: .post, body: ByteBuffer(string: #"{"items": ["i1", "i2"]}"#)
+            ) { response in
+                let body = try jsonObject(response.body)
+                #expect(body["items"] as? [String] == ["i1", "i2"])
+            }
+            try await client.execute(
+                uri: "/v1/exposures/check", method: .post,
+                body: ByteBuffer(string: #"{"pairs": [{"user_id": "u1", "item_id": "i1"}, {"user_id": "u1", "item_id": "i2"}]}"#)
+            ) { response in
+                let body = try jsonObject(response.body)
+                #expect(body["exposed"] as? [Bool] == [true, false])
+            }
+            try await client.execute(uri: "/v1/users/u2/exposures/summary", method: .get) { response in
+                let body = try jsonObject(response.body)
+                #expect(body["estimated_count"] as? Int == 2)
+                #expect((body["slices"] as? [Any])?.count == 1)
+            }
+            let tooMany = "{\"items\": [" + (0..<2001).map { "\"i\($0)\"" }.joined(separator: ",") + "]}"
+            try await client.execute(uri: "/v1/users/u1/exposures/filter", method: .post, body: ByteBuffer(string: tooMany)) { response in
+                #expect(response.status == .badRequest)
             }
         }
     }
@@ -118,7 +163,7 @@ struct QueryAPITests {
         (#"{"ids": ["a", "b", "c", "d"]}"#, .badRequest),
         (#"{"ids": [""]}"#, .badRequest),
         ("{\"ids\": [\"\(String(repeating: "x", count: 129))\"]}", .badRequest),
-        ("{\"ids\": [\"\(String(repeating: "y", count: 600))\"]}", .contentTooLarge),
+        ("{\"ids\": [\"\(String(repeating: "y", count: 40_000))\"]}", .contentTooLarge),
     ])
     func malformedBatchesAreClientErrors(body: String, status: HTTPResponse.Status) async throws {
         try await app.test(.router) { client in

@@ -21,8 +21,10 @@ public struct Shard: Sendable {
     public private(set) var commitSequence: UInt64 = 0
 
     public private(set) var items = IdInterner()
+    public private(set) var users = IdInterner()
     public private(set) var dedup: EventDeduplicator
     public private(set) var itemStatistics = ItemStatistics()
+    public private(set) var exposureFilters: ExposureFilters
 
     private var metaDirty = false
     private var persistedDedupExpiry: UInt32? = nil
@@ -32,6 +34,7 @@ public struct Shard: Sendable {
         self.partition = partition
         self.configuration = configuration
         self.dedup = EventDeduplicator(windowMillis: configuration.dedupWindowMillis)
+        self.exposureFilters = ExposureFilters(configuration: configuration.exposure)
     }
 
     /// This shard's key prefix in the store.
@@ -75,6 +78,14 @@ public struct Shard: Sendable {
         let shardEvent = ShardEvent(
             type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
         itemStatistics.apply(shardEvent)
+        if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
+            let itemBytes = ids.extracting(event.itemID)
+            let hash = ExposureHash(itemBytes)
+            let user = users.intern(ids.extracting(event.userID)).index
+            if event.type == .exposure || !exposureFilters.contains(user: user, itemHash: hash, watermark: newWatermark) {
+                exposureFilters.recordExposure(user: user, itemHash: hash, at: event.time, watermark: newWatermark)
+            }
+        }
         return .applied
     }
 
@@ -96,6 +107,19 @@ public struct Shard: Sendable {
         nextOffset = offset
         metaDirty = true
         return offset - from
+    }
+
+    /// Whether this shard remembers `userID` being shown `itemHash` (evaluated at the shard's
+    /// watermark). False for a user the shard does not know.
+    public func wasExposed(userID: String, itemHash: ExposureHash) -> Bool {
+        guard let user = users.lookup(userID), let watermark else { return false }
+        return exposureFilters.contains(user: user, itemHash: itemHash, watermark: watermark)
+    }
+
+    /// The user's exposure summary in this shard, if it has one.
+    public func exposureSummary(userID: String) -> ExposureSummary? {
+        guard let user = users.lookup(userID), let watermark else { return nil }
+        return exposureFilters.summary(user: user, watermark: watermark)
     }
 
     /// The item counters for `itemID` in this shard, if it has any.
@@ -122,6 +146,14 @@ public struct Shard: Sendable {
             changes.put(key.bytes, Array(items.bytes(of: index)))
         }
         items.markPersisted()
+        for index in users.newIDs {
+            var key = BinaryWriter(capacity: prefix.count + 5)
+            key.append(contentsOf: prefix)
+            key.append(ShardKeys.userDictionaryKind)
+            key.appendBigEndian(UInt32(bitPattern: index))
+            changes.put(key.bytes, Array(users.bytes(of: index)))
+        }
+        users.markPersisted()
 
         if let expired = dedup.expiredThroughMinute, persistedDedupExpiry.map({ $0 < expired }) ?? true {
             var from = BinaryWriter()
@@ -149,6 +181,9 @@ public struct Shard: Sendable {
         var familyChanges = FamilyChanges()
         itemStatistics.drainChanges(into: &familyChanges)
         append(familyChanges, tag: ItemStatistics.tag, prefix: prefix, to: &changes)
+        var exposureChanges = FamilyChanges()
+        exposureFilters.drainChanges(into: &exposureChanges)
+        append(exposureChanges, tag: ExposureFilters.tag, prefix: prefix, to: &changes)
 
         if metaDirty || !changes.isEmpty {
             var key = prefix
@@ -231,6 +266,10 @@ public struct Shard: Sendable {
             var r = BinaryReader(rest)
             let index = Int32(bitPattern: try r.readBigEndianUInt32())
             try items.restore(index: index, bytes: value)
+        case ShardKeys.userDictionaryKind:
+            var r = BinaryReader(rest)
+            let index = Int32(bitPattern: try r.readBigEndianUInt32())
+            try users.restore(index: index, bytes: value)
         case ShardKeys.dedupKind:
             var r = BinaryReader(rest)
             let minute = try r.readBigEndianUInt32()
@@ -247,6 +286,7 @@ public struct Shard: Sendable {
             let familyKey = Array(rest.dropFirst())
             switch tag {
             case ItemStatistics.tag: try itemStatistics.restore(key: familyKey, value: value)
+            case ExposureFilters.tag: try exposureFilters.restore(key: familyKey, value: value)
             default: throw StateDecodingError("unknown family tag \(tag)")
             }
         default:
@@ -265,6 +305,8 @@ public struct Shard: Sendable {
             ("item_dictionary", items.count, items.approximateBytes),
             ("dedup", dedup.count, dedup.approximateBytes),
             (ItemStatistics.name, itemStatistics.entryCount, itemStatistics.approximateBytes),
+            ("user_dictionary", users.count, users.approximateBytes),
+            (ExposureFilters.name, exposureFilters.entryCount, exposureFilters.approximateBytes),
         ]
     }
 }

@@ -1,21 +1,32 @@
 /// Event-time rules shared by every family of a shard.
-public struct ShardConfiguration: Sendable, Hashable, Codable {
+public struct ShardConfiguration: Sendable, Hashable {
     /// How far behind the shard's watermark an event may be and still be applied. An event with
     /// `ts < watermark - allowedLateness` is dropped and counted as late. Default 10 minutes.
     public var allowedLatenessMillis: Int64
     /// How long event ids are remembered for deduplication (see ``EventDeduplicator``); must be at
     /// least the allowed lateness so every applied event is checked. Default 10 minutes.
     public var dedupWindowMillis: Int64
+    /// The per-user exposure filters (see ``ExposureFilterConfiguration``).
+    public var exposure: ExposureFilterConfiguration
+    /// When true, a click on an item the user's filter does not hold also records an exposure
+    /// (the exposure event was lost or never sent). Default false: only exposures count.
+    public var clickImpliesExposure: Bool
 
-    public init(allowedLatenessMillis: Int64 = 600_000, dedupWindowMillis: Int64 = 600_000) {
+    public init(
+        allowedLatenessMillis: Int64 = 600_000, dedupWindowMillis: Int64 = 600_000,
+        exposure: ExposureFilterConfiguration = ExposureFilterConfiguration(), clickImpliesExposure: Bool = false
+    ) {
         self.allowedLatenessMillis = allowedLatenessMillis
         self.dedupWindowMillis = dedupWindowMillis
+        self.exposure = exposure
+        self.clickImpliesExposure = clickImpliesExposure
     }
 
     /// Problems with the configuration, one line each; empty when valid.
     public func validate() -> [String] {
         var problems: [String] = []
         if allowedLatenessMillis < 0 { problems.append("allowed lateness must be >= 0 ms, got \(allowedLatenessMillis)") }
+        problems += exposure.validate().map { "exposure: \($0)" }
         if dedupWindowMillis < allowedLatenessMillis {
             problems.append(
                 "the dedup window (\(dedupWindowMillis) ms) must be at least the allowed lateness "

@@ -30,6 +30,16 @@ extension Shard {
             itemLines.append((id, "item partition=\(partition) id=\(id) " + parts.joined(separator: " ")))
         }
         lines.append(contentsOf: itemLines.sorted { $0.0 < $1.0 }.map(\.1))
+        var userLines: [(String, String)] = []
+        for index in 0..<Int32(users.count) {
+            guard let filter = exposureFilters.filter(of: index) else { continue }
+            var w = BinaryWriter()
+            filter.encode(into: &w)
+            let id = users.string(of: index)
+            userLines.append(
+                (id, "exposures partition=\(partition) user=\(id) count=\(filter.estimatedCount(watermark: watermark ?? EventTime(millis: 0))) filter=\(MurmurHash3.hash128(w.bytes.span).description)"))
+        }
+        lines.append(contentsOf: userLines.sorted { $0.0 < $1.0 }.map(\.1))
         return lines
     }
 }

@@ -5,6 +5,7 @@
 /// |---|---|---|
 /// | `m` | — | shard metadata: next offset, watermark, counters |
 /// | `k` | item index (BE32) | item id bytes (the item dictionary) |
+/// | `u` | user index (BE32) | user id bytes (the user dictionary) |
 /// | `d` | minute (BE32), commit sequence (BE64) | 16-byte event-id hashes remembered for dedup |
 /// | `f` | family tag, family key | the family's record |
 ///
@@ -13,6 +14,7 @@ public enum ShardKeys {
     public static let shardMarker: UInt8 = 0x53  // "S"
     public static let metaKind: UInt8 = 0x6d  // "m"
     public static let itemDictionaryKind: UInt8 = 0x6b  // "k"
+    public static let userDictionaryKind: UInt8 = 0x75  // "u"
     public static let dedupKind: UInt8 = 0x64  // "d"
     public static let familyKind: UInt8 = 0x66  // "f"
 

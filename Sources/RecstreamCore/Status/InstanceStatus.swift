@@ -152,6 +152,14 @@ public protocol StateQueries: Sendable {
     func similarItems(toAnyOf itemIDs: [String], method: SimilarityMethod, k: Int, excludingExposedTo userID: String?) -> [SimilarItem]
     /// The LastN history of `userID`, newest first; nil when unknown.
     func history(_ userID: String) -> [HistoryItem]?
+    /// For each item, whether `userID` was already shown it within the exposure retention
+    /// (false positives at most at the configured rate, never false negatives). Unknown user:
+    /// all false.
+    func exposed(userID: String, itemIDs: [String]) -> [Bool]
+    /// `exposed` for many (user, item) pairs.
+    func exposed(pairs: [(userID: String, itemID: String)]) -> [Bool]
+    /// The user's live exposure slices; nil when the user has none.
+    func exposureSummary(_ userID: String) -> ExposureSummary?
 }
 
 /// An item and a count, in a ranking.

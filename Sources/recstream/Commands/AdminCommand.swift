@@ -35,13 +35,17 @@ struct AdminCommand: AsyncParsableCommand {
             Item statistics:
               item-stats      windowed counts, totals and smoothed rates of items
               top-items       the items with the most events of a type in a window
+            Exposure filters:
+              exposed         which of these items a user was already shown
+              exposure-summary  a user's filter: slices, estimated count, bytes, false-positive rate
             Similarity and history:
               similar         top-k similar items by ItemCF or Swing
               history         a user's last N engaged items
             """,
         subcommands: [
             AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
-            AdminHistoryCommand.self, AdminCheckpointCommand.self, AdminRecomputeCommand.self,
+            AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
+            AdminRecomputeCommand.self,
         ]
     )
 }
@@ -258,6 +262,68 @@ struct AdminRecomputeCommand: AsyncParsableCommand {
             Terminal.out(
                 "recomputed from \(StatusRendering.int(b["engagements_in_window"])) engagements (\(StatusRendering.int(b["items"])) items) in "
                     + String(format: "%.2f s", b["seconds"] as? Double ?? 0) + ((b["swapped"] as? Bool) == true ? "; swapped in" : "; superseded, not swapped"))
+        }
+    }
+}
+
+struct AdminExposedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exposed", abstract: "Which of these items the user was already shown (within the exposure retention).")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "User id.")
+    var user: String
+
+    @Argument(help: "Item ids (up to 2000).")
+    var items: [String]
+
+    func validate() throws {
+        guard !items.isEmpty else { throw ValidationError("give at least one item id") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let pairs = items.map { ["user_id": user, "item_id": $0] }
+            let object = try await options.client.json(
+                "/v1/exposures/check", method: .POST, body: try JSONSerialization.data(withJSONObject: ["pairs": pairs]))
+            let exposed = (object as? [String: Any])?["exposed"] as? [Bool] ?? []
+            if options.json {
+                let body = Dictionary(uniqueKeysWithValues: zip(items, exposed))
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: ["user_id": user, "exposed": body], options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            Terminal.out(Terminal.table(["item", "exposed to \(user)"], zip(items, exposed).map { [$0, $1 ? "yes" : "no"] }))
+        }
+    }
+}
+
+struct AdminExposureSummaryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exposure-summary", abstract: "A user's exposure filter: live slices, estimated count, bytes, estimated false-positive rate.")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "User id.")
+    var user: String
+
+    func run() async throws {
+        try await reportingFailures {
+            let id = user.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? user
+            let object = try await options.client.json("/v1/users/\(id)/exposures/summary")
+            if options.json {
+                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                return
+            }
+            let b = object as? [String: Any] ?? [:]
+            Terminal.out(
+                "user \(user): about \(StatusRendering.int(b["estimated_count"])) exposures, \(StatusRendering.int(b["bytes"])) bytes, "
+                    + String(format: "estimated false-positive rate %.3f%%", (b["estimated_fpr"] as? Double ?? 0) * 100))
+            let slices = b["slices"] as? [[String: Any]] ?? []
+            Terminal.out(Terminal.table(["slice from", "to", "exposures", "bytes", "fpr"], slices.map {
+                [StatusRendering.time($0["start_millis"]), StatusRendering.time($0["end_millis"]), StatusRendering.int($0["estimated_count"]),
+                 StatusRendering.int($0["bytes"]), String(format: "%.4f%%", ($0["estimated_fpr"] as? Double ?? 0) * 100)]
+            }))
         }
     }
 }
