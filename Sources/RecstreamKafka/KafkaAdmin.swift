@@ -121,6 +121,14 @@ public final class KafkaAdmin {
         return nil
     }
 
+    /// The cluster's id (from metadata), or nil if the broker does not report one in time.
+    public func clusterID(timeout: Duration) -> String? {
+        // rd_kafka_clusterid(): returns a malloc'ed string we must rd_kafka_mem_free(), or NULL.
+        guard let raw = rd_kafka_clusterid(rk, timeout.clampedMilliseconds) else { return nil }
+        defer { rd_kafka_mem_free(rk, raw) }
+        return String(cString: raw)
+    }
+
     /// The partition's low and high watermarks, from its leader.
     ///
     /// - Throws: `_TIMED_OUT`, `UNKNOWN_TOPIC_OR_PART`, or the broker's error.

@@ -17,6 +17,8 @@ struct EngineState {
     var lastCommitError: String?
     var eventsPerSecond: Double = 0
     var consuming = false
+    /// Wall-clock milliseconds of the last batch that held records.
+    var lastRecordAtMillis: Int64?
     /// Family sizes, refreshed every few seconds by the ingest thread (computing them walks
     /// every entry).
     var familySizes: [FamilySize] = []

@@ -110,6 +110,8 @@ final class IngestPipeline: @unchecked Sendable {
                 continue
             }
             if holdsLock {
+                // The lock was taken because records arrived: note when, for staleness.
+                engine.state.lastRecordAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
                 engine.lock.unlock()
                 holdsLock = false
             }
@@ -294,7 +296,7 @@ final class IngestPipeline: @unchecked Sendable {
                 break
             } catch {
                 metrics.commitFailures.increment()
-                withState { $0.lastCommitError = "\(Date()): \(error)" }
+                withState { $0.lastCommitError = "\(ISO8601DateFormatter().string(from: Date())): \(error)" }
                 logger.error("state commit failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
                 if stopRequested() && backoff >= .seconds(5) {
                     logger.critical("giving up the final commit; the store keeps the previous commit", metadata: ["error": "\(error)"])
@@ -302,6 +304,9 @@ final class IngestPipeline: @unchecked Sendable {
                 }
                 Thread.sleep(forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
                 backoff = min(backoff * 2, .seconds(5))
+                // After a failed log write RocksDB refuses writes until reopened; reopening
+                // recovers the last good commit and the same batch is written again.
+                do { try repository.reopen() } catch { logger.error("reopening the state store failed", metadata: ["error": "\(error)"]) }
             }
         }
         let elapsed = clock.now - started

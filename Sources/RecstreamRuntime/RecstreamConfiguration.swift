@@ -53,6 +53,9 @@ public struct RecstreamConfiguration: Sendable {
     public var commitIntervalMillis: Int64 = 1000
     /// fsync the write-ahead log on every commit. Key `state.sync_writes`, default true.
     public var syncWrites = true
+    /// Read every record at start so RocksDB verifies every checksum before anything is served.
+    /// Key `state.verify_on_start`, default true.
+    public var verifyOnStart = true
     /// Where `POST /v1/admin/checkpoint` writes copies. Key `state.checkpoint_dir`, default
     /// `<state dir>.checkpoints`.
     public var checkpointDir: String? = nil

@@ -28,10 +28,20 @@ public final class Runtime: AdminOperations, Sendable {
         self.stateDirectory = stateDirectory
         repository = try StateRepository(
             path: stateDirectory, syncWrites: configuration.syncWrites, eventsTopic: configuration.eventsTopic)
+        try repository.verifyNotRolledBack()
+        if configuration.verifyOnStart {
+            let records = try repository.verifyAll()
+            logger.info("state verified", metadata: ["records": "\(records)", "commits": "\(repository.commitCount)"])
+        }
+        let kafka = KafkaConfiguration(bootstrapServers: bootstrapServers, configuration.kafkaProperties)
+        if let clusterID = try? KafkaAdmin(configuration: kafka).clusterID(timeout: .seconds(10)) {
+            try repository.checkCluster(clusterID)
+        } else {
+            logger.warning("the brokers did not report a cluster id; the state directory is not checked against the cluster")
+        }
         let cooccurrence = try configuration.cooccurrence()
         let instance = try repository.loadInstanceState(configuration: cooccurrence)
         engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
-        let kafka = KafkaConfiguration(bootstrapServers: bootstrapServers, configuration.kafkaProperties)
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)

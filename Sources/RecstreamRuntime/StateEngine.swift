@@ -58,7 +58,9 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 startedAtMillis: startedAtMillis, lastCommitAtMillis: state.lastCommitAtMillis,
                 lastCommitDurationMillis: state.lastCommitDurationMillis, lastCommitError: state.lastCommitError,
                 eventsPerSecond: state.eventsPerSecond, watermarkMillis: ItemStatsQuery.watermark(of: shards)?.millis,
-                consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss)
+                consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss,
+                lastRecordAtMillis: state.lastRecordAtMillis,
+                secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(Int64(Date().timeIntervalSince1970 * 1000) - $0) / 1000 })
         }
     }
 

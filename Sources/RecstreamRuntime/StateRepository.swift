@@ -9,6 +9,17 @@ final class StateRepository: @unchecked Sendable {
     let store: StateStore
     let path: String
 
+    /// The state directory is damaged; serving from it would serve wrong data.
+    struct CorruptionError: Error, CustomStringConvertible {
+        var path: String
+        var reason: String
+        var description: String {
+            "state directory \(path) is damaged (\(reason)). recstream will not serve from it. Rebuild the state from Kafka "
+                + "in one command: `recstream state reset --state-dir \(path)` (moves it aside), then start again; the topic "
+                + "must still hold the events the state was built from."
+        }
+    }
+
     /// Why a state directory cannot be used for this run.
     struct MismatchError: Error, CustomStringConvertible {
         var description: String
@@ -36,6 +47,28 @@ final class StateRepository: @unchecked Sendable {
         } else {
             var batch = WriteBatch()
             batch.put(ShardKeys.formatKey, expected)
+            try store.write(batch)
+        }
+    }
+
+    static let clusterKey: [UInt8] = Array("F/cluster".utf8)
+
+    /// Ties the state directory to one Kafka cluster: the first run records the cluster's id;
+    /// later runs against another cluster are refused, since the stored offsets would point into
+    /// a different log.
+    /// - Throws: `MismatchError` naming both clusters.
+    func checkCluster(_ clusterID: String) throws {
+        if let stored = try store.get(Self.clusterKey) {
+            let storedID = String(decoding: stored, as: UTF8.self)
+            guard storedID == clusterID else {
+                throw MismatchError(
+                    description: "state directory \(path) holds state built from Kafka cluster \(storedID); the brokers given belong "
+                        + "to cluster \(clusterID). Its offsets mean nothing here: use another --state-dir, or move this one aside "
+                        + "with `recstream state reset --state-dir \(path)` to rebuild the state from this cluster's topic.")
+            }
+        } else {
+            var batch = WriteBatch()
+            batch.put(Self.clusterKey, Array(clusterID.utf8))
             try store.write(batch)
         }
     }
@@ -107,13 +140,59 @@ final class StateRepository: @unchecked Sendable {
         return engagements
     }
 
-    /// Writes `changes` as one atomic batch.
+    static let commitKey: [UInt8] = Array("F/commit".utf8)
+    /// The sidecar file naming the last commit written; see ``verifyNotRolledBack()``.
+    var commitMarkerPath: String { (path as NSString).appendingPathComponent("RECSTREAM-COMMIT") }
+    /// Commits written to this store (persisted in every batch).
+    private(set) var commitCount: UInt64 = 0
+
+    /// Reads the commit counter and checks it against the sidecar file written after every commit.
+    /// RocksDB recovers from a truncated MANIFEST or log by silently opening an older state; the
+    /// counter in the store would then be behind the one the sidecar recorded, which this refuses.
+    /// - Throws: `CorruptionError` when the store is behind the sidecar.
+    func verifyNotRolledBack() throws {
+        if let stored = try store.get(Self.commitKey) {
+            var r = BinaryReader(stored)
+            commitCount = try r.readBigEndianUInt64()
+        }
+        if let text = try? String(contentsOfFile: commitMarkerPath, encoding: .utf8), let recorded = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            recorded > commitCount
+        {
+            throw CorruptionError(
+                path: path,
+                reason: "the store's last commit is #\(commitCount) but commit #\(recorded) was completed: the store was rolled back or truncated")
+        }
+    }
+
+    /// Reads every record once so RocksDB verifies every block checksum; restores and the
+    /// engagement log would otherwise find damage only when they reach it.
+    /// - Throws: `CorruptionError` on any checksum or format failure.
+    func verifyAll() throws -> Int {
+        var records = 0
+        do {
+            try store.scan(prefix: []) { _, _ in
+                records += 1
+                return true
+            }
+        } catch let error as StorageError where error.kind == .corruption {
+            throw CorruptionError(path: path, reason: error.message)
+        }
+        return records
+    }
+
+    /// Writes `changes` as one atomic batch, then records the commit in the sidecar file.
     func commit(_ changes: StateChanges) throws(StorageError) {
         var batch = WriteBatch()
+        var counter = BinaryWriter()
+        counter.appendBigEndian(commitCount + 1)
+        batch.put(Self.commitKey, counter.bytes)
         for range in changes.rangeDeletes { batch.deleteRange(from: range.from, to: range.to) }
         for key in changes.deletes { batch.delete(key) }
         for put in changes.puts { batch.put(put.key, put.value) }
         try store.write(batch)
+        commitCount += 1
+        // Atomic replace; a crash before it only leaves the marker behind the store (harmless).
+        try? String(commitCount).write(toFile: commitMarkerPath, atomically: true, encoding: .utf8)
     }
 
     /// A consistent copy of the store in a new directory under `directory` (see
@@ -160,7 +239,14 @@ final class StateRepository: @unchecked Sendable {
         return partitions.sorted()
     }
 
-    func close() { store.close() }
+    /// Reopens the store after a failed write (see `StateStore.reopen`).
+    func reopen() throws(StorageError) { try store.reopen() }
+
+    /// Flushes the memtable (so the next start replays no log) and closes.
+    func close() {
+        try? store.flush()
+        store.close()
+    }
 }
 
 extension Array where Element == UInt8 {

@@ -292,6 +292,23 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
+    /// Closes and opens the database again at the same path with the same options: how a store
+    /// recovers after a write failed for lack of space or a read-only file system (RocksDB then
+    /// refuses every further write until reopened; the C API has no `Resume`). What was written
+    /// before the failure is recovered from the log as on any open.
+    ///
+    /// - Throws: ``StorageError`` when the open fails (the store is then closed; call again).
+    public func reopen() throws(StorageError) {
+        lock.lockExclusive()
+        defer { lock.unlock() }
+        if let db {
+            // Ownership: rocksdb_close frees the handle and releases the LOCK file.
+            rocksdb_close(db)
+            self.db = nil
+        }
+        db = try Self.openDatabase(path: path, options: options, compression: compression)
+    }
+
     /// Closes the database and releases its `LOCK`, after waiting for calls in flight. Later
     /// calls throw ``StorageError/Kind/invalidArgument``; closing twice does nothing. `deinit`
     /// closes too.

@@ -40,11 +40,17 @@ func consumedRecords(_ status: [String: Any]) -> Int {
 
 /// Waits until the instance has consumed `count` records and committed them.
 func awaitConsumed(_ api: String, count: Int, within limit: Duration = .seconds(120)) async throws {
-    try await eventually(within: limit, "instance at \(api) to consume and commit \(count) records") {
-        let s = try await status(api)
-        let partitions = s["partitions"] as? [[String: Any]] ?? []
-        let committed = partitions.allSatisfy { ($0["committed_offset"] as? Int) == ($0["applied_offset"] as? Int) }
-        return consumedRecords(s) == count && committed && !partitions.isEmpty
+    var last = ""
+    do {
+        try await eventually(within: limit, "instance at \(api) to consume and commit \(count) records") {
+            let s = try await status(api)
+            let partitions = s["partitions"] as? [[String: Any]] ?? []
+            let committed = partitions.allSatisfy { ($0["committed_offset"] as? Int) == ($0["applied_offset"] as? Int) }
+            last = "consumed \(consumedRecords(s)), partitions \(partitions.map { "\($0["partition"] ?? "?"):\($0["applied_offset"] ?? "-")/\($0["end_offset"] ?? "-")" })"
+            return consumedRecords(s) == count && committed && !partitions.isEmpty
+        }
+    } catch {
+        throw RecstreamProcess.Failure(description: "\(error); last status: \(last)")
     }
 }
 

@@ -23,6 +23,11 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
     public var watermarkMillis: Int64?
     /// Whether ingest is running (false while stopping or after a fatal error).
     public var consuming: Bool
+    /// Wall-clock milliseconds when the last record was consumed; nil before the first.
+    public var lastRecordAtMillis: Int64?
+    /// Seconds since then, at the time of this snapshot: how stale the answers may be when the
+    /// broker is unreachable (it also grows when producers are simply idle).
+    public var secondsSinceLastRecord: Double?
     public var partitions: [PartitionStatus]
     /// Entries and approximate bytes per state family, summed over owned partitions.
     public var state: [FamilySize]
@@ -34,8 +39,10 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
         startedAtMillis: Int64, lastCommitAtMillis: Int64? = nil, lastCommitDurationMillis: Double? = nil,
         lastCommitError: String? = nil, eventsPerSecond: Double = 0, watermarkMillis: Int64? = nil,
         consuming: Bool = false, partitions: [PartitionStatus] = [], state: [FamilySize] = [],
-        dataLoss: [DataLossEvent] = []
+        dataLoss: [DataLossEvent] = [], lastRecordAtMillis: Int64? = nil, secondsSinceLastRecord: Double? = nil
     ) {
+        self.lastRecordAtMillis = lastRecordAtMillis
+        self.secondsSinceLastRecord = secondsSinceLastRecord
         self.version = version
         self.bootstrapServers = bootstrapServers
         self.groupID = groupID
