@@ -6,8 +6,9 @@
 DEB_PACKAGES := librdkafka-dev librocksdb-dev pkg-config kcat chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
+SCHEMATHESIS_VERSION := 4.32.5
 
-.PHONY: deps build release demo test test-long bench clean format-lint
+.PHONY: deps test-deps build release demo test bench clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -15,6 +16,10 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# The HTTP API fuzzer the test suite runs against Schemas/openapi.yaml (from PyPI).
+test-deps: deps
+	@command -v schemathesis >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 
 build: deps
 	$(SWIFT) build
@@ -26,7 +31,7 @@ demo: release
 	.build/release/recstream demo
 
 # Builds everything (the integration tests run the recstream binary), then runs every test.
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
