@@ -1,4 +1,5 @@
 import CoreMetrics
+import HTTPTypes
 import Hummingbird
 import Metrics
 
@@ -23,8 +24,12 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             ).recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         }
         do {
-            let response = try await next(request, context)
+            var response = try await next(request, context)
             status = response.status.code
+            // Server-side time of the handler, for clients measuring server latency (W3C Server-Timing).
+            let elapsed = ContinuousClock.now - start
+            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            response.headers[HTTPField.Name("Server-Timing")!] = "app;dur=\(Double(micros) / 1000)"
             return response
         } catch let error as any HTTPResponseError {
             status = error.status.code

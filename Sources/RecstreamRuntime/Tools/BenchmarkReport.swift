@@ -15,11 +15,39 @@ public struct BenchmarkReport: Sendable {
     public var latenciesMillis: [Double]
     public var loadRate: Int
     public var command: String
+    /// `bench exposure-core` output (exposures per second, bytes per user and exposure).
+    public var exposureCore: [String: Double]
+    public var serving: Serving?
+    public var cooccurrenceLines: [String]
+
+    /// Query-side measurements against a loaded instance.
+    public struct Serving: Sendable {
+        public var filterCallsPerSecond: Double
+        public var filterClientMillis: [Double]
+        public var filterServerMillis: [Double]
+        public var exposureFreshnessMillis: [Double]
+        public var similarFreshnessMillis: [Double]
+
+        public init(
+            filterCallsPerSecond: Double, filterClientMillis: [Double], filterServerMillis: [Double], exposureFreshnessMillis: [Double],
+            similarFreshnessMillis: [Double]
+        ) {
+            self.filterCallsPerSecond = filterCallsPerSecond
+            self.filterClientMillis = filterClientMillis
+            self.filterServerMillis = filterServerMillis
+            self.exposureFreshnessMillis = exposureFreshnessMillis
+            self.similarFreshnessMillis = similarFreshnessMillis
+        }
+    }
 
     public init(
         events: Int, meanEventBytes: Double, produceSeconds: Double, rounds: Int, pinned: Bool, ceiling: [Double],
-        pipelineJSON: [Double], pipelinePB: [Double], latenciesMillis: [Double], loadRate: Int, command: String
+        pipelineJSON: [Double], pipelinePB: [Double], latenciesMillis: [Double], loadRate: Int, command: String,
+        exposureCore: [String: Double] = [:], serving: Serving? = nil, cooccurrenceLines: [String] = []
     ) {
+        self.exposureCore = exposureCore
+        self.serving = serving
+        self.cooccurrenceLines = cooccurrenceLines
         self.events = events
         self.meanEventBytes = meanEventBytes
         self.produceSeconds = produceSeconds
@@ -120,7 +148,73 @@ public struct BenchmarkReport: Sendable {
             The machine has 2 cores shared by the broker, the producer of the background load, the prober and the \
             pipeline, so these are upper bounds for a dedicated deployment.
 
+            \(exposureSection())
+            \(cooccurrenceSection())
             """
+    }
+}
+
+extension BenchmarkReport {
+    func ms(_ values: [Double], _ q: Double) -> String { String(format: "%.2f ms", Self.quantile(values, q)) }
+
+    func exposureSection() -> String {
+        let e = exposureCore
+        var text = """
+            ## Exposure filters
+
+            In memory (`recstream bench exposure-core`, pinned to one core): \(Terminal.grouped(Int(e["exposures"] ?? 0))) exposures of \
+            \(Terminal.grouped(Int(e["users"] ?? 0))) users with Zipf(1.0) activity over 30 days of event time, each to a new item, \
+            default filters (1% target, 30 days, 6 slices):
+
+            | exposures applied per CPU second | bytes per retained exposure (memory) | bytes per retained exposure (persisted) | bytes per user with exposures (memory) | users with exposures |
+            |---|---|---|---|---|
+            | \(Terminal.grouped(Int(e["exposures_per_second"] ?? 0))) | \(String(format: "%.2f", e["bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["serialized_bytes_per_exposure"] ?? 0)) | \(String(format: "%.0f", e["bytes_per_user"] ?? 0)) | \(Terminal.grouped(Int(e["live_users"] ?? 0))) |
+
+            Memory includes every per-user array header (light users cost a few hundred bytes in memory, about 13 when \
+            persisted); docs/exposure-filter.md has the measured trade-off between slice counts and bytes.
+
+            """
+        if let s = serving {
+            text += """
+
+                Against `recstream run` (pinned to core 0) holding 1,000,000 events of 100,000 Zipf users: \
+                \(s.filterClientMillis.count) sequential `POST /v1/users/{id}/exposures/filter` calls of 500 candidates (half already \
+                shown) over one connection; server time from the `Server-Timing` header.
+
+                | calls/s (one connection) | server p50 | server p99 | client p50 | client p99 |
+                |---|---|---|---|---|
+                | \(String(format: "%.0f", s.filterCallsPerSecond)) | \(ms(s.filterServerMillis, 0.5)) | \(ms(s.filterServerMillis, 0.99)) | \(ms(s.filterClientMillis, 0.5)) | \(ms(s.filterClientMillis, 0.99)) |
+
+                Produce to "exposed" (`linger.ms=0`, `/v1/exposures/check` polled every 0.5 ms), \(s.exposureFreshnessMillis.count) probes: \
+                p50 \(ms(s.exposureFreshnessMillis, 0.5)), p99 \(ms(s.exposureFreshnessMillis, 0.99)) (target under 100 ms).
+
+                """
+        }
+        return text
+    }
+
+    func cooccurrenceSection() -> String {
+        var text = """
+            ## ItemCF and Swing
+
+            `recstream bench cooccurrence` (pinned to one core; 1,000,000 engagements of 12,000 users with about 47-item \
+            histories, 50,000 items; history cap 50; rates per CPU second of the applying thread):
+
+            ```
+            \(cooccurrenceLines.joined(separator: "\n"))
+            ```
+
+            """
+        if let s = serving {
+            text += """
+
+                Engagement to `similar` (a new user engages two new items; `GET /v1/items/{first}/similar?method=itemcf` polled \
+                until it lists the second), \(s.similarFreshnessMillis.count) probes against the loaded instance: \
+                p50 \(ms(s.similarFreshnessMillis, 0.5)), p99 \(ms(s.similarFreshnessMillis, 0.99)).
+
+                """
+        }
+        return text
     }
 }
 

@@ -19,8 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
             to the query API answering for it. Writes the results to --output.
             """,
         subcommands: [
-            BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchConsumeRawCommand.self,
-            BenchIngestCommand.self,
+            BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
+            BenchConsumeRawCommand.self, BenchIngestCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
     )
@@ -56,7 +56,10 @@ struct BenchRunCommand: AsyncParsableCommand {
                 return [binary] + args
             }
             Terminal.err("starting the embedded broker\(taskset == nil ? "" : " on core 1")")
-            let broker = try ChildProcess(command(1, ["broker", "--topic", "bench.json:8", "--topic", "bench.json.dlq:1", "--topic", "bench.pb:8", "--topic", "bench.pb.dlq:1", "--topic", "bench.latency:8", "--topic", "bench.latency.dlq:1"]))
+            let broker = try ChildProcess(command(1, [
+                "broker", "--topic", "bench.json:8", "--topic", "bench.json.dlq:1", "--topic", "bench.pb:8", "--topic", "bench.pb.dlq:1",
+                "--topic", "bench.latency:8", "--topic", "bench.latency.dlq:1", "--topic", "bench.serve:8", "--topic", "bench.serve.dlq:1",
+            ]))
             defer { broker.terminate() }
             let bootstrap = try await broker.value(after: "bootstrap:")
 
@@ -106,11 +109,24 @@ struct BenchRunCommand: AsyncParsableCommand {
                 "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path,
             ]))
 
+            Terminal.err("exposure filters in memory: 1,000,000 Zipf users, 30,000,000 exposures (pinned)")
+            let exposureCore = try await measureJSON(command(0, ["bench", "exposure-core"]))
+            Terminal.err("exposure filter and similar-items queries against a loaded instance")
+            let serving = try await measureServing(bootstrap: bootstrap, command: command(0, [
+                "run", "--brokers", bootstrap, "--http-address", "127.0.0.1:0", "--log-level", "warning",
+                "--set", "kafka.events_topic=bench.serve", "--set", "kafka.dead_letter_topic=bench.serve.dlq",
+                "--set", "kafka.group_id=bench-serve-\(UUID().uuidString)",
+                "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path,
+            ]))
+            Terminal.err("co-occurrence core (pinned)")
+            let cooccurrence = try await linesOf(command(0, ["bench", "cooccurrence"]))
+
             let report = BenchmarkReport(
                 events: events, meanEventBytes: Double(bytes) / Double(max(events, 1)), produceSeconds: produceSeconds,
                 rounds: rounds, pinned: taskset != nil, ceiling: ceiling, pipelineJSON: pipelineJSON, pipelinePB: pipelinePB,
                 latenciesMillis: latencies, loadRate: loadRate,
-                command: "make bench   # = .build/release/recstream bench --events \(events) --rounds \(rounds) --output \(output)")
+                command: "make bench   # = .build/release/recstream bench --events \(events) --rounds \(rounds) --output \(output)",
+                exposureCore: exposureCore, serving: serving, cooccurrenceLines: cooccurrence)
             let markdown = report.markdown()
             try markdown.write(toFile: output, atomically: true, encoding: .utf8)
             Terminal.out(report.summary)
@@ -182,6 +198,116 @@ struct BenchRunCommand: AsyncParsableCommand {
         }
         Terminal.endStatus()
         return latencies
+    }
+
+    private func measureJSON(_ command: [String]) async throws -> [String: Double] {
+        let child = try ChildProcess(command)
+        let line = try await child.value(after: "result:", within: .seconds(900))
+        _ = try await child.waitForExit()
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    }
+
+    private func linesOf(_ command: [String]) async throws -> [String] {
+        let child = try ChildProcess(command)
+        _ = try await child.waitForExit(within: .seconds(900))
+        return child.lines
+    }
+
+    /// Loads an instance with 1,000,000 exposures of 100,000 Zipf users plus engagements, then
+    /// measures exposure-filter calls (500 candidates, half already shown), the freshness of a
+    /// new exposure, and the freshness of a new co-engagement in ItemCF neighbours.
+    private func measureServing(bootstrap: String, command: [String]) async throws -> BenchmarkReport.Serving {
+        let run = try ChildProcess(command)
+        defer { run.terminate() }
+        let api = try await run.value(after: "api:")
+        let client = APIClient(baseURL: api, timeout: .seconds(5))
+        try await waitUntilOwned(client)
+        let load = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.serve", format: .json)
+        var rng = Xoshiro256StarStar(seed: 9)
+        let zipf = ZipfSampler(ranks: 100_000, exponent: 1.0)
+        var shown: [Int: [String]] = [:]
+        let base: Int64 = 1_793_491_200_000
+        for n in 0..<1_000_000 {
+            let user = zipf.next(using: &rng)
+            let item = "x\(rng.next() % 200_000)"
+            if shown[user, default: []].count < 250 { shown[user, default: []].append(item) }
+            try load.send(Event(eventID: "s\(n)", type: n % 12 == 0 ? .click : .exposure, userID: "su\(user)", itemID: item, time: EventTime(millis: base + Int64(n))))
+            if n % 65536 == 0 { Terminal.status("loading \(Terminal.grouped(n)) events") }
+        }
+        try load.flush(timeout: .seconds(600))
+        Terminal.endStatus()
+        try await eventuallyConsumed(client, count: 1_000_000)
+
+        // Filter calls: one connection, sequential, 2,000 calls of 500 candidates.
+        var clientMillis: [Double] = []
+        var serverMillis: [Double] = []
+        let users = shown.keys.sorted().prefix(2_000)
+        let started = ContinuousClock.now
+        for user in users {
+            let seen = shown[user] ?? []
+            let candidates = Array(seen.prefix(250)) + (0..<(500 - min(250, seen.count))).map { "never-\(user)-\($0)" }
+            let body = try JSONSerialization.data(withJSONObject: ["items": candidates])
+            let t0 = ContinuousClock.now
+            let (status, _, server) = try await client.requestTimed("/v1/users/su\(user)/exposures/filter", method: .POST, json: body)
+            clientMillis.append((ContinuousClock.now - t0).seconds * 1000)
+            if let server { serverMillis.append(server) }
+            guard status == 200 else { throw ValidationError("filter call answered \(status)") }
+        }
+        let callsPerSecond = Double(users.count) / (ContinuousClock.now - started).seconds
+
+        // Freshness: a new exposure until /v1/exposures/check says exposed; a new co-engagement
+        // until ItemCF lists the pair.
+        let probe = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.serve", format: .json, properties: ["linger.ms": "0"])
+        defer {
+            probe.close()
+            load.close()
+        }
+        var exposureMillis: [Double] = []
+        var similarMillis: [Double] = []
+        for n in 0..<200 {
+            let item = "fresh-\(n)-\(UUID().uuidString.prefix(6))"
+            let sent = ContinuousClock.now
+            try probe.send(Event(eventID: "pe\(n)-\(item)", type: .exposure, userID: "su1", itemID: item, time: EventTime(millis: base + 1_000_000)))
+            let check = try JSONSerialization.data(withJSONObject: ["pairs": [["user_id": "su1", "item_id": item]]])
+            while true {
+                let object = try await client.json("/v1/exposures/check", method: .POST, body: check)
+                if ((object as? [String: Any])?["exposed"] as? [Bool])?.first == true { break }
+                if ContinuousClock.now - sent > .seconds(30) { throw ValidationError("exposure probe \(n) never visible") }
+                try await Task.sleep(for: .microseconds(500))
+            }
+            exposureMillis.append((ContinuousClock.now - sent).seconds * 1000)
+
+            let a = "pa-\(n)-\(UUID().uuidString.prefix(6))"
+            let b = "pb-\(n)-\(UUID().uuidString.prefix(6))"
+            let user = "pu-\(n)-\(UUID().uuidString.prefix(6))"
+            try probe.send(Event(eventID: "pc\(n)a-\(a)", type: .click, userID: user, itemID: a, time: EventTime(millis: base + 1_000_000)))
+            let pairSent = ContinuousClock.now
+            try probe.send(Event(eventID: "pc\(n)b-\(b)", type: .click, userID: user, itemID: b, time: EventTime(millis: base + 1_000_001)))
+            while true {
+                let (status, data) = try await client.request("/v1/items/\(a)/similar?method=itemcf&k=5")
+                if status == 200, String(decoding: data, as: UTF8.self).contains(b) { break }
+                if ContinuousClock.now - pairSent > .seconds(30) { throw ValidationError("co-engagement probe \(n) never visible") }
+                try await Task.sleep(for: .microseconds(500))
+            }
+            similarMillis.append((ContinuousClock.now - pairSent).seconds * 1000)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return BenchmarkReport.Serving(
+            filterCallsPerSecond: callsPerSecond, filterClientMillis: clientMillis, filterServerMillis: serverMillis,
+            exposureFreshnessMillis: exposureMillis, similarFreshnessMillis: similarMillis)
+    }
+
+    private func eventuallyConsumed(_ client: APIClient, count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(600)
+        while ContinuousClock.now < deadline {
+            if let s = try? await client.json("/v1/status") as? [String: Any] {
+                let consumed = (s["partitions"] as? [[String: Any]] ?? []).reduce(0) { $0 + (($1["applied"] as? Int) ?? 0) + (($1["duplicates"] as? Int) ?? 0) }
+                if consumed >= count { return }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ValidationError("the serving instance did not consume \(count) events in 10 minutes")
     }
 
     private func waitUntilOwned(_ client: APIClient) async throws {
@@ -282,5 +408,23 @@ struct BenchCooccurrenceCommand: AsyncParsableCommand {
 
     func run() async throws {
         for line in CooccurrenceBenchmark.report(engagements: engagements, seed: seed) { Terminal.out(line) }
+    }
+}
+
+struct BenchExposureCoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exposure-core", abstract: "Exposure filters in memory: exposures/s per CPU second, bytes per user and per exposure.")
+
+    @Option var users = 1_000_000
+    @Option var exposures = 30_000_000
+
+    func run() async throws {
+        let r = ExposureBenchmark.run(users: users, exposures: exposures)
+        let json: [String: Any] = [
+            "exposures": r.exposures, "users": r.users, "live_users": r.liveUsers, "seconds": r.seconds,
+            "exposures_per_second": r.exposuresPerSecond, "bytes_per_user": r.bytesPerUser,
+            "bytes_per_exposure": r.bytesPerExposure, "serialized_bytes_per_exposure": r.serializedBytesPerExposure,
+        ]
+        Terminal.out("result: " + String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
 }

@@ -43,6 +43,23 @@ struct APIClient {
         }
     }
 
+    /// Like ``request(_:method:json:)``, also returning the server's own time from its
+    /// `Server-Timing: app;dur=<ms>` header.
+    func requestTimed(_ path: String, method: HTTPMethod = .GET, json body: Data? = nil) async throws -> (status: Int, body: Data, serverMillis: Double?) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await Self.client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let timing = response.headers.first(name: "server-timing").flatMap { header in
+            header.split(separator: "=").last.flatMap { Double($0) }
+        }
+        return (Int(response.status.code), Data(bytes.readableBytesView), timing)
+    }
+
     /// Requests `path` and decodes a 200 JSON body as a dictionary; a JSON error body becomes a
     /// Failure with the server's message.
     func json(_ path: String, method: HTTPMethod = .GET, body: Data? = nil) async throws -> Any {
