@@ -56,6 +56,13 @@ let package = Package(
             exclude: ["Events/Generated/README.md"],
             swiftSettings: strictSettings + [.strictMemorySafety()]
         ),
+        // Threads and clocks around the embedding core: the parallel trainer, the benchmark and the
+        // evaluation harness.
+        .target(
+            name: "RecstreamTraining",
+            dependencies: ["RecstreamCore"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "RecstreamKafka",
             dependencies: [
@@ -131,6 +138,11 @@ let package = Package(
                 // The generated protobuf code is the reference the event decoder is tested against.
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RecstreamTrainingTests",
+            dependencies: ["RecstreamTraining", "RecstreamCore", "RecstreamTesting"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,53 @@
+/// A published model ready to serve: the model, the IVF index over its item vectors (rebuilt for
+/// every published version) and the popularity order for users with no vector.
+///
+/// Build cost: the index's (see ``IVFIndex``) plus a sort of the items. Immutable and `Sendable`:
+/// queries from any number of threads.
+public struct EmbeddingRetriever: Sendable {
+    public let model: EmbeddingModel
+    public let index: IVFIndex
+    /// Items with a vector, most engaged first (ties by id).
+    let popular: [Int32]
+
+    public init(model: EmbeddingModel) {
+        self.model = model
+        index = IVFIndex(items: model.items, configuration: model.configuration)
+        popular = model.items.idsWithVectors.sorted { a, b in
+            let ca = model.items.engagements(a)
+            let cb = model.items.engagements(b)
+            return ca != cb ? ca > cb : a < b
+        }
+    }
+
+    /// The answer to a retrieval: items best first, and where the query vector came from.
+    public struct Retrieval: Sendable {
+        /// Items and their cosine with the query vector (for ``EmbeddingQuerySource/popularity``,
+        /// the score is the item's engagement count).
+        public var items: [ScoredItem]
+        public var source: EmbeddingQuerySource
+    }
+
+    /// The top `k` items for `user`, skipping those `excluded` says (for example the ones the
+    /// exposure filter says were shown): by the user's own vector, else the mean of its engaged
+    /// items' vectors, else by popularity. `probes` overrides the configured nprobe; `exact` scans
+    /// every item.
+    public func retrieve(
+        user: Int32, k: Int, excluding excluded: (Int32) -> Bool = { _ in false }, probes: Int? = nil,
+        exact: Bool = false
+    ) -> Retrieval {
+        guard k > 0 else { return Retrieval(items: [], source: .popularity) }
+        guard let query = model.queryVector(user: user) else {
+            var out: [ScoredItem] = []
+            for item in popular where !excluded(item) {
+                out.append((item, Double(model.items.engagements(item))))
+                if out.count == k { break }
+            }
+            return Retrieval(items: out, source: .popularity)
+        }
+        let items =
+            exact
+            ? index.bruteForce(query.vector, k: k, excluding: excluded)
+            : index.search(query.vector, k: k, probes: probes, excluding: excluded)
+        return Retrieval(items: items, source: query.source)
+    }
+}

@@ -1,0 +1,257 @@
+/// An inverted-file index over unit item vectors for cosine nearest-neighbour search (Jégou,
+/// Douze & Schmid 2011; FAISS's `IndexIVFFlat` with inner product on normalised vectors):
+///
+/// - spherical k-means (cosine assignment, centroid = normalised mean) splits the unit sphere
+///   into `lists` regions; k-means++ seeding (Arthur & Vassilvitskii 2007) with the configured
+///   seed, then ``EmbeddingConfiguration/kMeansIterations`` Lloyd iterations, fitted on a
+///   deterministic sample of at most ``EmbeddingConfiguration/kMeansPointsPerList`` points per list;
+/// - every item goes to the list of its most similar centroid; each list stores its items' ids and
+///   unit vectors contiguously;
+/// - a query scores the centroids, scans the `probes` best lists and keeps the top k.
+///
+/// Exact when `probes == lists`. Cost of a query: lists + (items in the probed lists) dot
+/// products of d floats, against every item for ``bruteForce(_:k:excluding:)``. Build: the sample
+/// × lists × d × (iterations + 1) plus items × lists × d for the assignment. Memory: the items'
+/// vectors again (4d + 4 bytes per item) plus the centroids.
+public struct IVFIndex: Sendable {
+    public let dimension: Int
+    let chunks: Int
+    /// Unit centroids, lists × chunks.
+    let centroids: [SIMD8<Float>]
+    /// CSR: list l holds entries listStarts[l] ..< listStarts[l + 1].
+    let listStarts: [Int]
+    let listItems: [Int32]
+    let listVectors: [SIMD8<Float>]
+    public let defaultProbes: Int
+
+    public var listCount: Int { listStarts.count - 1 }
+    public var itemCount: Int { listItems.count }
+
+    /// Sizes of the lists, for reports.
+    public var listSizes: [Int] { (0..<listCount).map { listStarts[$0 + 1] - listStarts[$0] } }
+
+    /// The index of every item of `table` with a vector, with the lists, probes and k-means
+    /// settings of `configuration`.
+    public init(items table: EmbeddingTable, configuration: EmbeddingConfiguration) {
+        let ids = table.idsWithVectors
+        let c = table.chunks
+        var unit: [SIMD8<Float>] = []
+        unit.reserveCapacity(ids.count * c)
+        for id in ids {
+            let r = table.row(id)
+            let inv = SIMD8<Float>(repeating: VectorMath.inverseNorm(table.vectors, r * c, chunks: c))
+            for k in 0..<c { unit.append(table.vectors[r * c + k] * inv) }
+        }
+        self.init(ids: ids, unitVectors: unit, dimension: table.dimension, configuration: configuration)
+    }
+
+    /// The index of `ids` with unit vectors `vectors` (one row of d floats each); for tests and tools.
+    public init(ids: [Int32], vectors: [[Float]], configuration: EmbeddingConfiguration) {
+        let d = configuration.dimension
+        precondition(vectors.count == ids.count && vectors.allSatisfy { $0.count == d }, "vectors do not match")
+        var unit: [SIMD8<Float>] = []
+        let c = d / 8
+        for v in vectors {
+            let chunked = VectorMath.chunked(v)
+            let inv = SIMD8<Float>(repeating: VectorMath.inverseNorm(chunked, 0, chunks: c))
+            for k in 0..<c { unit.append(chunked[k] * inv) }
+        }
+        self.init(ids: ids, unitVectors: unit, dimension: d, configuration: configuration)
+    }
+
+    init(ids: [Int32], unitVectors: [SIMD8<Float>], dimension: Int, configuration: EmbeddingConfiguration) {
+        let c = dimension / 8
+        self.dimension = dimension
+        chunks = c
+        defaultProbes = configuration.ivfProbes
+        let n = ids.count
+        let lists = configuration.listCount(items: n)
+        let centroids = KMeans.fit(
+            unitVectors, count: n, chunks: c, clusters: lists, iterations: configuration.kMeansIterations,
+            pointsPerCluster: configuration.kMeansPointsPerList, seed: configuration.seed)
+        let k = centroids.count / c
+        var assignment = [Int32](repeating: 0, count: n)
+        var sizes = [Int](repeating: 0, count: k + 1)
+        for i in 0..<n {
+            let a = KMeans.nearest(unitVectors, i * c, centroids, clusters: k, chunks: c)
+            assignment[i] = Int32(a)
+            sizes[a + 1] += 1
+        }
+        for l in 0..<k { sizes[l + 1] += sizes[l] }
+        var fill = sizes
+        var items = [Int32](repeating: 0, count: n)
+        var vectors = [SIMD8<Float>](repeating: SIMD8<Float>(), count: n * c)
+        for i in 0..<n {
+            let l = Int(assignment[i])
+            let at = fill[l]
+            fill[l] += 1
+            items[at] = ids[i]
+            for j in 0..<c { vectors[at * c + j] = unitVectors[i * c + j] }
+        }
+        self.centroids = centroids
+        listStarts = sizes
+        listItems = items
+        listVectors = vectors
+    }
+
+    /// The top `k` items by cosine with `query` (any non-zero vector of d floats) among the
+    /// `probes` lists whose centroids are most similar to it (default ``defaultProbes``), skipping
+    /// every item for which `excluded` is true. Best first, ties by smaller id.
+    public func search(
+        _ query: [Float], k: Int, probes: Int? = nil, excluding excluded: (Int32) -> Bool = { _ in false }
+    ) -> [ScoredItem] {
+        let q = unitQuery(query)
+        let nprobe = min(max(probes ?? defaultProbes, 1), listCount)
+        var best = TopScores(k: nprobe)
+        for l in 0..<listCount {
+            best.offer(VectorMath.dot(q, 0, centroids, l * chunks, chunks: chunks), Int32(l))
+        }
+        var top = TopScores(k: k)
+        for l in best.items {
+            scan(list: Int(l), q, into: &top, excluding: excluded)
+        }
+        return top.sorted()
+    }
+
+    /// The exact top `k` over every item (what ``search(_:k:probes:excluding:)`` approximates).
+    public func bruteForce(_ query: [Float], k: Int, excluding excluded: (Int32) -> Bool = { _ in false })
+        -> [ScoredItem]
+    {
+        let q = unitQuery(query)
+        var top = TopScores(k: k)
+        for l in 0..<listCount { scan(list: l, q, into: &top, excluding: excluded) }
+        return top.sorted()
+    }
+
+    @inline(__always)
+    private func scan(list l: Int, _ q: [SIMD8<Float>], into top: inout TopScores, excluding excluded: (Int32) -> Bool) {
+        for e in listStarts[l]..<listStarts[l + 1] {
+            let s = VectorMath.dot(q, 0, listVectors, e * chunks, chunks: chunks)
+            if s >= top.threshold && !excluded(listItems[e]) { top.offer(s, listItems[e]) }
+        }
+    }
+
+    private func unitQuery(_ query: [Float]) -> [SIMD8<Float>] {
+        precondition(query.count == dimension, "query of \(query.count) floats for dimension \(dimension)")
+        let q = VectorMath.chunked(query)
+        let inv = SIMD8<Float>(repeating: VectorMath.inverseNorm(q, 0, chunks: chunks))
+        return q.map { $0 * inv }
+    }
+}
+
+/// Spherical k-means on unit vectors (rows of `chunks` SIMD8 chunks).
+enum KMeans {
+    /// `clusters` unit centroids (fewer when there are fewer points), fitted on a deterministic
+    /// sample of at most `clusters × pointsPerCluster` points.
+    static func fit(
+        _ x: [SIMD8<Float>], count n: Int, chunks c: Int, clusters wanted: Int, iterations: Int, pointsPerCluster: Int,
+        seed: UInt64
+    ) -> [SIMD8<Float>] {
+        guard n > 0 else { return [SIMD8<Float>](repeating: SIMD8<Float>(), count: c) }
+        let k = min(wanted, n)
+        var random = Xoshiro256StarStar(seed: SplitMix64.mix(seed ^ 0x1F_F1DE_C5))
+        // The sample: a partial Fisher–Yates over the point indices.
+        let sampleSize = min(n, k * pointsPerCluster)
+        var indices = Array(0..<n)
+        if sampleSize < n {
+            for i in 0..<sampleSize {
+                let j = i + Int(random.below(UInt64(n - i)))
+                indices.swapAt(i, j)
+            }
+            indices.removeLast(n - sampleSize)
+            indices.sort()
+        }
+        var sample: [SIMD8<Float>] = []
+        sample.reserveCapacity(sampleSize * c)
+        for i in indices { for j in 0..<c { sample.append(x[i * c + j]) } }
+        let m = sampleSize
+
+        // k-means++: the first centroid uniform, each next one with probability ∝ D², where
+        // D² = |x − c|² = 2 − 2 cos for unit vectors, to the nearest centroid so far.
+        var centroids: [SIMD8<Float>] = []
+        centroids.reserveCapacity(k * c)
+        let first = Int(random.below(UInt64(m)))
+        for j in 0..<c { centroids.append(sample[first * c + j]) }
+        var d2 = [Double](repeating: 0, count: m)
+        for i in 0..<m {
+            d2[i] = max(0, 2 - 2 * Double(VectorMath.dot(sample, i * c, centroids, 0, chunks: c)))
+        }
+        for next in 1..<max(k, 1) {
+            let total = d2.reduce(0, +)
+            var pick = 0
+            if total > 0 {
+                var target = random.unitInterval() * total
+                pick = m - 1
+                for i in 0..<m {
+                    target -= d2[i]
+                    if target < 0 {
+                        pick = i
+                        break
+                    }
+                }
+            } else {
+                pick = Int(random.below(UInt64(m)))
+            }
+            for j in 0..<c { centroids.append(sample[pick * c + j]) }
+            for i in 0..<m {
+                let d = max(0, 2 - 2 * Double(VectorMath.dot(sample, i * c, centroids, next * c, chunks: c)))
+                if d < d2[i] { d2[i] = d }
+            }
+        }
+
+        // Lloyd iterations.
+        var assignment = [Int](repeating: 0, count: m)
+        var similarity = [Float](repeating: 0, count: m)
+        for _ in 0..<iterations {
+            for i in 0..<m {
+                let (a, s) = nearestWithScore(sample, i * c, centroids, clusters: k, chunks: c)
+                assignment[i] = a
+                similarity[i] = s
+            }
+            var sums = [SIMD8<Float>](repeating: SIMD8<Float>(), count: k * c)
+            var sizes = [Int](repeating: 0, count: k)
+            for i in 0..<m {
+                let a = assignment[i]
+                sizes[a] += 1
+                for j in 0..<c { sums[a * c + j] += sample[i * c + j] }
+            }
+            var taken = [Bool](repeating: false, count: m)
+            for l in 0..<k {
+                let inv = VectorMath.inverseNorm(sums, l * c, chunks: c)
+                if sizes[l] > 0 && inv > 0 {
+                    let s = SIMD8<Float>(repeating: inv)
+                    for j in 0..<c { centroids[l * c + j] = sums[l * c + j] * s }
+                } else {
+                    // An empty region restarts at the sample point worst served by its centroid.
+                    var worst = -1
+                    for i in 0..<m where !taken[i] && (worst < 0 || similarity[i] < similarity[worst]) { worst = i }
+                    guard worst >= 0 else { continue }
+                    taken[worst] = true
+                    for j in 0..<c { centroids[l * c + j] = sample[worst * c + j] }
+                }
+            }
+        }
+        return centroids
+    }
+
+    @inline(__always)
+    static func nearest(_ x: [SIMD8<Float>], _ o: Int, _ centroids: [SIMD8<Float>], clusters k: Int, chunks c: Int) -> Int {
+        nearestWithScore(x, o, centroids, clusters: k, chunks: c).0
+    }
+
+    @inline(__always)
+    static func nearestWithScore(
+        _ x: [SIMD8<Float>], _ o: Int, _ centroids: [SIMD8<Float>], clusters k: Int, chunks c: Int
+    ) -> (Int, Float) {
+        var best = 0
+        var bestScore = -Float.infinity
+        for l in 0..<k {
+            let s = VectorMath.dot(x, o, centroids, l * c, chunks: c)
+            if s > bestScore {
+                bestScore = s
+                best = l
+            }
+        }
+        return (best, bestScore)
+    }
+}
