@@ -172,19 +172,27 @@ public enum LookalikeBenchmark {
             scorer.score(user: users[warmUp], items: items, seeds: seeds, summaries: summaries, into: &results)
         }
         let clock = ContinuousClock()
+        var cpuLatencies: [Double] = []
+        cpuLatencies.reserveCapacity(options.requests)
         for user in users {
+            let cpuStart = threadCPUSeconds()
             let start = clock.now
             scorer.score(user: user, items: items, seeds: seeds, summaries: summaries, into: &results)
             latencies.append(seconds(clock.now - start))
+            cpuLatencies.append(threadCPUSeconds() - cpuStart)
             checksum += results[0].score
         }
         latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        cpuLatencies.sort()
+        func percentile(_ values: [Double], _ p: Double) -> String {
+            format(values[min(values.count - 1, Int(Double(values.count) * p))] * 1e3)
+        }
         let scored = results.filter { $0.status == .scored }.count
         var lines = [
             "scoring: \(options.itemsPerRequest) items per request (\(scored) scored), \(options.requests) requests: "
-                + "p50 \(format(percentile(0.5) * 1e3)) ms, p99 \(format(percentile(0.99) * 1e3)) ms, "
-                + "max \(format(latencies.last.map { $0 * 1e3 } ?? 0)) ms (wall; checksum \(format(Double(checksum))))"
+                + "wall p50 \(percentile(latencies, 0.5)) ms, p99 \(percentile(latencies, 0.99)) ms, "
+                + "max \(format(latencies.last.map { $0 * 1e3 } ?? 0)) ms; thread CPU p50 \(percentile(cpuLatencies, 0.5)) ms, "
+                + "p99 \(percentile(cpuLatencies, 0.99)) ms (checksum \(format(Double(checksum))))"
         ]
         if let summary = summaries.summary(of: 0) {
             let seedSet = Set(seeds.seedUsers(of: 0))

@@ -27,8 +27,8 @@ public enum LookalikeEvaluation {
     }
 
     public struct Options: Sendable {
-        /// Events generated (engagements are about 9% of them). Default 4,000,000.
-        public var events = 4_000_000
+        /// Events generated (engagements are about 9% of them). Default 10,000,000.
+        public var events = 10_000_000
         /// The generator's seed (its other settings are the defaults: 100,000 users, 20,000 items,
         /// 20 communities of 500 items, affinity 0.6). Default 42.
         public var seed: UInt64 = 42
@@ -39,7 +39,7 @@ public enum LookalikeEvaluation {
         public var holdOutFraction = 0.1
         /// Negatives drawn per positive, for each of the two negative sets. Default 4.
         public var negativesPerPositive = 4
-        public var embeddings: [Embedding] = [.community(noise: 1.5), .randomIndexing]
+        public var embeddings: [Embedding] = [.community(noise: 1.0), .randomIndexing]
         /// The look-alike configuration (its β is the headline row; ``extraBetas`` add rows).
         public var configuration = LookalikeConfiguration()
         /// Further β values reported as ablations (1: global only, 0: local only).

@@ -118,15 +118,16 @@ public struct LookalikeScorer: Sendable {
     public static func localAttention(unitUser: [Float], summary: SeedSummary, temperature: Double) -> [Float] {
         var weights: [Float] = []
         let d = summary.dimension
+        let t = summary.table
         var largest = -Float.infinity
         for c in 0..<summary.clusterCount {
-            let s = VectorMath.dot(unitUser, 0, summary.centres, c * d, count: d)
+            let s = VectorMath.dot(unitUser, 0, t, summary.centresOffset + c * d, count: d)
             weights.append(s)
             largest = max(largest, s)
         }
         var total: Float = 0
         for c in weights.indices {
-            weights[c] = summary.sizeWeights[c] * VectorMath.exp((weights[c] - largest) / Float(temperature))
+            weights[c] = t[summary.sizeWeightsOffset + c] * VectorMath.exp((weights[c] - largest) / Float(temperature))
             total += weights[c]
         }
         return weights.map { $0 / total }
@@ -138,23 +139,24 @@ public struct LookalikeScorer: Sendable {
     ) -> Float {
         let d = s.dimension
         let k = s.clusterCount
-        let centres = s.centres
-        let sizes = s.sizeWeights
-        let gram = s.gram
-        let globalDots = s.globalDots
+        let t = s.table
+        let centres = s.centresOffset
+        let gram = s.gramOffset
+        let globalDots = s.globalDotsOffset
+        let sizes = s.sizeWeightsOffset
         weights.removeAll(keepingCapacity: true)
         var largest = -Float.infinity
         for c in 0..<k {
-            let similarity = VectorMath.dot(u, 0, centres, c * d, count: d)
+            let similarity = VectorMath.dot(u, 0, t, centres + c * d, count: d)
             weights.append(similarity)
             if similarity > largest { largest = similarity }
         }
-        let ug = VectorMath.dot(u, 0, s.global, 0, count: d)
+        let ug = VectorMath.dot(u, 0, t, 0, count: d)
         var total: Float = 0
         var ul: Float = 0
         for c in 0..<k {
             let similarity = weights[c]
-            let w = sizes[c] * VectorMath.exp((similarity - largest) * inverseTemperature)
+            let w = t[sizes + c] * VectorMath.exp((similarity - largest) * inverseTemperature)
             weights[c] = w
             total += w
             ul += w * similarity
@@ -164,12 +166,12 @@ public struct LookalikeScorer: Sendable {
         var l2: Float = 0
         var gl: Float = 0
         for a in 0..<k {
-            let wa = weights[a] * inverseTotal
-            var row: Float = 0
-            for b in 0..<k { row += weights[b] * gram[a * k + b] }
-            l2 += wa * row * inverseTotal
-            gl += wa * globalDots[a]
+            let row = VectorMath.dot(weights, 0, t, gram + a * k, count: k)
+            l2 += weights[a] * row
+            gl += weights[a] * t[globalDots + a]
         }
+        l2 *= inverseTotal * inverseTotal
+        gl *= inverseTotal
         let localNorm = max(l2, 0).squareRoot()
         guard localNorm > 1e-6 else { return min(1, max(-1, ug)) }
         let ulHat = ul / localNorm

@@ -20,19 +20,12 @@ public struct SeedSummary: Sendable, Hashable {
     public let vectorCount: Int
     /// d.
     public let dimension: Int
-    /// g, unit length.
-    public let global: [Float]
-    /// μ_c, row-major, ``clusterCount`` × d, each of unit length.
-    public let centres: [Float]
     /// n_c, seeds per cluster (each >= 1; they sum to ``vectorCount``).
     public let sizes: [Int32]
 
-    /// G, row-major k × k.
-    let gram: [Float]
-    /// g · μ_c.
-    let globalDots: [Float]
-    /// n_c as floats.
-    let sizeWeights: [Float]
+    /// Everything the score reads, in one array so that taking a summary costs one reference count:
+    /// g (d) | μ_c (k·d) | G (k·k) | g · μ_c (k) | n_c as floats (k).
+    let table: [Float]
 
     /// - Important: Traps when the shapes disagree (global of d values, centres of k·d, k sizes >= 1).
     public init(
@@ -48,8 +41,6 @@ public struct SeedSummary: Sendable, Hashable {
         self.seedCount = seedCount
         self.vectorCount = vectorCount
         self.dimension = dimension
-        self.global = global
-        self.centres = centres
         self.sizes = sizes
         let k = sizes.count
         var gram = [Float](repeating: 0, count: k * k)
@@ -62,20 +53,37 @@ public struct SeedSummary: Sendable, Hashable {
                 gram[b * k + a] = v
             }
         }
-        self.gram = gram
-        self.globalDots = globalDots
-        sizeWeights = sizes.map { Float($0) }
+        var table: [Float] = []
+        table.reserveCapacity(dimension * (k + 1) + k * k + 2 * k)
+        table.append(contentsOf: global)
+        table.append(contentsOf: centres)
+        table.append(contentsOf: gram)
+        table.append(contentsOf: globalDots)
+        table.append(contentsOf: sizes.map { Float($0) })
+        self.table = table
     }
+
+    /// g, unit length.
+    public var global: [Float] { Array(table[0..<dimension]) }
+
+    /// μ_c, row-major, ``clusterCount`` × d, each of unit length.
+    public var centres: [Float] { Array(table[dimension..<(dimension * (clusterCount + 1))]) }
+
+    /// Offsets into ``table``.
+    @inline(__always) var centresOffset: Int { dimension }
+    @inline(__always) var gramOffset: Int { dimension * (sizes.count + 1) }
+    @inline(__always) var globalDotsOffset: Int { gramOffset + sizes.count * sizes.count }
+    @inline(__always) var sizeWeightsOffset: Int { globalDotsOffset + sizes.count }
 
     /// k, the number of clusters.
     public var clusterCount: Int { sizes.count }
 
     /// Centre `c` as an array.
-    public func centre(_ c: Int) -> [Float] { Array(centres[(c * dimension)..<((c + 1) * dimension)]) }
+    public func centre(_ c: Int) -> [Float] { Array(table[((c + 1) * dimension)..<((c + 2) * dimension)]) }
 
     /// Approximate heap bytes held.
     public var approximateBytes: Int {
-        (global.count + centres.count + gram.count + globalDots.count + sizeWeights.count + sizes.count) * 4 + 6 * 32
+        (table.capacity + sizes.capacity) * 4 + 128
     }
 
     // MARK: Encoding
@@ -93,14 +101,13 @@ public struct SeedSummary: Sendable, Hashable {
         w.appendVarint(UInt64(vectorCount))
         w.appendVarint(UInt64(dimension))
         w.appendVarint(UInt64(clusterCount))
-        for v in global { w.appendLittleEndian(v.bitPattern) }
-        for v in centres { w.appendLittleEndian(v.bitPattern) }
+        for v in table[0..<gramOffset] { w.appendLittleEndian(v.bitPattern) }
         for s in sizes { w.appendVarint(UInt64(s)) }
     }
 
     /// The encoded bytes.
     public var encoded: [UInt8] {
-        var w = BinaryWriter(capacity: 32 + (global.count + centres.count) * 4 + sizes.count * 2)
+        var w = BinaryWriter(capacity: 32 + gramOffset * 4 + sizes.count * 2)
         encode(into: &w)
         return w.bytes
     }
