@@ -38,7 +38,7 @@ public enum AudienceExpansion {
         buffer.reserveCapacity(vectors.dimension)
         var top = TopUsers(k: k)
         for user in candidates where !seeds.contains(user) {
-            guard vectors.copyVector(user: user, into: &buffer), VectorMath.normalize(&buffer) else { continue }
+            guard vectors.copyVector(user: user, into: &buffer), DenseVectorMath.normalize(&buffer) else { continue }
             top.offer(ScoredUser(user: user, score: scorer.score(unitUser: buffer, summary: summary)))
         }
         return top.sorted()

@@ -84,7 +84,7 @@ public enum KMeans {
             guard c + 1 < k else { break }
             var total = 0.0
             for x in 0..<n {
-                var distance2 = 2 - 2 * Double(VectorMath.dot(points, x * d, centres, c * d, count: d))
+                var distance2 = 2 - 2 * Double(DenseVectorMath.dot(points, x * d, centres, c * d, count: d))
                 // Single-precision rounding leaves about 1e-7 between coincident unit vectors.
                 if distance2 < 1e-6 { distance2 = 0 }
                 if distance2 < nearest[x] { nearest[x] = distance2 }
@@ -116,7 +116,7 @@ public enum KMeans {
             var best = 0
             var bestSimilarity = -Float.infinity
             for c in 0..<clusters {
-                let s = VectorMath.dot(points, x * d, centres, c * d, count: d)
+                let s = DenseVectorMath.dot(points, x * d, centres, c * d, count: d)
                 if s > bestSimilarity {
                     bestSimilarity = s
                     best = c
@@ -161,7 +161,7 @@ public enum KMeans {
             for j in 0..<d { sums[base + j] += points[x * d + j] }
         }
         for c in 0..<clusters {
-            if VectorMath.normalize(&sums, start: c * d, count: d) {
+            if DenseVectorMath.normalize(&sums, start: c * d, count: d) {
                 for j in 0..<d { centres[c * d + j] = sums[c * d + j] }
             }
         }

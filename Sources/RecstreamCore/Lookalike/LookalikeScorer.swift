@@ -82,7 +82,7 @@ public struct LookalikeScorer: Sendable {
         results.removeAll(keepingCapacity: true)
         unitUser.removeAll(keepingCapacity: true)
         unitUser.append(contentsOf: user)
-        guard !user.isEmpty, VectorMath.normalize(&unitUser) else { return false }
+        guard !user.isEmpty, DenseVectorMath.normalize(&unitUser) else { return false }
         let minimum = configuration.minimumSeeds
         for item in items {
             let seedCount = seeds.seedCount(of: item)
@@ -121,13 +121,13 @@ public struct LookalikeScorer: Sendable {
         let t = summary.table
         var largest = -Float.infinity
         for c in 0..<summary.clusterCount {
-            let s = VectorMath.dot(unitUser, 0, t, summary.centresOffset + c * d, count: d)
+            let s = DenseVectorMath.dot(unitUser, 0, t, summary.centresOffset + c * d, count: d)
             weights.append(s)
             largest = max(largest, s)
         }
         var total: Float = 0
         for c in weights.indices {
-            weights[c] = t[summary.sizeWeightsOffset + c] * VectorMath.exp((weights[c] - largest) / Float(temperature))
+            weights[c] = t[summary.sizeWeightsOffset + c] * DenseVectorMath.exp((weights[c] - largest) / Float(temperature))
             total += weights[c]
         }
         return weights.map { $0 / total }
@@ -147,16 +147,16 @@ public struct LookalikeScorer: Sendable {
         weights.removeAll(keepingCapacity: true)
         var largest = -Float.infinity
         for c in 0..<k {
-            let similarity = VectorMath.dot(u, 0, t, centres + c * d, count: d)
+            let similarity = DenseVectorMath.dot(u, 0, t, centres + c * d, count: d)
             weights.append(similarity)
             if similarity > largest { largest = similarity }
         }
-        let ug = VectorMath.dot(u, 0, t, 0, count: d)
+        let ug = DenseVectorMath.dot(u, 0, t, 0, count: d)
         var total: Float = 0
         var ul: Float = 0
         for c in 0..<k {
             let similarity = weights[c]
-            let w = t[sizes + c] * VectorMath.exp((similarity - largest) * inverseTemperature)
+            let w = t[sizes + c] * DenseVectorMath.exp((similarity - largest) * inverseTemperature)
             weights[c] = w
             total += w
             ul += w * similarity
@@ -166,7 +166,7 @@ public struct LookalikeScorer: Sendable {
         var l2: Float = 0
         var gl: Float = 0
         for a in 0..<k {
-            let row = VectorMath.dot(weights, 0, t, gram + a * k, count: k)
+            let row = DenseVectorMath.dot(weights, 0, t, gram + a * k, count: k)
             l2 += weights[a] * row
             gl += weights[a] * t[globalDots + a]
         }

@@ -46,9 +46,9 @@ public struct SeedSummary: Sendable, Hashable {
         var gram = [Float](repeating: 0, count: k * k)
         var globalDots = [Float](repeating: 0, count: k)
         for a in 0..<k {
-            globalDots[a] = VectorMath.dot(global, 0, centres, a * dimension, count: dimension)
+            globalDots[a] = DenseVectorMath.dot(global, 0, centres, a * dimension, count: dimension)
             for b in a..<k {
-                let v = VectorMath.dot(centres, a * dimension, centres, b * dimension, count: dimension)
+                let v = DenseVectorMath.dot(centres, a * dimension, centres, b * dimension, count: dimension)
                 gram[a * k + b] = v
                 gram[b * k + a] = v
             }
@@ -203,7 +203,7 @@ public struct SeedSummaryBuilder: Sendable {
         var n = 0
         for user in users {
             guard vectors.copyVector(user: user, into: &buffer), buffer.count == d,
-                VectorMath.normalize(&buffer)
+                DenseVectorMath.normalize(&buffer)
             else { continue }
             points.append(contentsOf: buffer)
             n += 1

@@ -1,26 +1,29 @@
 /// The few vector kernels the look-alike family needs, in `Float` with no C and no Foundation.
 /// Dot products use eight independent partial sums (so the compiler may keep them in one vector
 /// register); results can differ from a sequential sum in the last bits.
-enum VectorMath {
+enum DenseVectorMath {
     /// Σ a[aStart + j] · b[bStart + j] for j < count.
     @inline(__always)
     static func dot(_ a: [Float], _ aStart: Int, _ b: [Float], _ bStart: Int, count: Int) -> Float {
-        precondition(aStart >= 0 && bStart >= 0 && aStart + count <= a.count && bStart + count <= b.count)
+        dot(a.span.extracting(aStart..<(aStart + count)), b.span.extracting(bStart..<(bStart + count)))
+    }
+
+    /// Σ a[j] · b[j] over two spans of equal length.
+    @inline(__always)
+    static func dot(_ a: Span<Float>, _ b: Span<Float>) -> Float {
+        let count = a.count
+        precondition(b.count == count, "dot product of \(count) and \(b.count) values")
         var s = SIMD8<Float>()
         var j = 0
         while j + 8 <= count {
-            let x = SIMD8<Float>(
-                a[aStart + j], a[aStart + j + 1], a[aStart + j + 2], a[aStart + j + 3],
-                a[aStart + j + 4], a[aStart + j + 5], a[aStart + j + 6], a[aStart + j + 7])
-            let y = SIMD8<Float>(
-                b[bStart + j], b[bStart + j + 1], b[bStart + j + 2], b[bStart + j + 3],
-                b[bStart + j + 4], b[bStart + j + 5], b[bStart + j + 6], b[bStart + j + 7])
+            let x = SIMD8<Float>(a[j], a[j + 1], a[j + 2], a[j + 3], a[j + 4], a[j + 5], a[j + 6], a[j + 7])
+            let y = SIMD8<Float>(b[j], b[j + 1], b[j + 2], b[j + 3], b[j + 4], b[j + 5], b[j + 6], b[j + 7])
             s += x * y
             j += 8
         }
         var total = s.sum()
         while j < count {
-            total += a[aStart + j] * b[bStart + j]
+            total += a[j] * b[j]
             j += 1
         }
         return total
