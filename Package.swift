@@ -98,6 +98,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Look-alike evaluation and benchmark harness (behind `recstream evaluate/bench lookalike`).
+        .target(
+            name: "RecstreamLookalikeTools",
+            dependencies: ["RecstreamCore"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "RecstreamTesting",
             dependencies: [
