@@ -66,14 +66,14 @@ public struct IVFIndex: Sendable {
         defaultProbes = configuration.ivfProbes
         let n = ids.count
         let lists = configuration.listCount(items: n)
-        let centroids = KMeans.fit(
+        let centroids = RegionKMeans.fit(
             unitVectors, count: n, chunks: c, clusters: lists, iterations: configuration.kMeansIterations,
             pointsPerCluster: configuration.kMeansPointsPerList, seed: configuration.seed)
         let k = centroids.count / c
         var assignment = [Int32](repeating: 0, count: n)
         var sizes = [Int](repeating: 0, count: k + 1)
         for i in 0..<n {
-            let a = KMeans.nearest(unitVectors, i * c, centroids, clusters: k, chunks: c)
+            let a = RegionKMeans.nearest(unitVectors, i * c, centroids, clusters: k, chunks: c)
             assignment[i] = Int32(a)
             sizes[a + 1] += 1
         }
@@ -140,7 +140,7 @@ public struct IVFIndex: Sendable {
 }
 
 /// Spherical k-means on unit vectors (rows of `chunks` SIMD8 chunks).
-enum KMeans {
+enum RegionKMeans {
     /// `clusters` unit centroids (fewer when there are fewer points), fitted on a deterministic
     /// sample of at most `clusters × pointsPerCluster` points.
     static func fit(
