@@ -96,6 +96,27 @@ public struct BenchmarkReport: Sendable {
         return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
     }
 
+    /// `generated` with every `## ` section of `existing` that `generated` lacks appended, so the
+    /// sections other benchmark commands wrote (embeddings, look-alike, load) survive a rerun.
+    public static func merging(_ generated: String, into existing: String?) -> String {
+        guard let existing else { return generated }
+        func sections(_ text: String) -> [(heading: String, body: String)] {
+            var result: [(String, String)] = []
+            for chunk in ("\n" + text).components(separatedBy: "\n## ").dropFirst() {
+                let heading = chunk.prefix { $0 != "\n" }
+                result.append((String(heading), "## " + chunk))
+            }
+            return result
+        }
+        let ownHeadings = Set(sections(generated).map(\.heading))
+        var merged = generated
+        for (heading, body) in sections(existing) where !ownHeadings.contains(heading) {
+            if !merged.hasSuffix("\n") { merged += "\n" }
+            merged += "\n" + body.trimmingCharacters(in: .newlines) + "\n"
+        }
+        return merged
+    }
+
     public func markdown() -> String {
         func n(_ v: Double) -> String { String(format: "%.0f", v) }
         func row(_ name: String, _ values: [Double]) -> String {
@@ -107,7 +128,7 @@ public struct BenchmarkReport: Sendable {
         return """
             # Benchmarks
 
-            Reproduce with `\(command)` (a release build; about ten minutes). The command rewrites this file.
+            Reproduce with `\(command)` (a release build; about ten minutes). The command rewrites its own sections of this file and keeps the others.
             Measured \(date) on \(Self.machine()), librdkafka \(KafkaConfiguration.librdkafkaVersion), \
             embedded broker (librdkafka's mock cluster, retention limit lifted).
 

@@ -127,7 +127,7 @@ struct BenchRunCommand: AsyncParsableCommand {
                 latenciesMillis: latencies, loadRate: loadRate,
                 command: "make bench   # = .build/release/recstream bench --events \(events) --rounds \(rounds) --output \(output)",
                 exposureCore: exposureCore, serving: serving, cooccurrenceLines: cooccurrence)
-            let markdown = report.markdown()
+            let markdown = BenchmarkReport.merging(report.markdown(), into: try? String(contentsOfFile: output, encoding: .utf8))
             try markdown.write(toFile: output, atomically: true, encoding: .utf8)
             Terminal.out(report.summary)
             Terminal.err("wrote \(output)")
