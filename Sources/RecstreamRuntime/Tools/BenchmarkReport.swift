@@ -88,7 +88,7 @@ public struct BenchmarkReport: Sendable {
             Self.quantile(latenciesMillis, 0.5), Self.quantile(latenciesMillis, 0.99))
     }
 
-    static func machine() -> String {
+    public static func machine() -> String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }.map {
             $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
