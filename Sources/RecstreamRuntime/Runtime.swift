@@ -14,6 +14,10 @@ public final class Runtime: AdminOperations, Sendable {
     public let ingest: IngestService
     /// The periodic exact co-occurrence recompute (run it in the service group).
     public let recomputeService: any Service
+    /// The embedding family (served model, training jobs, queries); nil when `embedding.enabled` is false.
+    public let embeddings: EmbeddingServing?
+    /// The embedding jobs' schedule (run it in the service group).
+    public let embeddingService: any Service
     public let stateDirectory: String
     private let repository: StateRepository
     private let recomputeJob: CooccurrenceRecompute
@@ -50,6 +54,9 @@ public final class Runtime: AdminOperations, Sendable {
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         recomputeService = CooccurrenceRecomputeService(
             job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
+        (embeddings, embeddingService) = try Self.embeddingFamily(
+            configuration: configuration, engine: engine, repository: repository, stateDirectory: stateDirectory,
+            metricsFactory: metricsFactory, logger: logger)
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).
