@@ -120,3 +120,25 @@ struct IdleService: Service {
         try? await gracefulShutdown()
     }
 }
+
+extension Runtime {
+    /// Trains and publishes one model on the state directory of a stopped instance (the
+    /// `recstream train --state-dir` path): the same job the running instance schedules, reading
+    /// the committed log and publishing into `<state dir>/models`. The next `run` serves it.
+    /// - Throws: storage errors (the directory is locked while an instance runs on it),
+    ///   configuration, training or publishing errors.
+    public static func trainEmbeddings(
+        stateDirectory: String, configuration: RecstreamConfiguration, kind: EmbeddingModelKind, logger: Logger,
+        progress: (@Sendable (TrainingProgress) -> Void)? = nil
+    ) async throws -> TrainingReport {
+        let repository = try StateRepository(
+            path: stateDirectory, syncWrites: configuration.syncWrites, eventsTopic: configuration.eventsTopic)
+        defer { repository.close() }
+        let jobs = EmbeddingJobs(
+            repository: repository, slot: ServedModelSlot(),
+            directory: (stateDirectory as NSString).appendingPathComponent("models"), settings: try configuration.embedding(),
+            metricsFactory: NOOPMetricsHandler.instance, logger: logger)
+        try jobs.loadAtStart()
+        return try await jobs.train(kind: kind, progress: progress)
+    }
+}
