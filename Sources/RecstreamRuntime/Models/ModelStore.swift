@@ -162,6 +162,7 @@ public struct ModelStore: Sendable {
     /// Writes `model` as a new version directory (see the type's protocol) and switches `CURRENT`
     /// to it. Returns its manifest.
     /// - Throws: file-system errors; the previous version stays served.
+    @discardableResult
     public func publish(_ model: EmbeddingModel, trainSeconds: Double, now: Date = Date()) throws -> ModelManifest {
         let name = model.metadata.version.description
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
