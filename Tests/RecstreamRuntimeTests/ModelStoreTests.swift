@@ -179,7 +179,7 @@ struct EmbeddingJobsTests {
         settings.threads = 2
         let jobs = EmbeddingJobs(
             repository: repository, slot: ServedModelSlot(), directory: dir + "/models", settings: settings,
-            metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test"))
+            metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try jobs.loadAtStart()
         #expect(jobs.slot.load() == nil)
 
@@ -214,7 +214,7 @@ struct EmbeddingJobsTests {
         // A restart serves CURRENT.
         let restarted = EmbeddingJobs(
             repository: repository, slot: ServedModelSlot(), directory: dir + "/models", settings: settings,
-            metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test"))
+            metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try restarted.loadAtStart()
         #expect(restarted.slot.load()?.version.description == "0.2")
     }
