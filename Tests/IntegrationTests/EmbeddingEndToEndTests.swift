@@ -101,6 +101,14 @@ struct EmbeddingEndToEndTests {
         let rolled = try JSONSerialization.jsonObject(with: Data(rollback.lines.joined().utf8)) as? [String: Any]
         #expect(rolled?["served"] as? String == "0.1")
         #expect(run.process.isRunning)
+
+        // A full refresh requested over the API is still running when SIGTERM arrives: it stops at
+        // its next batch, publishes nothing, and the process exits cleanly.
+        let training = Task { try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"]).status }
+        try await Task.sleep(for: .milliseconds(300))
+        run.signal(SIGTERM)
+        #expect(try await run.waitForExit(within: .seconds(30)) == 0)
+        _ = try? await training.value
     }
 
     static func models(_ api: String) async throws -> [String: Any] {

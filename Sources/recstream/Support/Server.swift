@@ -88,8 +88,10 @@ struct Server {
             adminServices.append(.init(service: adminApp))
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService), .init(service: runtime.embeddingService)]
-                + [.init(service: app)] + adminServices
+            services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService)] + [.init(service: app)] + adminServices
+                // Last, so it is the first to hear of a shutdown and stops any training job (admin-requested ones too)
+                // before the HTTP server waits for its requests.
+                + [.init(service: runtime.embeddingService)]
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful stop that hangs (a broker that never answers) escalates to cancellation.
