@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import MetricsTestKit
 import RecstreamCore
 import Testing
 
@@ -177,9 +178,10 @@ struct EmbeddingJobsTests {
         var settings = EmbeddingSettings()
         settings.model = ModelFixtures.configuration
         settings.threads = 2
+        let metrics = TestMetrics()
         let jobs = EmbeddingJobs(
             repository: repository, slot: ServedModelSlot(), directory: dir + "/models", settings: settings,
-            metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            metricsFactory: metrics, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try jobs.loadAtStart()
         #expect(jobs.slot.load() == nil)
 
@@ -202,6 +204,10 @@ struct EmbeddingJobsTests {
         #expect(full.manifest?.version == "1.0" && full.manifest?.kind == "full" && full.manifest?.parent == nil)
         #expect(full.engagementsRead == 3_000 && full.manifest?.logPosition == 3)
         #expect(jobs.slot.load()?.version.description == "1.0")
+        #expect(try metrics.expectGauge("recstream_model_version", [("part", "major")]).lastValue == 1)
+        #expect(try metrics.expectGauge("recstream_model_version", [("part", "minor")]).lastValue == 0)
+        #expect(try metrics.expectTimer("recstream_job_duration_seconds", [("job", "embedding_incremental")]).values.count == 3)
+        #expect(try metrics.expectTimer("recstream_job_duration_seconds", [("job", "embedding_full")]).values.count == 1)
         let served = try #require(jobs.slot.load())
         #expect(served.retriever.index.itemCount == served.model.items.vectorCount)
 
