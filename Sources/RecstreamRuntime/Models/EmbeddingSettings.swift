@@ -50,7 +50,7 @@ enum EmbeddingKeys {
         ("min_engagements", "engagements before an id gets its own vector, default 3"),
         ("eviction_days", "an id unseen this many days loses its vector, default 30"),
         ("ivf_lists", "IVF lists (auto = sqrt(items)), default auto"),
-        ("ivf_probes", "IVF lists scanned per query (nprobe), default 24"),
+        ("ivf_probes", "IVF lists scanned per query (nprobe), default 48"),
         ("seed", "seed of every random choice in training, default 1"),
     ]
 
