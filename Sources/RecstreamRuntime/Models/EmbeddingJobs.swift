@@ -118,8 +118,9 @@ public actor EmbeddingJobs {
         }
     }
 
-    private nonisolated func install(_ model: EmbeddingModel) {
-        slot.install(ServedModel(model: model, retriever: EmbeddingRetriever(model: model)))
+    /// Serves `model`; `retriever` is its index when already built (it is built here otherwise).
+    private nonisolated func install(_ model: EmbeddingModel, retriever: EmbeddingRetriever? = nil) {
+        slot.install(ServedModel(model: model, retriever: retriever ?? EmbeddingRetriever(model: model)))
         versionMajor.record(Int64(model.metadata.version.major))
         versionMinor.record(Int64(model.metadata.version.minor))
     }
@@ -179,17 +180,20 @@ public actor EmbeddingJobs {
         let engagementsRead: Int
         switch kind {
         case .full:
-            let parentVersion = store.newestFull()
-            let parent: EmbeddingModel?
-            if let parentVersion {
-                do { parent = try store.load(parentVersion) } catch {
-                    logger.error("previous full model unusable; the full refresh starts from nothing", metadata: ["error": "\(error)"])
+            let logger = self.logger
+            (run, engagementsRead) = try await onDedicatedThread(name: "recstream-embedding-read") {
+                var parent: EmbeddingModel? = nil
+                if let version = store.newestFull() {
+                    do { parent = try store.load(version) } catch {
+                        logger.error("previous full model unusable; the full refresh starts from nothing", metadata: ["error": "\(error)"])
+                    }
+                }
+                if let p = parent, p.dimension != settings.model.dimension {
+                    logger.warning(
+                        "embedding.dimension changed; the full refresh starts from nothing",
+                        metadata: ["previous": "\(p.dimension)", "now": "\(settings.model.dimension)"])
                     parent = nil
                 }
-            } else {
-                parent = nil
-            }
-            (run, engagementsRead) = try await onDedicatedThread(name: "recstream-embedding-read") {
                 let (engagements, position) = try repository.engagements(after: 0)
                 let end = engagements.reduce(parent?.metadata.trainedThrough.millis ?? 0) { max($0, $1.time.millis) }
                 let window = CooccurrenceWindow(end: EventTime(millis: end), lengthMillis: settings.windowMillis)
@@ -246,10 +250,10 @@ public actor EmbeddingJobs {
         let trainSeconds = (ContinuousClock.now - trainClock).seconds
         let publishClock = ContinuousClock.now
         let numbered = model.renumbered(store.nextVersion(for: model))
-        let manifest = try await onDedicatedThread(name: "recstream-embedding-publish") {
-            try store.publish(numbered, trainSeconds: trainSeconds)
+        let (manifest, retriever) = try await onDedicatedThread(name: "recstream-embedding-publish") {
+            (try store.publish(numbered, trainSeconds: trainSeconds), EmbeddingRetriever(model: numbered))
         }
-        install(numbered)
+        install(numbered, retriever: retriever)
         let removed = store.applyRetention(keep: settings.keepVersions, served: numbered.metadata.version)
         let publishSeconds = (ContinuousClock.now - publishClock).seconds
         let m = numbered.metadata.metrics
@@ -281,9 +285,12 @@ public actor EmbeddingJobs {
             throw EmbeddingQueryError.unknownVersion("model \(version) is not published on this instance")
         }
         let store = self.store
-        let model = try await onDedicatedThread(name: "recstream-embedding-load") { try store.load(version) }
+        let (model, retriever) = try await onDedicatedThread(name: "recstream-embedding-load") {
+            let model = try store.load(version)
+            return (model, EmbeddingRetriever(model: model))
+        }
         try store.switchCurrent(to: version)
-        install(model)
+        install(model, retriever: retriever)
         logger.notice("embedding model rolled back", metadata: ["version": "\(version)"])
         return models()
     }
