@@ -13,8 +13,11 @@ struct EmbeddingEndToEndTests {
     /// routes answer from the served model; a rollback serves the earlier version again.
     @Test(.timeLimit(.minutes(4)))
     func incrementalUpdatesWhileIngestingAreServedAndLoseNothing() async throws {
+        let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-embed-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
         let run = try RecstreamProcess([
-            "run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--set", "state.commit_interval_ms=200",
+            "run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--state-dir", stateDir,
+            "--set", "state.commit_interval_ms=200",
             "--set", "embedding.incremental_interval_ms=1500", "--set", "embedding.full_refresh_time=off",
             "--set", "embedding.epochs=2", "--set", "embedding.incremental_epochs=1", "--set", "embedding.keep_versions=100",
         ])
@@ -109,6 +112,17 @@ struct EmbeddingEndToEndTests {
         run.signal(SIGTERM)
         #expect(try await run.waitForExit(within: .seconds(30)) == 0)
         _ = try? await training.value
+
+        // Offline on the stopped instance's directory: a new full version, served at the next start.
+        let offline = try RecstreamProcess([
+            "train", "--mode", "full", "--state-dir", stateDir, "--set", "embedding.epochs=1", "--json",
+        ])
+        #expect(try await offline.waitForExit(within: .seconds(60)) == 0)
+        let trained = try JSONSerialization.jsonObject(with: Data(offline.lines.joined().utf8)) as? [String: Any]
+        let version = (trained?["manifest"] as? [String: Any])?["version"] as? String
+        #expect(trained?["published"] as? Bool == true && version?.hasSuffix(".0") == true)
+        let current = try String(contentsOfFile: stateDir + "/models/CURRENT", encoding: .utf8)
+        #expect(current.trimmingCharacters(in: .whitespacesAndNewlines) == version)
     }
 
     static func models(_ api: String) async throws -> [String: Any] {
