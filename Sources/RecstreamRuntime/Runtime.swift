@@ -14,7 +14,10 @@ public final class Runtime: AdminOperations, Sendable {
     public let ingest: IngestService
     /// The periodic exact co-occurrence recompute (run it in the service group).
     public let recomputeService: any Service
-    /// The embedding family (served model, training jobs, queries); nil when `embedding.enabled` is false.
+    /// The embedding model served now (what retrieval and the look-alike family read); stays empty
+    /// when `embedding.enabled` is false.
+    public let servedModel = ServedModelSlot()
+    /// The embedding family (training jobs, queries) over `servedModel`; nil when `embedding.enabled` is false.
     public let embeddings: EmbeddingServing?
     /// The embedding jobs' schedule (run it in the service group).
     public let embeddingService: any Service
@@ -55,8 +58,8 @@ public final class Runtime: AdminOperations, Sendable {
         recomputeService = CooccurrenceRecomputeService(
             job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
         (embeddings, embeddingService) = try Self.embeddingFamily(
-            configuration: configuration, engine: engine, repository: repository, stateDirectory: stateDirectory,
-            metricsFactory: metricsFactory, logger: logger)
+            configuration: configuration, engine: engine, repository: repository, slot: servedModel,
+            stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).

@@ -100,13 +100,13 @@ extension Runtime {
     /// The embedding family of a runtime: jobs over `<state dir>/models`, the served model loaded
     /// from `CURRENT`, and their schedule; nil and an idle service when disabled.
     static func embeddingFamily(
-        configuration: RecstreamConfiguration, engine: StateEngine, repository: StateRepository, stateDirectory: String,
-        metricsFactory: any MetricsFactory, logger: Logger
+        configuration: RecstreamConfiguration, engine: StateEngine, repository: StateRepository, slot: ServedModelSlot,
+        stateDirectory: String, metricsFactory: any MetricsFactory, logger: Logger
     ) throws -> (EmbeddingServing?, any Service) {
         let settings = try configuration.embedding()
         guard settings.enabled else { return (nil, IdleService()) }
         let jobs = EmbeddingJobs(
-            repository: repository, slot: ServedModelSlot(),
+            repository: repository, slot: slot,
             directory: (stateDirectory as NSString).appendingPathComponent("models"), settings: settings,
             metricsFactory: metricsFactory, logger: logger)
         try jobs.loadAtStart()
