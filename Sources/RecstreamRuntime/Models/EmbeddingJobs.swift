@@ -155,7 +155,7 @@ public actor EmbeddingJobs {
         defer { release() }
         let started = ContinuousClock.now
         do {
-            let report = try await runJob(kind: kind, progress: progress)
+            let report = try await runJob(kind: kind, progress: progress ?? Self.loggingProgress(logger))
             let elapsed = ContinuousClock.now - started
             let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             (kind == .full ? fullDuration : incrementalDuration).recordNanoseconds(nanos)
@@ -165,6 +165,25 @@ public actor EmbeddingJobs {
             (kind == .full ? fullFailures : incrementalFailures).increment()
             logger.error("embedding \(kind) training failed", metadata: ["error": "\(error)"])
             throw error
+        }
+    }
+
+    /// Without a caller's progress bar, a log line every 10 s of training (long jobs show progress).
+    private static func loggingProgress(_ logger: Logger) -> @Sendable (TrainingProgress) -> Void {
+        let last = Mutex(ContinuousClock.now)
+        return { p in
+            let due = last.withLock { last in
+                guard ContinuousClock.now - last >= .seconds(10) else { return false }
+                last = ContinuousClock.now
+                return true
+            }
+            guard due else { return }
+            logger.info(
+                "embedding training",
+                metadata: [
+                    "kind": "\(p.kind)", "batches": "\(p.batchesApplied)/\(p.totalBatches)",
+                    "loss": "\(String(format: "%.4f", p.recentLoss))", "examples_per_second": "\(Int(p.examplesPerSecond))",
+                ])
         }
     }
 
