@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "RecstreamRuntime",
             dependencies: [
-                "RecstreamCore", "RecstreamKafka", "RecstreamStorage",
+                "RecstreamCore", "RecstreamKafka", "RecstreamStorage", "RecstreamTraining",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,6 +115,7 @@ let package = Package(
             name: "recstream",
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamStorage", "RecstreamRuntime", "RecstreamQueryAPI",
+                "RecstreamTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -45,6 +45,8 @@ public struct QueryAPI: Sendable {
     public let metricsFactory: any MetricsFactory
     /// Operator actions behind `/v1/admin/*`; nil serves none.
     public let admin: (any AdminOperations)?
+    /// Embedding retrieval, vectors and model versions; nil answers those routes with 503.
+    public let embeddings: (any EmbeddingQueries)?
 
     /// Which routes a router serves: everything, only the read routes, or only admin (plus health).
     public enum Routes: Sendable {
@@ -55,9 +57,11 @@ public struct QueryAPI: Sendable {
 
     public init(
         configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
-        metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil,
+        embeddings: (any EmbeddingQueries)? = nil
     ) {
         self.admin = admin
+        self.embeddings = embeddings
         self.configuration = configuration
         self.queries = queries
         self.metricsRegistry = metricsRegistry
@@ -72,6 +76,7 @@ public struct QueryAPI: Sendable {
         let queries = self.queries
         let configuration = self.configuration
         let registry = self.metricsRegistry
+        let embeddings = self.embeddings
 
         router.get("/healthz") { _, _ in
             try Self.json(["status": "ok"])
@@ -86,8 +91,10 @@ public struct QueryAPI: Sendable {
             group.post("/recompute") { _, _ in
                 try Self.json(RecomputeBody(try await admin.recompute()))
             }
+            EmbeddingRoutes.addAdmin(to: group, embeddings: embeddings, maxBodyBytes: configuration.maxBodyBytes)
         }
         if routes == .admin { return router }
+        EmbeddingRoutes.addRead(to: router, embeddings: embeddings, maxBodyBytes: configuration.maxBodyBytes)
 
         router.get("/ui") { _, _ in
             Response(

@@ -89,6 +89,8 @@ public struct RecstreamConfiguration: Sendable {
     public var cooccurrencePreset = "default"
     /// Individual `cooccurrence.*` settings applied on top of the preset, in any order.
     public var cooccurrenceOverrides: [String: String] = [:]
+    /// Individual `embedding.*` settings (see ``embedding()``), in any order.
+    public var embeddingOverrides: [String: String] = [:]
 
     // MARK: stats
     /// Beta priors of the smoothed rates. Keys `stats.priors.<rate>.alpha|beta`.
@@ -167,6 +169,7 @@ public struct RecstreamConfiguration: Sendable {
         if maxRecordBytes < 256 { problems.append("ingest.max_record_bytes must be >= 256") }
         problems += shardConfiguration.validate().map { "ingest: \($0)" }
         do { _ = try cooccurrence() } catch { problems.append(error.description) }
+        do { _ = try embedding() } catch { problems.append(error.description) }
         problems += stats.validate()
         return problems
     }

@@ -14,6 +14,13 @@ public final class Runtime: AdminOperations, Sendable {
     public let ingest: IngestService
     /// The periodic exact co-occurrence recompute (run it in the service group).
     public let recomputeService: any Service
+    /// The embedding model served now (what retrieval and the look-alike family read); stays empty
+    /// when `embedding.enabled` is false.
+    public let servedModel = ServedModelSlot()
+    /// The embedding family (training jobs, queries) over `servedModel`; nil when `embedding.enabled` is false.
+    public let embeddings: EmbeddingServing?
+    /// The embedding jobs' schedule (run it in the service group).
+    public let embeddingService: any Service
     public let stateDirectory: String
     private let repository: StateRepository
     private let recomputeJob: CooccurrenceRecompute
@@ -50,6 +57,9 @@ public final class Runtime: AdminOperations, Sendable {
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         recomputeService = CooccurrenceRecomputeService(
             job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
+        (embeddings, embeddingService) = try Self.embeddingFamily(
+            configuration: configuration, engine: engine, repository: repository, slot: servedModel,
+            stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).

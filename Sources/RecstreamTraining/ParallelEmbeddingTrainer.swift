@@ -21,24 +21,49 @@ public enum ParallelEmbeddingTrainer {
     public static func train(
         _ run: inout EmbeddingTrainingRun, threads: Int, progress: ((Int, Int) -> Void)? = nil
     ) {
+        _ = train(&run, threads: threads) { step in
+            progress?(step.batchesApplied, step.totalBatches)
+            return true
+        }
+    }
+
+    /// What one applied batch did, for progress bars.
+    public struct Step: Sendable {
+        public var batchesApplied: Int
+        public var totalBatches: Int
+        /// Positives in the batch and their summed (weighted) loss.
+        public var examples: Int
+        public var loss: Double
+    }
+
+    /// Trains `run` until it is finished or `observe` (called after every batch) returns false.
+    /// Returns whether the run finished.
+    public static func train(
+        _ run: inout EmbeddingTrainingRun, threads: Int, observe: (Step) -> Bool
+    ) -> Bool {
         precondition(threads >= 1, "threads is \(threads)")
         let total = run.totalBatches
         while let batch = run.nextBatch() {
             let n = batch.exampleCount
             let parts = min(threads, n)
+            let gradients: [EmbeddingGradient]
             if parts <= 1 {
-                run.apply([batch.gradient(examples: 0..<n)], to: batch)
+                gradients = [batch.gradient(examples: 0..<n)]
             } else {
                 let results = Mutex<[EmbeddingGradient?]>(Array(repeating: nil, count: parts))
                 DispatchQueue.concurrentPerform(iterations: parts) { p in
                     let g = batch.gradient(examples: (n * p / parts)..<(n * (p + 1) / parts))
                     results.withLock { $0[p] = g }
                 }
-                let gradients = results.withLock { $0.compactMap { $0 } }
-                run.apply(gradients, to: batch)
+                gradients = results.withLock { $0.compactMap { $0 } }
             }
-            progress?(run.batchesApplied, total)
+            run.apply(gradients, to: batch)
+            let step = Step(
+                batchesApplied: run.batchesApplied, totalBatches: total, examples: n,
+                loss: gradients.reduce(0) { $0 + $1.loss })
+            guard observe(step) else { return false }
         }
+        return true
     }
 
     /// A full refresh trained on `threads` threads.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import RecstreamCore
 import RecstreamRuntime
 import RecstreamTesting
@@ -27,6 +28,9 @@ struct APIFuzzTests {
         for event in EventGenerator(config) { try producer.send(event) }
         try producer.flush()
         try await eventually(within: .seconds(30), "data to arrive") { consumedRecords(try await IntegrationTests.status(api)) > 4_000 }
+        // Serve an embedding model, so the embedding routes answer from it (503 is only for "no model yet").
+        let (trained, _, trainText) = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"])
+        #expect(trained == 200, "\(trainText)")
 
         let examples = ProcessInfo.processInfo.environment["RECSTREAM_API_FUZZ_EXAMPLES"] ?? "50"
         let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

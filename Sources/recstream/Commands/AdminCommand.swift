@@ -41,11 +41,14 @@ struct AdminCommand: AsyncParsableCommand {
             Similarity and history:
               similar         top-k similar items by ItemCF or Swing
               history         a user's last N engaged items
+            Embeddings:
+              models          published model versions and the one served
+              rollback        serve an earlier published version
             """,
         subcommands: [
             AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
             AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
-            AdminRecomputeCommand.self,
+            AdminRecomputeCommand.self, AdminModelsCommand.self, AdminRollbackCommand.self,
         ]
     )
 }

@@ -69,7 +69,8 @@ struct Server {
                 configuration: QueryAPIConfiguration(
                     host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
                     readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
-                queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime)
+                queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime,
+                embeddings: runtime.embeddings)
         }
         let onReady = self.onReady
         let separateAdmin = configuration.adminAddress.flatMap(RecstreamConfiguration.splitHostPort)
@@ -88,6 +89,9 @@ struct Server {
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService)] + [.init(service: app)] + adminServices
+                // Last, so it is the first to hear of a shutdown and stops any training job (admin-requested ones too)
+                // before the HTTP server waits for its requests.
+                + [.init(service: runtime.embeddingService)]
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful stop that hangs (a broker that never answers) escalates to cancellation.

@@ -1,0 +1,255 @@
+import Foundation
+import RecstreamCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Published embedding models on disk, one directory per version, and the `CURRENT` pointer:
+///
+///     <state dir>/models/CURRENT          "3.2\n": the version served
+///     <state dir>/models/3.2/model.bin    EmbeddingModel.encode(), self-checking
+///     <state dir>/models/3.2/manifest.json  version, kind, parent, window, metrics, checksum of model.bin
+///
+/// Publish protocol (crash-safe at every step): write both files into `.tmp-<version>-<random>`,
+/// fsync them and the directory, rename it to `<version>`, fsync `models/`; then write
+/// `CURRENT.tmp`, fsync, rename over `CURRENT`, fsync `models/`. A crash before the last rename
+/// leaves the previous version served; ``recover()`` removes temporary and incomplete directories
+/// at start. Loading checks model.bin's size and checksum against the manifest and the blob's own
+/// checksum, so a damaged model is never served.
+///
+/// - Important: Not synchronised; one owner (the embedding jobs actor) calls it.
+public struct ModelStore: Sendable {
+    public let directory: String
+    static let currentName = "CURRENT"
+    static let modelName = "model.bin"
+    static let manifestName = "manifest.json"
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    /// Why a version cannot be loaded or served.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    // MARK: Reading
+
+    /// Removes what an interrupted publish left: temporary directories, `CURRENT.tmp`, and version
+    /// directories without a readable manifest and model file. Returns the names removed.
+    @discardableResult
+    public func recover() throws -> [String] {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var removed: [String] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let incomplete: Bool
+            if name.hasPrefix(".tmp-") || name == Self.currentName + ".tmp" {
+                incomplete = true
+            } else if EmbeddingModelVersion(name) != nil {
+                incomplete = manifest(name) == nil || !FileManager.default.fileExists(atPath: path(name + "/" + Self.modelName))
+            } else {
+                incomplete = false
+            }
+            if incomplete {
+                try? FileManager.default.removeItem(atPath: path(name))
+                removed.append(name)
+            }
+        }
+        return removed.sorted()
+    }
+
+    /// The manifest of the version directory `name`, or nil when missing or unreadable.
+    func manifest(_ name: String) -> ModelManifest? {
+        guard let data = FileManager.default.contents(atPath: path(name + "/" + Self.manifestName)) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let m = try? decoder.decode(ModelManifest.self, from: data), m.version == name else { return nil }
+        return m
+    }
+
+    /// Every complete version, newest first.
+    public func versions() -> [ModelManifest] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let parsed = names.compactMap { name in EmbeddingModelVersion(name).map { ($0, name) } }
+        return parsed.sorted { $0.0 > $1.0 }.compactMap { manifest($0.1) }
+    }
+
+    /// The version `CURRENT` names, or nil when there is none.
+    public func current() -> EmbeddingModelVersion? {
+        guard let data = FileManager.default.contents(atPath: path(Self.currentName)) else { return nil }
+        return EmbeddingModelVersion(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Reads and verifies `version`.
+    /// - Throws: ``Failure`` when it is missing, its size or checksum differs from the manifest's,
+    ///   or the blob does not decode.
+    public func load(_ version: EmbeddingModelVersion) throws(Failure) -> EmbeddingModel {
+        let name = version.description
+        guard let manifest = manifest(name) else { throw Failure(description: "model \(name) is not published (no manifest)") }
+        guard let data = FileManager.default.contents(atPath: path(name + "/" + Self.modelName)) else {
+            throw Failure(description: "model \(name): \(Self.modelName) is missing")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count == manifest.bytes else {
+            throw Failure(description: "model \(name): \(Self.modelName) has \(bytes.count) bytes, the manifest says \(manifest.bytes)")
+        }
+        let sum = Self.checksum(bytes)
+        guard sum == manifest.checksum else {
+            throw Failure(description: "model \(name): checksum \(sum) differs from the manifest's \(manifest.checksum)")
+        }
+        let model: EmbeddingModel
+        do { model = try EmbeddingModel.decode(bytes) } catch {
+            throw Failure(description: "model \(name): \(error)")
+        }
+        guard model.metadata.version == version else {
+            throw Failure(description: "model \(name) holds version \(model.metadata.version)")
+        }
+        return model
+    }
+
+    /// The model to serve at start: `CURRENT` if it loads, else the newest version that does
+    /// (then `CURRENT` is switched to it). Nil when nothing loads; `problems` lists what was skipped.
+    public func loadServable() -> (model: EmbeddingModel?, problems: [String]) {
+        var problems: [String] = []
+        var candidates = versions().compactMap { EmbeddingModelVersion($0.version) }
+        if let current = current() {
+            candidates.removeAll { $0 == current }
+            candidates.insert(current, at: 0)
+        } else if !candidates.isEmpty {
+            problems.append("no CURRENT pointer; serving the newest complete version")
+        }
+        for (i, version) in candidates.enumerated() {
+            do {
+                let model = try load(version)
+                if i > 0 {
+                    try? switchCurrent(to: version)
+                    problems.append("serving \(version) instead")
+                }
+                return (model, problems)
+            } catch {
+                problems.append(error.description)
+            }
+        }
+        return (nil, problems)
+    }
+
+    /// The newest full model, or nil (a full refresh starts from it).
+    public func newestFull() -> EmbeddingModelVersion? {
+        versions().first { $0.kind == EmbeddingModelKind.full.description }.flatMap { EmbeddingModelVersion($0.version) }
+    }
+
+    /// The version a newly trained model is published as: a full refresh takes the next major
+    /// past every version on disk; an incremental update the next minor of its parent's major
+    /// past those on disk (a rollback may have left newer minors there).
+    public func nextVersion(for model: EmbeddingModel) -> EmbeddingModelVersion {
+        let existing = versions().compactMap { EmbeddingModelVersion($0.version) }
+        let trained = model.metadata.version
+        switch model.metadata.kind {
+        case .full:
+            let major = max(trained.major, (existing.map(\.major).max() ?? 0) + 1)
+            return EmbeddingModelVersion(major: major, minor: 0)
+        case .incremental:
+            let minor = existing.filter { $0.major == trained.major }.map(\.minor).max().map { $0 + 1 } ?? trained.minor
+            return EmbeddingModelVersion(major: trained.major, minor: max(trained.minor, minor))
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes `model` as a new version directory (see the type's protocol) and switches `CURRENT`
+    /// to it. Returns its manifest.
+    /// - Throws: file-system errors; the previous version stays served.
+    @discardableResult
+    public func publish(_ model: EmbeddingModel, trainSeconds: Double, now: Date = Date()) throws -> ModelManifest {
+        let name = model.metadata.version.description
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard !FileManager.default.fileExists(atPath: path(name)) else {
+            throw Failure(description: "model \(name) is already published")
+        }
+        let bytes = model.encode()
+        let manifest = ModelManifest(
+            model: model, trainSeconds: trainSeconds, checksum: Self.checksum(bytes), bytes: bytes.count,
+            publishedAtMillis: Int64(now.timeIntervalSince1970 * 1000))
+        let temporary = path(".tmp-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        do {
+            try Self.writeDurably(Data(bytes), to: temporary + "/" + Self.modelName)
+            try Self.writeDurably(try Self.encode(manifest), to: temporary + "/" + Self.manifestName)
+            try Self.fsync(directory: temporary)
+            try FileManager.default.moveItem(atPath: temporary, toPath: path(name))
+            try Self.fsync(directory: directory)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        try switchCurrent(to: model.metadata.version)
+        return manifest
+    }
+
+    /// Points `CURRENT` at `version` atomically (temp file, fsync, rename, directory fsync).
+    public func switchCurrent(to version: EmbeddingModelVersion) throws {
+        let temporary = path(Self.currentName + ".tmp")
+        try Self.writeDurably(Data((version.description + "\n").utf8), to: temporary)
+        guard rename(temporary, path(Self.currentName)) == 0 else {
+            throw Failure(description: "renaming \(temporary) over CURRENT: errno \(errno)")
+        }
+        try Self.fsync(directory: directory)
+    }
+
+    /// Deletes all but the newest `keep` versions, never the served one nor the newest full one
+    /// (the parent of the next full refresh and the root of the incrementals). Returns the removed.
+    @discardableResult
+    public func applyRetention(keep: Int, served: EmbeddingModelVersion?) -> [String] {
+        let all = versions()
+        let newestFull = newestFull()
+        var removed: [String] = []
+        for (i, m) in all.enumerated() where i >= keep {
+            guard let v = EmbeddingModelVersion(m.version) else { continue }
+            let lineageRoot = served.map { EmbeddingModelVersion(major: $0.major, minor: 0) }
+            if v == served || v == newestFull || v == lineageRoot { continue }
+            if (try? FileManager.default.removeItem(atPath: path(m.version))) != nil { removed.append(m.version) }
+        }
+        return removed
+    }
+
+    // MARK: Helpers
+
+    /// `murmur3-x64-128:` and the 32 hex digits of the hash of `bytes`.
+    static func checksum(_ bytes: [UInt8]) -> String {
+        let h = MurmurHash3.hash128(bytes.span)
+        func hex(_ x: UInt64) -> String {
+            let s = String(x, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        return "murmur3-x64-128:" + hex(h.high) + hex(h.low)
+    }
+
+    static func encode(_ manifest: ModelManifest) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(manifest)
+    }
+
+    /// Writes `data` to `file` and fsyncs it before returning.
+    static func writeDurably(_ data: Data, to file: String) throws {
+        guard FileManager.default.createFile(atPath: file, contents: data) else {
+            throw Failure(description: "cannot write \(file)")
+        }
+        let fd = open(file, O_RDONLY)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(file) to fsync: errno \(errno)") }
+        defer { close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw Failure(description: "fsync \(file): errno \(errno)") }
+    }
+
+    /// Makes the directory's entries (created or renamed files) durable.
+    static func fsync(directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(directory) to fsync: errno \(errno)") }
+        defer { close(fd) }
+        guard Glibc.fsync(fd) == 0 else { throw Failure(description: "fsync \(directory): errno \(errno)") }
+    }
+}

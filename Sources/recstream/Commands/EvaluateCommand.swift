@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `recstream evaluate`: the offline evaluations behind docs/evaluation.md, one subcommand per
+/// state family.
+struct EvaluateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Offline evaluations of the state families on generated data (docs/evaluation.md).",
+        subcommands: [
+            EvaluateEmbeddingsCommand.self
+        ]
+    )
+}
