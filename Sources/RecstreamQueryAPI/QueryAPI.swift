@@ -45,6 +45,8 @@ public struct QueryAPI: Sendable {
     public let metricsFactory: any MetricsFactory
     /// Operator actions behind `/v1/admin/*`; nil serves none.
     public let admin: (any AdminOperations)?
+    /// Look-alike seeds, scores and expansion; nil answers those routes with 503.
+    public let lookalike: (any LookalikeQueries)?
 
     /// Which routes a router serves: everything, only the read routes, or only admin (plus health).
     public enum Routes: Sendable {
@@ -55,9 +57,11 @@ public struct QueryAPI: Sendable {
 
     public init(
         configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
-        metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil,
+        lookalike: (any LookalikeQueries)? = nil
     ) {
         self.admin = admin
+        self.lookalike = lookalike
         self.configuration = configuration
         self.queries = queries
         self.metricsRegistry = metricsRegistry
@@ -237,6 +241,7 @@ public struct QueryAPI: Sendable {
             for (id, report) in zip(ids, reports) where report == nil { notFound.append(id) }
             return try Self.json(ItemStatsBatchBody(items: reports.map { $0.map(ItemStatsBody.init) }, notFound: notFound))
         }
+        LookalikeRoutes.add(to: router, lookalike: lookalike, configuration: configuration)
         return router
     }
 

@@ -90,6 +90,10 @@ public struct RecstreamConfiguration: Sendable {
     /// Individual `cooccurrence.*` settings applied on top of the preset, in any order.
     public var cooccurrenceOverrides: [String: String] = [:]
 
+    // MARK: lookalike
+    /// Individual `lookalike.*` settings applied on top of ``LookalikeConfiguration/default``.
+    public var lookalikeOverrides: [String: String] = [:]
+
     // MARK: stats
     /// Beta priors of the smoothed rates. Keys `stats.priors.<rate>.alpha|beta`.
     public var stats = StatsConfiguration()
@@ -167,6 +171,7 @@ public struct RecstreamConfiguration: Sendable {
         if maxRecordBytes < 256 { problems.append("ingest.max_record_bytes must be >= 256") }
         problems += shardConfiguration.validate().map { "ingest: \($0)" }
         do { _ = try cooccurrence() } catch { problems.append(error.description) }
+        do { _ = try lookalike() } catch { problems.append(error.description) }
         problems += stats.validate()
         return problems
     }

@@ -17,13 +17,20 @@ public final class Runtime: AdminOperations, Sendable {
     public let stateDirectory: String
     private let repository: StateRepository
     private let recomputeJob: CooccurrenceRecompute
+    /// The embedding model served (the embedding job installs models into it).
+    public let models: ServedModelSlot
+    /// Look-alike queries over the seed lists, their summaries and the served model.
+    public let lookalike: LookalikeEngine
+    /// The periodic look-alike summary job (run it in the service group).
+    public let lookalikeSummaryService: any Service
+    public let lookalikeSummaryJob: LookalikeSummaryJob
 
     /// Opens the store and prepares ingest; nothing is consumed until `ingest.run()`.
     /// - Throws: configuration, storage (locked, corrupt, mismatched directory) or Kafka client
     ///   errors, each with a message fit for an operator.
     public init(
         configuration: RecstreamConfiguration, bootstrapServers: String, stateDirectory: String, version: String,
-        metricsFactory: any MetricsFactory, logger: Logger
+        metricsFactory: any MetricsFactory, logger: Logger, models: ServedModelSlot? = nil
     ) throws {
         self.stateDirectory = stateDirectory
         repository = try StateRepository(
@@ -40,7 +47,8 @@ public final class Runtime: AdminOperations, Sendable {
             logger.warning("the brokers did not report a cluster id; the state directory is not checked against the cluster")
         }
         let cooccurrence = try configuration.cooccurrence()
-        let instance = try repository.loadInstanceState(configuration: cooccurrence)
+        let lookalikeConfiguration = try configuration.lookalike()
+        let instance = try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
         engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
@@ -48,8 +56,17 @@ public final class Runtime: AdminOperations, Sendable {
         ingest = IngestService(pipeline: pipeline)
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
-        recomputeService = CooccurrenceRecomputeService(
-            job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
+        let job = recomputeJob
+        recomputeService = PeriodicService(interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis)) {
+            _ = try? await job.run()
+        }
+        self.models = models ?? ServedModelSlot()
+        lookalike = LookalikeEngine(engine: engine, models: self.models, configuration: lookalikeConfiguration)
+        lookalikeSummaryJob = LookalikeSummaryJob(lookalike: lookalike, metricsFactory: metricsFactory, logger: logger)
+        let summaryJob = lookalikeSummaryJob
+        lookalikeSummaryService = PeriodicService(interval: .milliseconds(lookalikeConfiguration.summaryIntervalMillis)) {
+            _ = try? await summaryJob.run()
+        }
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).
@@ -70,7 +87,8 @@ public final class Runtime: AdminOperations, Sendable {
     public func close() { repository.close() }
 
     /// The canonical dump of the state committed in `stateDirectory` (the process owning it must
-    /// have stopped): every shard's metadata and items, partitions ascending.
+    /// have stopped): every shard's metadata and items, partitions ascending, then the co-occurrence
+    /// state and the look-alike seed lists.
     public static func dumpCommittedState(stateDirectory: String, configuration: RecstreamConfiguration) throws -> [String] {
         let repository = try StateRepository(
             path: stateDirectory, syncWrites: false, eventsTopic: configuration.eventsTopic)
@@ -80,6 +98,9 @@ public final class Runtime: AdminOperations, Sendable {
             lines += try repository.loadShard(partition: partition, configuration: configuration.shardConfiguration).dumpLines()
         }
         lines += try dumpCooccurrence(repository, configuration: try configuration.cooccurrence())
+        lines += try repository.loadInstanceState(
+            configuration: try configuration.cooccurrence(), lookalike: try configuration.lookalike()
+        ).seedDumpLines()
         return lines
     }
 

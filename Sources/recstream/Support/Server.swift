@@ -69,7 +69,8 @@ struct Server {
                 configuration: QueryAPIConfiguration(
                     host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
                     readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
-                queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime)
+                queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime,
+                lookalike: runtime.lookalike)
         }
         let onReady = self.onReady
         let separateAdmin = configuration.adminAddress.flatMap(RecstreamConfiguration.splitHostPort)
@@ -87,7 +88,10 @@ struct Server {
             adminServices.append(.init(service: adminApp))
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService)] + [.init(service: app)] + adminServices
+            services: [
+                .init(service: runtime.ingest), .init(service: runtime.recomputeService),
+                .init(service: runtime.lookalikeSummaryService),
+            ] + [.init(service: app)] + adminServices
                 + extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful stop that hangs (a broker that never answers) escalates to cancellation.
