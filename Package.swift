@@ -115,6 +115,7 @@ let package = Package(
             name: "recstream",
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamStorage", "RecstreamRuntime", "RecstreamQueryAPI",
+                "RecstreamLookalikeTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -20,7 +20,7 @@ struct Recstream: AsyncParsableCommand {
         version: version,
         subcommands: [
             RunCommand.self, BrokerCommand.self, ProduceCommand.self, GenerateCommand.self, DemoCommand.self,
-            AdminCommand.self, StateCommand.self, BenchCommand.self,
+            AdminCommand.self, StateCommand.self, BenchCommand.self, EvaluateCommand.self,
         ]
     )
 }

@@ -41,11 +41,14 @@ struct AdminCommand: AsyncParsableCommand {
             Similarity and history:
               similar         top-k similar items by ItemCF or Swing
               history         a user's last N engaged items
+            Look-alike:
+              seeds           an item's seed users (most recent engagers) and whether it passes the cold-start gate
+              lookalike       audience expansion: the top-k users that look like an item's seeds
             """,
         subcommands: [
             AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
             AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
-            AdminRecomputeCommand.self,
+            AdminRecomputeCommand.self, AdminSeedsCommand.self, AdminLookalikeCommand.self,
         ]
     )
 }

@@ -20,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
             """,
         subcommands: [
             BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
-            BenchConsumeRawCommand.self, BenchIngestCommand.self,
+            BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLookalikeCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
     )
