@@ -54,6 +54,9 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
 
     public func score(userID: String, itemIDs: [String]) throws(LookalikeQueryError) -> LookalikeScores {
         guard let served = models.load() else { throw Self.noModel() }
+        guard itemIDs.count <= configuration.maximumScoredItems else {
+            throw .invalid("\(itemIDs.count) items; the limit is \(configuration.maximumScoredItems) per request")
+        }
         let (user, items, counts): (Int32?, [Int32], [Int]) = engine.lock.withLock {
             let instance = engine.state.instance
             let items = itemIDs.map { instance.items.lookup($0) ?? -1 }

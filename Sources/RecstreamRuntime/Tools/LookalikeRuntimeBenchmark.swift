@@ -84,18 +84,28 @@ public enum LookalikeRuntimeBenchmark {
         // Score requests: random users, the first itemsPerRequest items (repeated when fewer).
         let itemIDs = (0..<options.itemsPerRequest).map { "i\($0 % options.items)" }
         var latencies: [Double] = []
+        var cpuLatencies: [Double] = []
         latencies.reserveCapacity(options.requests)
+        cpuLatencies.reserveCapacity(options.requests)
         var scored = 0
         for n in 0..<(options.requests + 50) {
             let user = "u\(c.seedsPerItem > 0 ? index(options.users) : 0)"
+            let cpuStart = CooccurrenceBenchmark.threadCPUSeconds()
             let start = ContinuousClock.now
             guard let answer = try? lookalike.score(userID: user, itemIDs: itemIDs) else { continue }
             let elapsed = (ContinuousClock.now - start).seconds
-            if n >= 50 { latencies.append(elapsed) }
+            if n >= 50 {
+                latencies.append(elapsed)
+                cpuLatencies.append(CooccurrenceBenchmark.threadCPUSeconds() - cpuStart)
+            }
             scored = answer.items.filter { $0.status == .scored }.count
         }
         latencies.sort()
-        func percentile(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] * 1e3 }
+        cpuLatencies.sort()
+        func percentile(_ p: Double, _ values: [Double]? = nil) -> Double {
+            let values = values ?? latencies
+            return values.isEmpty ? 0 : values[min(values.count - 1, Int(Double(values.count) * p))] * 1e3
+        }
 
         // Expansion of one item: IVF candidates against the brute force.
         let k = 50
@@ -123,10 +133,12 @@ public enum LookalikeRuntimeBenchmark {
                 + "(\(f(some.buildSeconds * 10_000 / Double(max(some.items, 1)), 1)) s per 10,000 changed items) |",
             "| summary job, nothing changed | \(idle.items) items, \(f(idle.seconds * 1e3)) ms |",
             "| score request, \(options.itemsPerRequest) items (\(scored) scored), \(latencies.count) requests | "
-                + "p50 \(f(percentile(0.5), 3)) ms, p99 \(f(percentile(0.99), 3)) ms, max \(f(percentile(1), 3)) ms |",
+                + "wall p50 \(f(percentile(0.5), 3)) ms, p99 \(f(percentile(0.99), 3)) ms, max \(f(percentile(1), 3)) ms; "
+                + "thread CPU p50 \(f(percentile(0.5, cpuLatencies), 3)) ms, p99 \(f(percentile(0.99, cpuLatencies), 3)) ms |",
             "| expansion k = \(k), IVF (\(viaIndex.candidates) candidates) | \(f(ivfSeconds * 1e3, 1)) ms, recall@\(k) "
                 + "against exact \(f(recall, 2)) |",
             "| expansion k = \(k), exact (\(exact.candidates) users) | \(f(exactSeconds * 1e3, 1)) ms |",
         ]
     }
+
 }
