@@ -140,5 +140,4 @@ public enum LookalikeRuntimeBenchmark {
             "| expansion k = \(k), exact (\(exact.candidates) users) | \(f(exactSeconds * 1e3, 1)) ms |",
         ]
     }
-
 }
