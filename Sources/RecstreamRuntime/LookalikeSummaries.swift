@@ -219,7 +219,8 @@ public struct LookalikeSummaryReport: Sendable, Hashable {
 /// The periodic look-alike summary job: under the engine lock, expire seeds and take the items whose
 /// seeds changed since the last run (every item when the served model version changed); build their
 /// summaries on a dedicated thread, off the ingest path; install them and clear the marks of the
-/// items that did not change meanwhile. Runs are serialized.
+/// items that did not change meanwhile. One caller at a time (the periodic service; tests and the
+/// benchmark call it directly): the actor is reentrant while a run waits for its threads.
 public actor LookalikeSummaryJob {
     let lookalike: LookalikeEngine
     let logger: Logger
