@@ -10,17 +10,22 @@ enum LookalikeRoutes {
     /// Largest `limit` of a seeds request.
     static let maximumSeedsListed = 100_000
 
-    static func add(to router: Router<BasicRequestContext>, lookalike: (any LookalikeQueries)?, configuration: QueryAPIConfiguration) {
+    static func add(
+        to router: Router<BasicRequestContext>, lookalike: (any LookalikeQueries)?, configuration: QueryAPIConfiguration
+    ) {
         @Sendable func served() throws -> any LookalikeQueries {
             guard let lookalike else {
-                throw APIError(.serviceUnavailable, code: "lookalike_unavailable", "this instance does not serve look-alike queries")
+                throw APIError(
+                    .serviceUnavailable, code: "lookalike_unavailable",
+                    "this instance does not serve look-alike queries")
             }
             return lookalike
         }
 
         router.get("/v1/items/:id/seeds") { request, context in
             let id = try QueryAPI.validatedID(context.parameters.get("id"))
-            let limit = try QueryAPI.limit(request.uri.queryParameters["limit"].map(String.init), default: 1_000, max: maximumSeedsListed)
+            let limit = try QueryAPI.limit(
+                request.uri.queryParameters["limit"].map(String.init), default: 1_000, max: maximumSeedsListed)
             guard let seeds = try served().seeds(itemID: id, limit: limit) else {
                 throw APIError.notFound("item \(id) has no engagements on this instance")
             }
@@ -34,7 +39,8 @@ enum LookalikeRoutes {
             do {
                 score = try JSONDecoder().decode(LookalikeScoreRequest.self, from: body)
             } catch {
-                throw APIError.badRequest("expected {\"user\": \"user id\", \"items\": [\"item id\", ...]}: \(QueryAPI.describe(error))")
+                throw APIError.badRequest(
+                    "expected {\"user\": \"user id\", \"items\": [\"item id\", ...]}: \(QueryAPI.describe(error))")
             }
             guard !score.items.isEmpty, score.items.count <= 1_000 else {
                 throw APIError.badRequest("\(score.items.count) items; give 1 to 1000")
@@ -57,7 +63,9 @@ enum LookalikeRoutes {
                     "expected {\"item\": \"item id\"} or {\"seeds\": [\"user id\", ...]}, with \"k\": 50 and \"exact\": false: "
                         + QueryAPI.describe(error))
             }
-            guard (expand.item == nil) != (expand.seeds == nil) else { throw APIError.badRequest("give exactly one of item and seeds") }
+            guard (expand.item == nil) != (expand.seeds == nil) else {
+                throw APIError.badRequest("give exactly one of item and seeds")
+            }
             if let seeds = expand.seeds, seeds.isEmpty || seeds.count > maximumExplicitSeeds {
                 throw APIError.badRequest("\(seeds.count) seeds; give 1 to \(maximumExplicitSeeds)")
             }
@@ -67,7 +75,8 @@ enum LookalikeRoutes {
             guard k >= 1 && k <= 10_000 else { throw APIError.badRequest("k must be 1...10000, got \(k)") }
             let result: Expansion
             do {
-                result = try await lookalike.expand(ExpansionRequest(itemID: item, seedUserIDs: seeds, k: k, exact: expand.exact ?? false))
+                result = try await lookalike.expand(
+                    ExpansionRequest(itemID: item, seedUserIDs: seeds, k: k, exact: expand.exact ?? false))
             } catch {
                 throw apiError(error)
             }

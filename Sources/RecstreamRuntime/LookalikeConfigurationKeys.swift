@@ -19,7 +19,9 @@ enum LookalikeSettingKeys {
 
     static func apply(_ name: String, _ value: String, to c: inout LookalikeConfiguration) throws(ConfigurationError) {
         let key = "lookalike.\(name)"
-        func integer() throws(ConfigurationError) -> Int { Int(try ConfigurationKeys.int(key, value, 0...Int64(Int32.max))) }
+        func integer() throws(ConfigurationError) -> Int {
+            Int(try ConfigurationKeys.int(key, value, 0...Int64(Int32.max)))
+        }
         func number() throws(ConfigurationError) -> Double { try ConfigurationKeys.double(key, value) }
         switch name {
         case "seeds_per_item": c.seedsPerItem = try integer()
@@ -57,7 +59,9 @@ extension RecstreamConfiguration {
             try LookalikeSettingKeys.apply(key, value, to: &c)
         }
         let problems = c.validate()
-        guard problems.isEmpty else { throw ConfigurationError(problems.map { "lookalike: \($0)" }.joined(separator: "\n")) }
+        guard problems.isEmpty else {
+            throw ConfigurationError(problems.map { "lookalike: \($0)" }.joined(separator: "\n"))
+        }
         return c
     }
 }

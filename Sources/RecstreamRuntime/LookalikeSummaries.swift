@@ -44,7 +44,9 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
     // MARK: Seeds
 
     public func seeds(itemID: String, limit: Int) -> ItemSeeds? {
-        guard let found = engine.lock.withLock({ engine.state.instance.seeds(itemID: itemID, limit: limit) }) else { return nil }
+        guard let found = engine.lock.withLock({ engine.state.instance.seeds(itemID: itemID, limit: limit) }) else {
+            return nil
+        }
         return ItemSeeds(
             itemID: itemID, seeds: found.seeds.map { ItemSeed(userID: $0.userID, timeMillis: $0.time.millis) },
             count: found.count, minimumSeeds: configuration.minimumSeeds, passesGate: found.passesGate)
@@ -70,11 +72,14 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
         let current = snapshot.modelVersion == EmbeddingUserVectors.packedVersion(version)
         var scorer = LookalikeScorer(configuration: configuration)
         var unit = vector
-        guard Self.normalize(&unit) else { throw .notFound("user \(userID) has a zero vector in embedding model \(version)") }
+        guard Self.normalize(&unit) else {
+            throw .notFound("user \(userID) has a zero vector in embedding model \(version)")
+        }
         var answers: [LookalikeScores.ItemScore] = []
         answers.reserveCapacity(itemIDs.count)
         for i in itemIDs.indices {
-            var answer = LookalikeScores.ItemScore(itemID: itemIDs[i], status: .belowMinimumSeeds, score: nil, seedCount: counts[i])
+            var answer = LookalikeScores.ItemScore(
+                itemID: itemIDs[i], status: .belowMinimumSeeds, score: nil, seedCount: counts[i])
             if counts[i] >= configuration.minimumSeeds {
                 if current, let summary = snapshot.summaries.summary(of: items[i]) {
                     if summary.dimension == unit.count {
@@ -125,7 +130,8 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
             guard let found else { throw .notFound("item \(itemID) has no engagements on this instance") }
             guard found.count >= configuration.minimumSeeds else {
                 throw .coldStart(
-                    "item \(itemID) has \(found.count) seeds, below the cold-start gate of \(configuration.minimumSeeds)")
+                    "item \(itemID) has \(found.count) seeds, below the cold-start gate of \(configuration.minimumSeeds)"
+                )
             }
             seedUsers = found.users
             if snapshot.modelVersion == packed { summary = snapshot.summaries.summary(of: found.item) }
@@ -141,7 +147,9 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
         if summary == nil {
             summary = AudienceExpansion.summary(seedUsers: seedUsers, vectors: vectors, configuration: configuration)
         }
-        guard let summary else { throw .notFound("none of the \(seedUsers.count) seeds has a vector in embedding model \(served.version)") }
+        guard let summary else {
+            throw .notFound("none of the \(seedUsers.count) seeds has a vector in embedding model \(served.version)")
+        }
         let seeds = Set(seedUsers)
         let k = request.k
         let index = snapshot.indexVersion == packed ? snapshot.index : nil
@@ -167,7 +175,9 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
         } catch {
             throw .invalid("expansion failed: \(error)")
         }
-        let ids: [String] = engine.lock.withLock { result.users.map { engine.state.instance.users.string(of: $0.user) } }
+        let ids: [String] = engine.lock.withLock {
+            result.users.map { engine.state.instance.users.string(of: $0.user) }
+        }
         return Expansion(
             itemID: request.itemID, modelVersion: served.version.description, method: exact ? "exact" : "ivf",
             seedsWithVectors: summary.vectorCount, unknownSeeds: unknown, candidates: result.candidates,
@@ -239,7 +249,8 @@ public actor LookalikeSummaryJob {
         self.logger = logger
         let job = [("job", "lookalike_summaries")]
         duration = Timer(label: "recstream_job_duration_seconds", dimensions: job, factory: metricsFactory)
-        lastSuccess = Gauge(label: "recstream_job_last_success_timestamp_seconds", dimensions: job, factory: metricsFactory)
+        lastSuccess = Gauge(
+            label: "recstream_job_last_success_timestamp_seconds", dimensions: job, factory: metricsFactory)
         failures = Counter(label: "recstream_job_failures_total", dimensions: job, factory: metricsFactory)
         rebuilt = Counter(label: "recstream_lookalike_summaries_built_total", factory: metricsFactory)
         seedUpdates = Counter(label: "recstream_lookalike_seed_updates_total", factory: metricsFactory)
@@ -280,13 +291,17 @@ public actor LookalikeSummaryJob {
         guard let served, let vectors, let batch else {
             summaries.record(lookalike.summaryStatus.summaries)
             return LookalikeSummaryReport(
-                modelVersion: nil, everyItem: false, items: 0, summaries: lookalike.summaryStatus.summaries, itemsPastGate: gate,
-                expiredSeeds: expired, indexRebuilt: false, seconds: (ContinuousClock.now - started).seconds, buildSeconds: 0)
+                modelVersion: nil, everyItem: false, items: 0, summaries: lookalike.summaryStatus.summaries,
+                itemsPastGate: gate,
+                expiredSeeds: expired, indexRebuilt: false, seconds: (ContinuousClock.now - started).seconds,
+                buildSeconds: 0)
         }
         do {
             let builder = SeedSummaryBuilder(configuration: lookalike.configuration)
             let buildStarted = ContinuousClock.now
-            let outcomes = try await onDedicatedThread(name: "recstream-lookalike-summaries") { builder.run(batch, vectors: vectors) }
+            let outcomes = try await onDedicatedThread(name: "recstream-lookalike-summaries") {
+                builder.run(batch, vectors: vectors)
+            }
             let buildSeconds = (ContinuousClock.now - buildStarted).seconds
             let index: IVFIndex? =
                 previous.indexVersion == vectors.version
@@ -314,7 +329,8 @@ public actor LookalikeSummaryJob {
             summaries.record(count)
             let report = LookalikeSummaryReport(
                 modelVersion: served.version.description, everyItem: everyItem, items: outcomes.count, summaries: count,
-                itemsPastGate: gate, expiredSeeds: expired, indexRebuilt: index != nil, seconds: elapsed, buildSeconds: buildSeconds)
+                itemsPastGate: gate, expiredSeeds: expired, indexRebuilt: index != nil, seconds: elapsed,
+                buildSeconds: buildSeconds)
             if report.items > 0 || report.indexRebuilt {
                 logger.info(
                     "look-alike summaries",

@@ -38,7 +38,8 @@ struct LookalikeEndToEndTests {
         var latest: [String: [String: Int64]] = [:]
         var seen = Set<String>()
         for event in events where event.type.isEngagement && seen.insert(event.eventID).inserted {
-            latest[event.itemID, default: [:]][event.userID] = max(latest[event.itemID]?[event.userID] ?? Int64.min, event.time.millis)
+            latest[event.itemID, default: [:]][event.userID] = max(
+                latest[event.itemID]?[event.userID] ?? Int64.min, event.time.millis)
         }
         func ordered(_ seeds: [(String, Int64)]) -> [String] {
             seeds.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.map { "\($0.0)@\($0.1)" }
@@ -61,7 +62,8 @@ struct LookalikeEndToEndTests {
             if reference.count >= minimumSeeds { gated += 1 }
             if users.count > 40 { capped += 1 }
         }
-        #expect(gated > 10 && gated < latest.count, "both sides of the gate are exercised (\(gated) of \(latest.count))")
+        #expect(
+            gated > 10 && gated < latest.count, "both sides of the gate are exercised (\(gated) of \(latest.count))")
         #expect(capped > 0, "some items hit the cap")
         let (unknown, _, _) = try await http(api + "/v1/items/no-such-item/seeds")
         #expect(unknown == 404)
@@ -84,7 +86,8 @@ struct LookalikeEndToEndTests {
         // The admin command shows the same list.
         let admin = try RecstreamProcess(["admin", "seeds", item, "--api", api, "--json", "--limit", "1000"])
         #expect(try await admin.waitForExit(within: .seconds(30)) == 0)
-        let shown = try #require(try JSONSerialization.jsonObject(with: Data(admin.lines.joined().utf8)) as? [String: Any])
+        let shown = try #require(
+            try JSONSerialization.jsonObject(with: Data(admin.lines.joined().utf8)) as? [String: Any])
         #expect(shown["count"] as? Int == min(latest[item]!.count, 40))
     }
 }

@@ -43,15 +43,18 @@ struct LookalikeRoutesTests {
     static func app(_ lookalike: (any LookalikeQueries)?) -> some ApplicationProtocol {
         let base = makeAPI()
         return Application(
-            router: QueryAPI(configuration: base.configuration, queries: base.queries, metricsRegistry: nil, lookalike: lookalike)
-                .buildRouter())
+            router: QueryAPI(
+                configuration: base.configuration, queries: base.queries, metricsRegistry: nil, lookalike: lookalike
+            )
+            .buildRouter())
     }
 
     static func call(
         _ lookalike: (any LookalikeQueries)?, _ uri: String, body: String? = nil
     ) async throws -> (HTTPResponse.Status, [String: Any]) {
         let (status, data) = try await app(lookalike).test(.router) { client in
-            let response = try await client.execute(uri: uri, method: body == nil ? .get : .post, body: body.map { ByteBuffer(string: $0) })
+            let response = try await client.execute(
+                uri: uri, method: body == nil ? .get : .post, body: body.map { ByteBuffer(string: $0) })
             return (response.status, Data(response.body.readableBytesView))
         }
         return (status, try #require(JSONSerialization.jsonObject(with: data) as? [String: Any]))
@@ -66,7 +69,10 @@ struct LookalikeRoutesTests {
     }
 
     @Test func noModelIs503WithTheReason() async throws {
-        for (uri, body) in [("/v1/lookalike/score", #"{"user": "u1", "items": ["hot"]}"#), ("/v1/lookalike/expand", #"{"item": "hot"}"#)] {
+        for (uri, body) in [
+            ("/v1/lookalike/score", #"{"user": "u1", "items": ["hot"]}"#),
+            ("/v1/lookalike/expand", #"{"item": "hot"}"#),
+        ] {
             let (status, answer) = try await Self.call(CannedLookalike(hasModel: false), uri, body: body)
             #expect(status == .serviceUnavailable)
             let error = answer["error"] as? [String: Any]
@@ -77,7 +83,8 @@ struct LookalikeRoutesTests {
     }
 
     @Test func scoresFlagColdStartItems() async throws {
-        let (status, body) = try await Self.call(CannedLookalike(hasModel: true), "/v1/lookalike/score", body: #"{"user": "u1", "items": ["hot", "new"]}"#)
+        let (status, body) = try await Self.call(
+            CannedLookalike(hasModel: true), "/v1/lookalike/score", body: #"{"user": "u1", "items": ["hot", "new"]}"#)
         #expect(status == .ok)
         let items = try #require(body["items"] as? [[String: Any]])
         #expect(items[0]["status"] as? String == "scored" && items[0]["score"] as? Double == 0.5)
@@ -87,9 +94,16 @@ struct LookalikeRoutesTests {
 
     @Test(arguments: [
         ("/v1/lookalike/score", #"{"user": "u1", "items": []}"#, HTTPResponse.Status.badRequest),
-        ("/v1/lookalike/score", "{\"user\": \"u1\", \"items\": [" + Array(repeating: "\"i\"", count: 1_001).joined(separator: ",") + "]}", .badRequest),
+        (
+            "/v1/lookalike/score",
+            "{\"user\": \"u1\", \"items\": [" + Array(repeating: "\"i\"", count: 1_001).joined(separator: ",") + "]}",
+            .badRequest
+        ),
         ("/v1/lookalike/score", #"{"items": ["i"]}"#, .badRequest),
-        ("/v1/lookalike/score", "{\"user\": \"u\", \"items\": [\"\(String(repeating: "y", count: 40_000))\"]}", .contentTooLarge),
+        (
+            "/v1/lookalike/score", "{\"user\": \"u\", \"items\": [\"\(String(repeating: "y", count: 40_000))\"]}",
+            .contentTooLarge
+        ),
         ("/v1/lookalike/expand", #"{"item": "hot", "seeds": ["u1"]}"#, .badRequest),
         ("/v1/lookalike/expand", #"{"k": 5}"#, .badRequest),
         ("/v1/lookalike/expand", #"{"item": "hot", "k": 0}"#, .badRequest),

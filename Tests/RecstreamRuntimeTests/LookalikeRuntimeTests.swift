@@ -3,9 +3,10 @@ import Logging
 import Metrics
 import MetricsTestKit
 import RecstreamCore
-@testable import RecstreamRuntime
 import RecstreamStorage
 import Testing
+
+@testable import RecstreamRuntime
 
 @Suite("Look-alike in the runtime")
 struct LookalikeRuntimeTests {
@@ -31,7 +32,9 @@ struct LookalikeRuntimeTests {
         func click(_ user: String, _ item: String, _ millis: Int64) {
             instance.apply(type: .click, time: EventTime(millis: millis), userID: user, itemID: item)
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-seeds-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "recstream-seeds-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try StateStore(path: directory)
         click("u1", "a", 1_000)
@@ -82,11 +85,14 @@ struct LookalikeRuntimeTests {
     static func engine(_ configuration: RecstreamConfiguration) throws -> StateEngine {
         var instance = InstanceState(configuration: .default, lookalike: try configuration.lookalike())
         var time: Int64 = 1_000
-        for u in 0..<10 { instance.apply(type: .like, time: EventTime(millis: time), userID: "u\(u)", itemID: "warm-up") }
+        for u in 0..<10 {
+            instance.apply(type: .like, time: EventTime(millis: time), userID: "u\(u)", itemID: "warm-up")
+        }
         for item in 0..<5 {
             for u in 0..<6 {
                 time += 1
-                instance.apply(type: .click, time: EventTime(millis: time), userID: "u\((u + item) % 10)", itemID: "i\(item)")
+                instance.apply(
+                    type: .click, time: EventTime(millis: time), userID: "u\((u + item) % 10)", itemID: "i\(item)")
             }
         }
         instance.apply(type: .click, time: EventTime(millis: time + 1), userID: "u0", itemID: "cold")
@@ -96,7 +102,8 @@ struct LookalikeRuntimeTests {
     @Test func scoresAndExpansionAnswerNoModelUntilOneIsInstalled() async throws {
         let configuration = Self.configuration(seedsPerItem: 10, minimumSeeds: 3)
         let engine = try Self.engine(configuration)
-        let lookalike = LookalikeEngine(engine: engine, models: ServedModelSlot(), configuration: try configuration.lookalike())
+        let lookalike = LookalikeEngine(
+            engine: engine, models: ServedModelSlot(), configuration: try configuration.lookalike())
         #expect(throws: LookalikeEngine.noModel()) { try lookalike.score(userID: "u1", itemIDs: ["i0"]) }
         await #expect(throws: LookalikeEngine.noModel()) {
             try await lookalike.expand(ExpansionRequest(itemID: "i0", seedUserIDs: nil, k: 5, exact: false))
@@ -156,7 +163,8 @@ struct LookalikeRuntimeTests {
         #expect(exact.method == "exact" && viaIndex.method == "ivf")
         #expect(exact.users.count == 3 && seeds.isDisjoint(with: exact.users.map(\.userID)))
         #expect(Set(viaIndex.users.map(\.userID)).isSubset(of: Set((0..<10).map { "u\($0)" }).subtracting(seeds)))
-        let explicit = try await lookalike.expand(ExpansionRequest(itemID: nil, seedUserIDs: ["u0", "u4", "nobody"], k: 2, exact: true))
+        let explicit = try await lookalike.expand(
+            ExpansionRequest(itemID: nil, seedUserIDs: ["u0", "u4", "nobody"], k: 2, exact: true))
         #expect(explicit.unknownSeeds == 1 && explicit.users.count == 2)
         await #expect(throws: LookalikeQueryError.coldStart("item cold has 1 seeds, below the cold-start gate of 3")) {
             try await lookalike.expand(ExpansionRequest(itemID: "cold", seedUserIDs: nil, k: 2, exact: true))

@@ -121,7 +121,8 @@ public struct Expansion: Sendable {
     public var users: [ExpandedUser]
 
     public init(
-        itemID: String?, modelVersion: String, method: String, seedsWithVectors: Int, unknownSeeds: Int, candidates: Int,
+        itemID: String?, modelVersion: String, method: String, seedsWithVectors: Int, unknownSeeds: Int,
+        candidates: Int,
         users: [ExpandedUser]
     ) {
         self.itemID = itemID

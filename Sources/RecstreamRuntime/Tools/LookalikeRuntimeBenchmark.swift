@@ -66,16 +66,19 @@ public enum LookalikeRuntimeBenchmark {
         let model = EmbeddingModel.withUserVectors(vectors, version: EmbeddingModelVersion(major: 1, minor: 0))
         let models = ServedModelSlot()
         models.install(ServedModel(model: model, retriever: EmbeddingRetriever(model: model)))
-        let engine = StateEngine(configuration: RecstreamConfiguration(), version: "bench", bootstrapServers: "", instance: instance)
+        let engine = StateEngine(
+            configuration: RecstreamConfiguration(), version: "bench", bootstrapServers: "", instance: instance)
         let lookalike = LookalikeEngine(engine: engine, models: models, configuration: c)
-        let job = LookalikeSummaryJob(lookalike: lookalike, metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "bench"))
+        let job = LookalikeSummaryJob(
+            lookalike: lookalike, metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "bench"))
         let all = try await job.run()
         // A tenth of the items change: one new engager each.
         let changed = max(1, options.items / 10)
         engine.lock.withLock {
             for item in 0..<changed {
                 time += 1
-                engine.state.instance.apply(type: .like, time: EventTime(millis: time), userID: "u\(item)", itemID: "i\(item)")
+                engine.state.instance.apply(
+                    type: .like, time: EventTime(millis: time), userID: "u\(item)", itemID: "i\(item)")
             }
         }
         let some = try await job.run()
@@ -115,7 +118,9 @@ public enum LookalikeRuntimeBenchmark {
         let exactStart = ContinuousClock.now
         let exact = try await lookalike.expand(ExpansionRequest(itemID: "i0", seedUserIDs: nil, k: k, exact: true))
         let exactSeconds = (ContinuousClock.now - exactStart).seconds
-        let recall = Double(Set(viaIndex.users.map(\.userID)).intersection(exact.users.map(\.userID)).count) / Double(max(exact.users.count, 1))
+        let recall =
+            Double(Set(viaIndex.users.map(\.userID)).intersection(exact.users.map(\.userID)).count)
+            / Double(max(exact.users.count, 1))
 
         func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
         return [

@@ -4,7 +4,8 @@ import NIOHTTP1
 
 struct AdminSeedsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "seeds", abstract: "An item's look-alike seeds (most recent distinct engagers), newest first, and its gate.")
+        commandName: "seeds",
+        abstract: "An item's look-alike seeds (most recent distinct engagers), newest first, and its gate.")
 
     @OptionGroup var options: APIOptions
 
@@ -19,20 +20,29 @@ struct AdminSeedsCommand: AsyncParsableCommand {
             let id = item.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? item
             let object = try await options.client.json("/v1/items/\(id)/seeds?limit=\(limit)")
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                Terminal.out(
+                    String(
+                        decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
+                        as: UTF8.self))
                 return
             }
             let body = object as? [String: Any] ?? [:]
             let count = body["count"] as? Int ?? 0
             let gate = body["minimum_seeds"] as? Int ?? 0
             let passes = body["passes_gate"] as? Bool ?? false
-            Terminal.out("item \(item): \(count) seeds; cold-start gate \(gate): \(passes ? "passed" : "not passed (cold start)")")
+            Terminal.out(
+                "item \(item): \(count) seeds; cold-start gate \(gate): \(passes ? "passed" : "not passed (cold start)")"
+            )
             let seeds = body["seeds"] as? [[String: Any]] ?? []
-            Terminal.out(Terminal.table(["#", "user", "latest engagement"], seeds.enumerated().map { n, seed in
-                let millis = (seed["time_ms"] as? NSNumber)?.int64Value ?? 0
-                let date = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
-                return [String(n + 1), seed["user_id"] as? String ?? "?", date]
-            }))
+            Terminal.out(
+                Terminal.table(
+                    ["#", "user", "latest engagement"],
+                    seeds.enumerated().map { n, seed in
+                        let millis = (seed["time_ms"] as? NSNumber)?.int64Value ?? 0
+                        let date = ISO8601DateFormatter().string(
+                            from: Date(timeIntervalSince1970: Double(millis) / 1000))
+                        return [String(n + 1), seed["user_id"] as? String ?? "?", date]
+                    }))
         }
     }
 }
@@ -40,7 +50,9 @@ struct AdminSeedsCommand: AsyncParsableCommand {
 struct AdminLookalikeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookalike",
-        abstract: "Audience expansion: the top-k users, not seeds, that look like an item's seeds (needs an embedding model).")
+        abstract:
+            "Audience expansion: the top-k users, not seeds, that look like an item's seeds (needs an embedding model)."
+    )
 
     @OptionGroup var options: APIOptions
 
@@ -55,20 +67,31 @@ struct AdminLookalikeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let request = try JSONSerialization.data(withJSONObject: ["item": item, "k": k, "exact": exact] as [String: Any])
+            let request = try JSONSerialization.data(
+                withJSONObject: ["item": item, "k": k, "exact": exact] as [String: Any])
             let object = try await options.client.json("/v1/lookalike/expand", method: .POST, body: request)
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                Terminal.out(
+                    String(
+                        decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
+                        as: UTF8.self))
                 return
             }
             let body = object as? [String: Any] ?? [:]
             Terminal.out(
                 "users like the seeds of \(item) (model \(body["model_version"] as? String ?? "?"), \(body["method"] as? String ?? "?"), "
-                    + "\(body["candidates"] as? Int ?? 0) candidates, \(body["seeds_with_vectors"] as? Int ?? 0) seeds with vectors)")
+                    + "\(body["candidates"] as? Int ?? 0) candidates, \(body["seeds_with_vectors"] as? Int ?? 0) seeds with vectors)"
+            )
             let users = body["users"] as? [[String: Any]] ?? []
-            Terminal.out(Terminal.table(["rank", "user", "score"], users.enumerated().map { n, user in
-                [String(n + 1), user["user_id"] as? String ?? "?", String(format: "%.6f", user["score"] as? Double ?? 0)]
-            }))
+            Terminal.out(
+                Terminal.table(
+                    ["rank", "user", "score"],
+                    users.enumerated().map { n, user in
+                        [
+                            String(n + 1), user["user_id"] as? String ?? "?",
+                            String(format: "%.6f", user["score"] as? Double ?? 0),
+                        ]
+                    }))
         }
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
-import RecstreamRuntime
 import RecstreamLookalikeTools
+import RecstreamRuntime
 
 struct BenchLookalikeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookalike",
-        abstract: "Look-alike: seed-list updates/s, summary job time per 10,000 changed items, score latency for 1,000 items.",
+        abstract:
+            "Look-alike: seed-list updates/s, summary job time per 10,000 changed items, score latency for 1,000 items.",
         discussion: """
             Prints a Markdown section for docs/benchmarks.md: the core figures (seed lists, summary builder, \
             scorer, brute-force expansion; one thread, CPU time) and the same work through the runtime \
@@ -25,7 +26,8 @@ struct BenchLookalikeCommand: AsyncParsableCommand {
     func run() async throws {
         Terminal.out("## Look-alike")
         Terminal.out("")
-        Terminal.out("`swift build -c release && .build/release/recstream bench lookalike` (one thread per measurement).")
+        Terminal.out(
+            "`swift build -c release && .build/release/recstream bench lookalike` (one thread per measurement).")
         Terminal.out("")
         var core = LookalikeBenchmark.Options()
         core.engagements = engagements

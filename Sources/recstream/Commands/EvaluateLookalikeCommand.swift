@@ -5,7 +5,8 @@ import RecstreamLookalikeTools
 struct EvaluateLookalikeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lookalike",
-        abstract: "AUC of the look-alike score against cosine-to-mean-seed and popularity baselines (docs/evaluation.md).",
+        abstract:
+            "AUC of the look-alike score against cosine-to-mean-seed and popularity baselines (docs/evaluation.md).",
         discussion: """
             Generates the stream, holds out the latest 10% of each item's engagers, builds seed lists and \
             summaries from the rest and prints the setup and the AUC tables as Markdown. With the defaults the \
