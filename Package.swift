@@ -116,6 +116,7 @@ let package = Package(
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamStorage", "RecstreamRuntime", "RecstreamQueryAPI",
                 "RecstreamTraining",
+                "RecstreamLookalikeTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -47,6 +47,8 @@ public struct QueryAPI: Sendable {
     public let admin: (any AdminOperations)?
     /// Embedding retrieval, vectors and model versions; nil answers those routes with 503.
     public let embeddings: (any EmbeddingQueries)?
+    /// Look-alike seeds, scores and expansion; nil answers those routes with 503.
+    public let lookalike: (any LookalikeQueries)?
 
     /// Which routes a router serves: everything, only the read routes, or only admin (plus health).
     public enum Routes: Sendable {
@@ -58,10 +60,12 @@ public struct QueryAPI: Sendable {
     public init(
         configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
         metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil,
-        embeddings: (any EmbeddingQueries)? = nil
+        embeddings: (any EmbeddingQueries)? = nil,
+        lookalike: (any LookalikeQueries)? = nil
     ) {
         self.admin = admin
         self.embeddings = embeddings
+        self.lookalike = lookalike
         self.configuration = configuration
         self.queries = queries
         self.metricsRegistry = metricsRegistry
@@ -244,6 +248,7 @@ public struct QueryAPI: Sendable {
             for (id, report) in zip(ids, reports) where report == nil { notFound.append(id) }
             return try Self.json(ItemStatsBatchBody(items: reports.map { $0.map(ItemStatsBody.init) }, notFound: notFound))
         }
+        LookalikeRoutes.add(to: router, lookalike: lookalike, configuration: configuration)
         return router
     }
 

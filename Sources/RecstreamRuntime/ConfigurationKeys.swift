@@ -170,7 +170,7 @@ public enum ConfigurationKeys {
             name: "exposure.click_implies_exposure", help: "a click on an unseen item records an exposure too, default false",
             apply: { c, v throws(ConfigurationError) in c.clickImpliesExposure = try bool("exposure.click_implies_exposure", v) },
             read: { String($0.clickImpliesExposure) }),
-    ] + cooccurrenceKeys() + EmbeddingKeys.configurationKeys() + priorKeys()
+    ] + cooccurrenceKeys() + EmbeddingKeys.configurationKeys() + priorKeys() + LookalikeSettingKeys.keys()
 
     /// The `cooccurrence.*` keys: each is stored as an override and applied to the preset by
     /// ``RecstreamConfiguration/cooccurrence()``.

@@ -80,21 +80,3 @@ actor CooccurrenceRecompute {
         }
     }
 }
-
-/// Runs the exact recompute every `interval` of wall-clock time until shutdown.
-struct CooccurrenceRecomputeService: Service {
-    let job: CooccurrenceRecompute
-    let interval: Duration
-
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
-            guard !Task.isShuttingDownGracefully else { return }
-            _ = try? await job.run()
-        }
-    }
-}

@@ -92,6 +92,10 @@ public struct RecstreamConfiguration: Sendable {
     /// Individual `embedding.*` settings (see ``embedding()``), in any order.
     public var embeddingOverrides: [String: String] = [:]
 
+    // MARK: lookalike
+    /// Individual `lookalike.*` settings applied on top of ``LookalikeConfiguration/default``.
+    public var lookalikeOverrides: [String: String] = [:]
+
     // MARK: stats
     /// Beta priors of the smoothed rates. Keys `stats.priors.<rate>.alpha|beta`.
     public var stats = StatsConfiguration()
@@ -170,6 +174,7 @@ public struct RecstreamConfiguration: Sendable {
         problems += shardConfiguration.validate().map { "ingest: \($0)" }
         do { _ = try cooccurrence() } catch { problems.append(error.description) }
         do { _ = try embedding() } catch { problems.append(error.description) }
+        do { _ = try lookalike() } catch { problems.append(error.description) }
         problems += stats.validate()
         return problems
     }

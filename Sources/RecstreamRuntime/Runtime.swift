@@ -16,7 +16,7 @@ public final class Runtime: AdminOperations, Sendable {
     public let recomputeService: any Service
     /// The embedding model served now (what retrieval and the look-alike family read); stays empty
     /// when `embedding.enabled` is false.
-    public let servedModel = ServedModelSlot()
+    public let servedModel: ServedModelSlot
     /// The embedding family (training jobs, queries) over `servedModel`; nil when `embedding.enabled` is false.
     public let embeddings: EmbeddingServing?
     /// The embedding jobs' schedule (run it in the service group).
@@ -24,13 +24,18 @@ public final class Runtime: AdminOperations, Sendable {
     public let stateDirectory: String
     private let repository: StateRepository
     private let recomputeJob: CooccurrenceRecompute
+    /// Look-alike queries over the seed lists, their summaries and the served model.
+    public let lookalike: LookalikeEngine
+    /// The periodic look-alike summary job (run it in the service group).
+    public let lookalikeSummaryService: any Service
+    public let lookalikeSummaryJob: LookalikeSummaryJob
 
     /// Opens the store and prepares ingest; nothing is consumed until `ingest.run()`.
     /// - Throws: configuration, storage (locked, corrupt, mismatched directory) or Kafka client
     ///   errors, each with a message fit for an operator.
     public init(
         configuration: RecstreamConfiguration, bootstrapServers: String, stateDirectory: String, version: String,
-        metricsFactory: any MetricsFactory, logger: Logger
+        metricsFactory: any MetricsFactory, logger: Logger, models: ServedModelSlot? = nil
     ) throws {
         self.stateDirectory = stateDirectory
         repository = try StateRepository(
@@ -47,7 +52,8 @@ public final class Runtime: AdminOperations, Sendable {
             logger.warning("the brokers did not report a cluster id; the state directory is not checked against the cluster")
         }
         let cooccurrence = try configuration.cooccurrence()
-        let instance = try repository.loadInstanceState(configuration: cooccurrence)
+        let lookalikeConfiguration = try configuration.lookalike()
+        let instance = try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
         engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
@@ -55,11 +61,20 @@ public final class Runtime: AdminOperations, Sendable {
         ingest = IngestService(pipeline: pipeline)
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
-        recomputeService = CooccurrenceRecomputeService(
-            job: recomputeJob, interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis))
+        let job = recomputeJob
+        recomputeService = PeriodicService(interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis)) {
+            _ = try? await job.run()
+        }
+        servedModel = models ?? ServedModelSlot()
         (embeddings, embeddingService) = try Self.embeddingFamily(
             configuration: configuration, engine: engine, repository: repository, slot: servedModel,
             stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)
+        lookalike = LookalikeEngine(engine: engine, models: servedModel, configuration: lookalikeConfiguration)
+        lookalikeSummaryJob = LookalikeSummaryJob(lookalike: lookalike, metricsFactory: metricsFactory, logger: logger)
+        let summaryJob = lookalikeSummaryJob
+        lookalikeSummaryService = PeriodicService(interval: .milliseconds(lookalikeConfiguration.summaryIntervalMillis)) {
+            _ = try? await summaryJob.run()
+        }
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).
@@ -80,7 +95,8 @@ public final class Runtime: AdminOperations, Sendable {
     public func close() { repository.close() }
 
     /// The canonical dump of the state committed in `stateDirectory` (the process owning it must
-    /// have stopped): every shard's metadata and items, partitions ascending.
+    /// have stopped): every shard's metadata and items, partitions ascending, then the co-occurrence
+    /// state and the look-alike seed lists.
     public static func dumpCommittedState(stateDirectory: String, configuration: RecstreamConfiguration) throws -> [String] {
         let repository = try StateRepository(
             path: stateDirectory, syncWrites: false, eventsTopic: configuration.eventsTopic)
@@ -90,6 +106,9 @@ public final class Runtime: AdminOperations, Sendable {
             lines += try repository.loadShard(partition: partition, configuration: configuration.shardConfiguration).dumpLines()
         }
         lines += try dumpCooccurrence(repository, configuration: try configuration.cooccurrence())
+        lines += try repository.loadInstanceState(
+            configuration: try configuration.cooccurrence(), lookalike: try configuration.lookalike()
+        ).seedDumpLines()
         return lines
     }
 

@@ -118,8 +118,11 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         lock.withLock { TopItemsQuery.top(shards: state.ownedShards, type: type, window: window, limit: limit) }
     }
 
-    /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending.
+    /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending, then
+    /// the look-alike seed lists (``InstanceState/seedDumpLines()``).
     public func dumpLines() -> [String] {
-        lock.withLock { state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() } }
+        lock.withLock {
+            state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() } + state.instance.seedDumpLines()
+        }
     }
 }

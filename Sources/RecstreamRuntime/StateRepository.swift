@@ -97,12 +97,14 @@ final class StateRepository: @unchecked Sendable {
         return shard
     }
 
-    /// The instance-level state as last committed (dictionaries, co-occurrence, metadata; the
+    /// The instance-level state as last committed (dictionaries, co-occurrence, seeds, metadata; the
     /// engagement log stays on disk for the exact recompute).
-    func loadInstanceState(configuration: CooccurrenceConfiguration) throws -> InstanceState {
-        var instance = InstanceState(configuration: configuration)
+    func loadInstanceState(
+        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default
+    ) throws -> InstanceState {
+        var instance = InstanceState(configuration: configuration, lookalike: lookalike)
         var failure: (any Error)? = nil
-        for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "u")] {
+        for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "u")] {
             try store.scan(prefix: [InstanceState.marker, kind]) { key, value in
                 do {
                     try instance.restore(key: Array(key), value: Array(value))

@@ -1,8 +1,8 @@
 /// An inverted-file index over unit item vectors for cosine nearest-neighbour search (Jégou,
 /// Douze & Schmid 2011; FAISS's `IndexIVFFlat` with inner product on normalised vectors):
 ///
-/// - spherical k-means (cosine assignment, centroid = normalised mean) splits the unit sphere
-///   into `lists` regions; k-means++ seeding (Arthur & Vassilvitskii 2007) with the configured
+/// - spherical k-means (``KMeans``, shared with the look-alike clusters: cosine assignment, centroid =
+///   normalised mean) splits the unit sphere into `lists` regions; k-means++ seeding (Arthur & Vassilvitskii 2007) with the configured
 ///   seed, then ``EmbeddingConfiguration/kMeansIterations`` Lloyd iterations, fitted on a
 ///   deterministic sample of at most ``EmbeddingConfiguration/kMeansPointsPerList`` points per list;
 /// - every item goes to the list of its most similar centroid; each list stores its items' ids and
@@ -139,10 +139,12 @@ public struct IVFIndex: Sendable {
     }
 }
 
-/// Spherical k-means on unit vectors (rows of `chunks` SIMD8 chunks).
+/// The IVF regions: the project's one spherical k-means (``KMeans``, k-means++ seeding and Lloyd
+/// iterations, shared with the look-alike clusters) fitted on a deterministic sample, and the
+/// nearest-region lookup for rows of `chunks` SIMD8 chunks.
 enum RegionKMeans {
-    /// `clusters` unit centroids (fewer when there are fewer points), fitted on a deterministic
-    /// sample of at most `clusters × pointsPerCluster` points.
+    /// `clusters` unit centroids (fewer when there are fewer distinct points), fitted on a
+    /// deterministic sample of at most `clusters × pointsPerCluster` points.
     static func fit(
         _ x: [SIMD8<Float>], count n: Int, chunks c: Int, clusters wanted: Int, iterations: Int, pointsPerCluster: Int,
         seed: UInt64
@@ -161,77 +163,14 @@ enum RegionKMeans {
             indices.removeLast(n - sampleSize)
             indices.sort()
         }
-        var sample: [SIMD8<Float>] = []
-        sample.reserveCapacity(sampleSize * c)
-        for i in indices { for j in 0..<c { sample.append(x[i * c + j]) } }
-        let m = sampleSize
-
-        // k-means++: the first centroid uniform, each next one with probability ∝ D², where
-        // D² = |x − c|² = 2 − 2 cos for unit vectors, to the nearest centroid so far.
-        var centroids: [SIMD8<Float>] = []
-        centroids.reserveCapacity(k * c)
-        let first = Int(random.below(UInt64(m)))
-        for j in 0..<c { centroids.append(sample[first * c + j]) }
-        var d2 = [Double](repeating: 0, count: m)
-        for i in 0..<m {
-            d2[i] = max(0, 2 - 2 * Double(VectorMath.dot(sample, i * c, centroids, 0, chunks: c)))
-        }
-        for next in 1..<max(k, 1) {
-            let total = d2.reduce(0, +)
-            var pick = 0
-            if total > 0 {
-                var target = random.unitInterval() * total
-                pick = m - 1
-                for i in 0..<m {
-                    target -= d2[i]
-                    if target < 0 {
-                        pick = i
-                        break
-                    }
-                }
-            } else {
-                pick = Int(random.below(UInt64(m)))
-            }
-            for j in 0..<c { centroids.append(sample[pick * c + j]) }
-            for i in 0..<m {
-                let d = max(0, 2 - 2 * Double(VectorMath.dot(sample, i * c, centroids, next * c, chunks: c)))
-                if d < d2[i] { d2[i] = d }
-            }
-        }
-
-        // Lloyd iterations.
-        var assignment = [Int](repeating: 0, count: m)
-        var similarity = [Float](repeating: 0, count: m)
-        for _ in 0..<iterations {
-            for i in 0..<m {
-                let (a, s) = nearestWithScore(sample, i * c, centroids, clusters: k, chunks: c)
-                assignment[i] = a
-                similarity[i] = s
-            }
-            var sums = [SIMD8<Float>](repeating: SIMD8<Float>(), count: k * c)
-            var sizes = [Int](repeating: 0, count: k)
-            for i in 0..<m {
-                let a = assignment[i]
-                sizes[a] += 1
-                for j in 0..<c { sums[a * c + j] += sample[i * c + j] }
-            }
-            var taken = [Bool](repeating: false, count: m)
-            for l in 0..<k {
-                let inv = VectorMath.inverseNorm(sums, l * c, chunks: c)
-                if sizes[l] > 0 && inv > 0 {
-                    let s = SIMD8<Float>(repeating: inv)
-                    for j in 0..<c { centroids[l * c + j] = sums[l * c + j] * s }
-                } else {
-                    // An empty region restarts at the sample point worst served by its centroid.
-                    var worst = -1
-                    for i in 0..<m where !taken[i] && (worst < 0 || similarity[i] < similarity[worst]) { worst = i }
-                    guard worst >= 0 else { continue }
-                    taken[worst] = true
-                    for j in 0..<c { centroids[l * c + j] = sample[worst * c + j] }
-                }
-            }
-        }
-        return centroids
+        let d = c * 8
+        var sample: [Float] = []
+        sample.reserveCapacity(sampleSize * d)
+        for i in indices { for j in 0..<c { for l in 0..<8 { sample.append(x[i * c + j][l]) } } }
+        let result = KMeans.cluster(
+            points: sample, count: sampleSize, dimension: d, k: k, maxIterations: iterations,
+            seed: SplitMix64.mix(seed ^ 0x1F_F1DE_C5 ^ 0x5EED))
+        return VectorMath.chunked(result.centres)
     }
 
     @inline(__always)

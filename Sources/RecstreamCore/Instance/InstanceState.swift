@@ -8,7 +8,8 @@
 /// owns all partitions of the events topic; the scale-out design moves it to an item-keyed stage.
 ///
 /// Keys: `'G' 'm'` metadata, `'G' 'u' idx` user ids, `'G' 'i' idx` item ids, `'G' 'c' …`
-/// co-occurrence records, `'G' 'l' day seq` engagement-log chunks.
+/// co-occurrence records, `'G' 'l' day seq` engagement-log chunks, `'G' 's' …` look-alike seed
+/// lists (``SeedLists``; see docs/lookalike.md).
 public struct InstanceState: Sendable {
     public static let marker: UInt8 = 0x47  // "G"
     static let metaKind: UInt8 = 0x6d  // "m"
@@ -16,11 +17,14 @@ public struct InstanceState: Sendable {
     static let itemKind: UInt8 = 0x69  // "i"
     static let cooccurrenceKind: UInt8 = 0x63  // "c"
     public static let logKind: UInt8 = 0x6c  // "l"
+    public static let seedKind: UInt8 = 0x73  // "s"
 
     public let configuration: CooccurrenceConfiguration
     public private(set) var users = IdInterner()
     public private(set) var items = IdInterner()
     public private(set) var cooccurrence: CooccurrenceState
+    /// The look-alike seed lists, fed with the same engagements as the co-occurrence state.
+    public private(set) var seeds: SeedLists
     private var log = EngagementLogBuffer()
     /// The largest event time of any engagement applied.
     public private(set) var watermark: EventTime?
@@ -28,9 +32,10 @@ public struct InstanceState: Sendable {
     public private(set) var commitSequence: UInt64 = 0
     private var persistedLogExpiry: [UInt8]? = nil
 
-    public init(configuration: CooccurrenceConfiguration) {
+    public init(configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default) {
         self.configuration = configuration
         cooccurrence = CooccurrenceState(configuration: configuration)
+        seeds = SeedLists(configuration: lookalike)
     }
 
     /// Whether `type` feeds this state (an engagement with a positive weight).
@@ -46,6 +51,7 @@ public struct InstanceState: Sendable {
         watermark = mark
         log.append(engagement)
         cooccurrence.apply(engagement, watermark: mark)
+        seeds.apply(engagement, watermark: mark)
     }
 
     /// Applies an owned engagement (tests, tools).
@@ -121,6 +127,14 @@ public struct InstanceState: Sendable {
             let key = Self.key(Self.cooccurrenceKind, record.key)
             if let value = record.value { changes.put(key, value) } else { changes.delete(key) }
         }
+        var seedRecords = FamilyChanges()
+        seeds.drainChanges(into: &seedRecords)
+        // Summary marks are not persisted: summaries are derived, held in memory and rebuilt for
+        // every item after a restart, so a mark would only add a write per engaged item.
+        for record in seedRecords.records where record.key.first != LookalikeKeys.summaryPending {
+            let key = Self.key(Self.seedKind, record.key)
+            if let value = record.value { changes.put(key, value) } else { changes.delete(key) }
+        }
         if !changes.isEmpty {
             var w = BinaryWriter()
             w.append(1)
@@ -152,6 +166,8 @@ public struct InstanceState: Sendable {
             try items.restore(index: Int32(bitPattern: try r.readBigEndianUInt32()), bytes: value)
         case Self.cooccurrenceKind:
             try cooccurrence.restore(key: rest, value: value)
+        case Self.seedKind:
+            try seeds.restore(key: rest, value: value)
         case Self.logKind:
             break
         default:
@@ -165,5 +181,49 @@ public struct InstanceState: Sendable {
             let parsed = try? EngagementLog.parseChunkKey(Array(key[2...]))
         else { return nil }
         return parsed.sequence
+    }
+}
+
+// MARK: Look-alike seeds
+
+extension InstanceState {
+    /// The seeds of `itemID`, newest first, at most `limit`, with user ids; nil if the item is
+    /// unknown. Cost: O(seeds held for the item).
+    public func seeds(itemID: String, limit: Int = Int.max) -> (seeds: [(userID: String, time: EventTime)], count: Int, passesGate: Bool)? {
+        guard let item = items.lookup(itemID) else { return nil }
+        let list = seeds.seeds(of: item, limit: limit).map { (users.string(of: $0.user), $0.time) }
+        return (list, seeds.seedCount(of: item), seeds.passesGate(item))
+    }
+
+    /// Takes the items whose seeds changed since their last summary (every item with seeds when
+    /// `everyItem`, after a new model version or a restart), first dropping expired seeds. The
+    /// batch is built outside the engine lock, then handed to ``completeSeedSummaryBatch(_:)``.
+    /// Cost: O(items with seeds + copied seeds).
+    public mutating func takeSeedSummaryBatch(everyItem: Bool) -> SeedSummaryBatch {
+        seeds.expireSeeds()
+        if everyItem { seeds.markAllForSummary() }
+        return seeds.summaryBatch()
+    }
+
+    /// Drops expired seeds everywhere (the summary job without a model). Cost: O(items with seeds).
+    public mutating func expireSeedsOnly() { seeds.expireSeeds() }
+
+    /// Clears the marks of the batch's items that did not change while it was built.
+    public mutating func completeSeedSummaryBatch(_ batch: SeedSummaryBatch) { seeds.completeSummaryBatch(batch) }
+
+    /// The canonical dump of the seed lists: one line per item with seeds, by item id, each seed as
+    /// `user:time` newest first (expired seeds excluded; ties in time by user id, so the line does
+    /// not depend on how partitions interleaved).
+    public func seedDumpLines() -> [String] {
+        var lines: [(String, String)] = []
+        for i in 0..<Int32(clamping: min(items.count, seeds.itemSlots)) {
+            let list = seeds.seeds(of: i)
+            guard !list.isEmpty else { continue }
+            let named = list.map { (users.string(of: $0.user), $0.time.millis) }
+                .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            let id = items.string(of: i)
+            lines.append((id, "seeds item=\(id) n=\(named.count) [\(named.map { "\($0.0):\($0.1)" }.joined(separator: " "))]"))
+        }
+        return lines.sorted { $0.0 < $1.0 }.map(\.1)
     }
 }

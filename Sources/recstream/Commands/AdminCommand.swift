@@ -44,11 +44,15 @@ struct AdminCommand: AsyncParsableCommand {
             Embeddings:
               models          published model versions and the one served
               rollback        serve an earlier published version
+            Look-alike:
+              seeds           an item's seed users (most recent engagers) and whether it passes the cold-start gate
+              lookalike       audience expansion: the top-k users that look like an item's seeds
             """,
         subcommands: [
             AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
             AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
             AdminRecomputeCommand.self, AdminModelsCommand.self, AdminRollbackCommand.self,
+            AdminRecomputeCommand.self, AdminSeedsCommand.self, AdminLookalikeCommand.self,
         ]
     )
 }

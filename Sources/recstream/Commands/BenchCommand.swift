@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
             BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLoadCommand.self, BenchEmbeddingsCommand.self,
+            BenchLookalikeCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
     )

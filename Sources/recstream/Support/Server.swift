@@ -70,7 +70,8 @@ struct Server {
                     host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
                     readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
                 queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime,
-                embeddings: runtime.embeddings)
+                embeddings: runtime.embeddings,
+                lookalike: runtime.lookalike)
         }
         let onReady = self.onReady
         let separateAdmin = configuration.adminAddress.flatMap(RecstreamConfiguration.splitHostPort)
@@ -88,7 +89,10 @@ struct Server {
             adminServices.append(.init(service: adminApp))
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: runtime.ingest), .init(service: runtime.recomputeService)] + [.init(service: app)] + adminServices
+            services: [
+                .init(service: runtime.ingest), .init(service: runtime.recomputeService),
+                .init(service: runtime.lookalikeSummaryService),
+            ] + [.init(service: app)] + adminServices
                 // Last, so it is the first to hear of a shutdown and stops any training job (admin-requested ones too)
                 // before the HTTP server waits for its requests.
                 + [.init(service: runtime.embeddingService)]
