@@ -42,7 +42,7 @@ struct LookalikeScoreRequest: Decodable, Sendable {
 }
 
 /// `POST /v1/lookalike/score` response: `items` aligned with the request; `score` only when
-/// `status` is `scored`, `cold_start` when the item is below the gate.
+/// `status` is `scored`, `cold_start` when the item is below the gate or too few of its seeds have vectors.
 struct LookalikeScoresBody: Encodable, Sendable {
     struct Item: Encodable, Sendable {
         var itemID: String
@@ -76,7 +76,7 @@ struct LookalikeScoresBody: Encodable, Sendable {
         items = scores.items.map {
             Item(
                 itemID: $0.itemID, status: $0.status.description, score: $0.score, seedCount: $0.seedCount,
-                coldStart: $0.status == .belowMinimumSeeds)
+                coldStart: $0.status == .belowMinimumSeeds || $0.status == .tooFewSeedVectors)
         }
     }
 }

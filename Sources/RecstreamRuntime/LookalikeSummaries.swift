@@ -27,6 +27,8 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
         /// The IVF index over the user vectors of model `indexVersion`.
         var index: IVFIndex? = nil
         var indexVersion: UInt64? = nil
+        /// Items past the gate whose last build found fewer seed vectors than the gate.
+        var tooFewVectors = Set<Int32>()
     }
 
     public init(engine: StateEngine, models: ServedModelSlot, configuration: LookalikeConfiguration) {
@@ -88,6 +90,8 @@ public final class LookalikeEngine: LookalikeQueries, Sendable {
                     } else {
                         answer.status = .dimensionMismatch
                     }
+                } else if current, snapshot.tooFewVectors.contains(items[i]) {
+                    answer.status = .tooFewSeedVectors
                 } else {
                     answer.status = .awaitingSummary
                 }
@@ -311,8 +315,18 @@ public actor LookalikeSummaryJob {
                 }
             let now = Date().timeIntervalSince1970
             let count = lookalike.derived.withLock { derived in
-                if everyItem { derived.summaries = SeedSummaries() }
+                if everyItem {
+                    derived.summaries = SeedSummaries()
+                    derived.tooFewVectors = []
+                }
                 derived.summaries.apply(outcomes)
+                for (task, outcome) in zip(batch.tasks, outcomes) {
+                    if outcome.summary == nil && task.users.count >= lookalike.configuration.minimumSeeds {
+                        derived.tooFewVectors.insert(outcome.item)
+                    } else {
+                        derived.tooFewVectors.remove(outcome.item)
+                    }
+                }
                 derived.modelVersion = vectors.version
                 derived.builtAtSeconds = now
                 if let index {

@@ -17,6 +17,7 @@ struct LookalikeEndToEndTests {
         let run = try RecstreamProcess([
             "run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--set", "state.commit_interval_ms=200",
             "--set", "lookalike.minimum_seeds=\(minimumSeeds)", "--set", "lookalike.seeds_per_item=40",
+            "--set", "lookalike.summary_interval_ms=1000", "--set", "lookalike.clusters=4",
         ])
         defer { run.signal(SIGKILL) }
         let bootstrap = try await run.value(after: "bootstrap:")
@@ -89,5 +90,71 @@ struct LookalikeEndToEndTests {
         let shown = try #require(
             try JSONSerialization.jsonObject(with: Data(admin.lines.joined().utf8)) as? [String: Any])
         #expect(shown["count"] as? Int == min(latest[item]!.count, 40))
+            // With a model: train one through the admin route, then the summary job picks it up.
+        let (trained, _, trainText) = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"])
+        #expect(trained == 200, "\(trainText)")
+        let items = latest.keys.sorted()
+        let scorer = latest[items.first { (latest[$0]?.count ?? 0) >= minimumSeeds }!]!.keys.sorted().last!
+        var scored: [String: Double] = [:]
+        var lastAnswer = ""
+        var fewVectors = 0
+        try await eventually(within: .seconds(60), "every gated item scored with the new model (last answer: \(lastAnswer.prefix(600)))") {
+            let (code, body, text) = try await http(api + "/v1/lookalike/score", method: .POST, json: ["user": scorer, "items": items] as [String: Any])
+            lastAnswer = text
+            guard code == 200, let entries = (body as? [String: Any])?["items"] as? [[String: Any]] else { return false }
+            scored = [:]
+            fewVectors = 0
+            for entry in entries {
+                guard let id = entry["item_id"] as? String else { return false }
+                let seeds = min(latest[id]?.count ?? 0, 40)
+                let status = entry["status"] as? String
+                if seeds < minimumSeeds {
+                    // The cold-start gate is a per-item flag, never a score.
+                    guard status == "below_minimum_seeds", entry["cold_start"] as? Bool == true, entry["score"] == nil else {
+                        lastAnswer = "\(entry)"
+                        return false
+                    }
+                } else if status == "too_few_seed_vectors" {
+                    // Past the gate, but too few seed users have a vector in this model: a flag too.
+                    guard entry["cold_start"] as? Bool == true, entry["score"] == nil else { return false }
+                    fewVectors += 1
+                } else {
+                    guard status == "scored", let score = (entry["score"] as? NSNumber)?.doubleValue else {
+                        lastAnswer = "\(entry) (reference: \(seeds) seeds)"
+                        return false
+                    }
+                    scored[id] = score
+                }
+            }
+            return true
+        }
+        #expect(scored.count + fewVectors == gated && scored.count > gated / 2, "\(scored.count) scored, \(fewVectors) with too few vectors, \(gated) gated")
+        #expect(scored.values.allSatisfy { $0.isFinite && $0 >= -1.000001 && $0 <= 1.000001 })
+
+        // Expansion: the exact answer and the IVF answer, both excluding the seeds, best first; the
+        // exact one is optimal rank by rank, and its scores are the score route's for those users.
+        let target = items.first { (latest[$0]?.count ?? 0) >= minimumSeeds }!
+        let seedSet = Set(latest[target]!.sorted { $0.value > $1.value }.prefix(40).map(\.key))
+        func expand(exact: Bool) async throws -> [(String, Double)] {
+            let (code, body, text) = try await http(api + "/v1/lookalike/expand", method: .POST, json: ["item": target, "k": 20, "exact": exact] as [String: Any])
+            #expect(code == 200, "\(text)")
+            return ((body as? [String: Any])?["users"] as? [[String: Any]] ?? []).map {
+                ($0["user_id"] as? String ?? "", ($0["score"] as? NSNumber)?.doubleValue ?? .nan)
+            }
+        }
+        let exact = try await expand(exact: true)
+        let approximate = try await expand(exact: false)
+        #expect(exact.count == 20 && approximate.count == 20)
+        for answer in [exact, approximate] {
+            #expect(answer.allSatisfy { !seedSet.contains($0.0) }, "seeds are never expanded to")
+            #expect(zip(answer, answer.dropFirst()).allSatisfy { $0.1 >= $1.1 }, "best first")
+        }
+        #expect(zip(exact, approximate).allSatisfy { $0.1 >= $1.1 - 1e-6 }, "the exact answer is optimal rank by rank")
+        for (user, score) in exact.prefix(5) {
+            let (_, body, _) = try await http(api + "/v1/lookalike/score", method: .POST, json: ["user": user, "items": [target]] as [String: Any])
+            let entry = ((body as? [String: Any])?["items"] as? [[String: Any]])?.first
+            let direct = (entry?["score"] as? NSNumber)?.doubleValue ?? .nan
+            #expect(abs(direct - score) < 1e-4, "\(user): expansion \(score), score route \(direct)")
+        }
     }
 }

@@ -5,11 +5,13 @@ public enum LookalikeStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStri
     /// Fewer seeds than ``LookalikeConfiguration/minimumSeeds``: the cold-start gate keeps the item
     /// out of look-alike scoring.
     case belowMinimumSeeds = 1
-    /// Enough seeds, but no summary yet (the job has not run since the item passed the gate, or
-    /// too few of its seeds have a vector).
+    /// Enough seeds, but no summary yet (the job has not run since the item passed the gate).
     case awaitingSummary = 2
     /// The item's summary was built from vectors of another dimension than the user's.
     case dimensionMismatch = 3
+    /// Enough seeds, but fewer than the gate have a vector in the served model (seed users below
+    /// the embedding's engagement threshold): treated like the cold-start gate.
+    case tooFewSeedVectors = 4
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum LookalikeStatus: UInt8, Sendable, Hashable, CaseIterable, CustomStri
         case .belowMinimumSeeds: "below_minimum_seeds"
         case .awaitingSummary: "awaiting_summary"
         case .dimensionMismatch: "dimension_mismatch"
+        case .tooFewSeedVectors: "too_few_seed_vectors"
         }
     }
 }
