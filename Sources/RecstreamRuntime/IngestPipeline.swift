@@ -473,15 +473,22 @@ extension Error {
 }
 
 
-/// A deliberate SIGKILL at a precise point of the commit, for the crash tests: set
+/// A deliberate SIGKILL at a precise point, for the crash tests: set
 /// `RECSTREAM_CRASH_AT=before-commit-write:N` or `after-commit-write:N` to kill the process at the
 /// N-th commit that writes something, right before or right after its RocksDB write (before the
-/// offsets go to the group). Never set in production; a malformed value is ignored.
+/// offsets go to the group); `during-model-write:N` (model file written, manifest not yet) or
+/// `before-model-switch:N` (version directory in place, `CURRENT` not yet switched) to kill it in
+/// the N-th model publish. Never set in production; a malformed value is ignored.
 struct CrashPoint {
     enum Moment: String {
         case beforeCommitWrite = "before-commit-write"
         case afterCommitWrite = "after-commit-write"
+        case duringModelWrite = "during-model-write"
+        case beforeModelSwitch = "before-model-switch"
     }
+
+    /// The crash point of this process's environment, read once.
+    static let configured = fromEnvironment()
 
     let moment: Moment
     let commit: Int

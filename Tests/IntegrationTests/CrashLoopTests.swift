@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import RecstreamCore
 import RecstreamKafka
 import RecstreamTesting
@@ -60,13 +61,30 @@ struct CrashLoopTests {
         for kill in 0..<kills {
             // A fresh group per incarnation: the state directory, not the group, holds the offsets,
             // and a new group skips waiting for the killed member's session to expire.
-            let mode = kill % 3
+            let mode = kill % 4
             var environment: [String: String] = [:]
             if mode == 1 { environment["RECSTREAM_CRASH_AT"] = "before-commit-write:\(1 + rng.next() % 4)" }
             if mode == 2 { environment["RECSTREAM_CRASH_AT"] = "after-commit-write:\(1 + rng.next() % 4)" }
+            if mode == 3 { environment["RECSTREAM_CRASH_AT"] = rng.next() % 2 == 0 ? "during-model-write:1" : "before-model-switch:1" }
             let run = try start(crashDir.path, group: "crash-\(seed)-\(kill)", environment: environment)
             try produceChunk()
-            if mode == 0 {
+            if mode == 3 {
+                // A periodic job's publish: train a model on what is committed so far; the process
+                // kills itself in the middle of publishing it.
+                let api = try await run.value(after: "api:")
+                try await eventually(within: .seconds(60), "incarnation \(kill) to commit some engagements") {
+                    consumedRecords(try await status(api)) > 0
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                _ = try? await http(api + "/v1/admin/train", method: .POST, json: ["mode": rng.next() % 2 == 0 ? "full" : "incremental"])
+                do {
+                    _ = try await run.waitForExit(within: .seconds(60))
+                    moments[environment["RECSTREAM_CRASH_AT"]!.split(separator: ":")[0].description, default: 0] += 1
+                } catch {
+                    try await run.crash()
+                    moments["random", default: 0] += 1
+                }
+            } else if mode == 0 {
                 let api = try await run.value(after: "api:")
                 try await eventually(within: .seconds(60), "incarnation \(kill) to own its partitions") {
                     !((try await status(api)["partitions"] as? [Any]) ?? []).isEmpty
@@ -101,6 +119,22 @@ struct CrashLoopTests {
             return dump.lines
         }
         let crashed = try await runToCompletion(crashDir.path, group: "crash-\(seed)-final")
+
+        // The interrupted publishes left no half-written version behind that is served or kept as a
+        // temporary, and the store still publishes and serves a new version.
+        let models = try FileManager.default.contentsOfDirectory(atPath: crashDir.path + "/models")
+        #expect(!models.contains { $0.hasPrefix(".tmp-") }, "\(models)")
+        let after = try start(crashDir.path, group: "crash-\(seed)-models")
+        let afterAPI = try await after.value(after: "api:")
+        let (trained, _, trainText) = try await http(afterAPI + "/v1/admin/train", method: .POST, json: ["mode": "full"])
+        #expect(trained == 200, "\(trainText)")
+        let (listed, list, listText) = try await http(afterAPI + "/v1/admin/models")
+        #expect(listed == 200, "\(listText)")
+        let served = (list as? [String: Any])?["served"] as? String
+        let newest = ((list as? [String: Any])?["models"] as? [[String: Any]])?.first?["version"] as? String
+        #expect(served != nil && served == newest, "\(listText)")
+        after.signal(SIGTERM)
+        #expect(try await after.waitForExit() == 0)
         let clean = try await runToCompletion(cleanDir.path, group: "clean-\(seed)")
 
         // Exactly once: the counters of the shards add up to the input, nothing more, nothing less.

@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -24,6 +25,8 @@ public struct ModelStore: Sendable {
     static let currentName = "CURRENT"
     static let modelName = "model.bin"
     static let manifestName = "manifest.json"
+    /// Publishes started by this process (numbers the crash test's `*-model-*` points).
+    static let publishes = Atomic<Int>(0)
 
     public init(directory: String) {
         self.directory = directory
@@ -175,8 +178,10 @@ public struct ModelStore: Sendable {
             publishedAtMillis: Int64(now.timeIntervalSince1970 * 1000))
         let temporary = path(".tmp-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        let publishNumber = Self.publishes.add(1, ordering: .relaxed).newValue
         do {
             try Self.writeDurably(Data(bytes), to: temporary + "/" + Self.modelName)
+            CrashPoint.configured?.reached(.duringModelWrite, commit: publishNumber)
             try Self.writeDurably(try Self.encode(manifest), to: temporary + "/" + Self.manifestName)
             try Self.fsync(directory: temporary)
             try FileManager.default.moveItem(atPath: temporary, toPath: path(name))
@@ -185,6 +190,7 @@ public struct ModelStore: Sendable {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
+        CrashPoint.configured?.reached(.beforeModelSwitch, commit: publishNumber)
         try switchCurrent(to: model.metadata.version)
         return manifest
     }
