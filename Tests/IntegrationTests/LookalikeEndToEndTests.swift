@@ -156,5 +156,15 @@ struct LookalikeEndToEndTests {
             let direct = (entry?["score"] as? NSNumber)?.doubleValue ?? .nan
             #expect(abs(direct - score) < 1e-4, "\(user): expansion \(score), score route \(direct)")
         }
+            // The admin CLI shows the same answers.
+        let score = try RecstreamProcess(["admin", "score", scorer, target, "--api", api, "--json"])
+        #expect(try await score.waitForExit(within: .seconds(30)) == 0)
+        let scoreAnswer = try JSONSerialization.jsonObject(with: Data(score.lines.joined().utf8)) as? [String: Any]
+        let cliScore = ((scoreAnswer?["items"] as? [[String: Any]])?.first?["score"] as? NSNumber)?.doubleValue
+        #expect(cliScore != nil && abs(cliScore! - scored[target]!) < 1e-6)
+        let retrieve = try RecstreamProcess(["admin", "retrieve", scorer, "--k", "7", "--api", api, "--json"])
+        #expect(try await retrieve.waitForExit(within: .seconds(30)) == 0)
+        let retrieved = try JSONSerialization.jsonObject(with: Data(retrieve.lines.joined().utf8)) as? [String: Any]
+        #expect((retrieved?["items"] as? [Any])?.count == 7)
     }
 }

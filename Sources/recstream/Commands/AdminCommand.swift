@@ -44,15 +44,18 @@ struct AdminCommand: AsyncParsableCommand {
             Embeddings:
               models          published model versions and the one served
               rollback        serve an earlier published version
+              train           train and publish a model now, full or incremental (also `recstream train`)
+              retrieve        top-k items for a user from the served model, exposed items dropped
             Look-alike:
               seeds           an item's seed users (most recent engagers) and whether it passes the cold-start gate
+              score           a user's look-alike scores for items, with cold-start flags
               lookalike       audience expansion: the top-k users that look like an item's seeds
             """,
         subcommands: [
             AdminStatusCommand.self, AdminItemStatsCommand.self, AdminTopItemsCommand.self, AdminSimilarCommand.self,
             AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
-            AdminRecomputeCommand.self, AdminModelsCommand.self, AdminRollbackCommand.self,
-            AdminRecomputeCommand.self, AdminSeedsCommand.self, AdminLookalikeCommand.self,
+            AdminRecomputeCommand.self, AdminModelsCommand.self, AdminRollbackCommand.self, TrainCommand.self,
+            AdminRetrieveCommand.self, AdminSeedsCommand.self, AdminScoreCommand.self, AdminLookalikeCommand.self,
         ]
     )
 }
