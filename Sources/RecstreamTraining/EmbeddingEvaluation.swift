@@ -111,6 +111,10 @@ public enum EmbeddingEvaluation {
                 parent: nil, engagements: training, window: window, configuration: c, threads: settings.threads)
         }
         guard let full = fullModel else { return table }
+        let m = full.metadata.metrics
+        progress?(
+            "(a) \(m.examples) positives, \(m.batches) batches, mean loss \(ReportFormat.fixed(m.firstEpochLoss, 3)) "
+                + "(first epoch) → \(ReportFormat.fixed(m.lastEpochLoss, 3)) (last)")
         embeddingRow("(a) full refresh, days 0–\(trainDays - 1)", full, seconds: fullSeconds)
 
         progress?("(b) stale full + incrementals")

@@ -8,11 +8,14 @@ public struct EmbeddingConfiguration: Hashable, Sendable {
     /// `SIMD8<Float>` chunks) in 8...512. Default 32.
     public var dimension = 32
 
-    /// Temperature τ of the softmax over cosine similarities: logits are cos(u, v) / τ. Default 0.1.
-    public var temperature: Float = 0.1
+    /// Temperature τ of the softmax over cosine similarities: logits are cos(u, v) / τ. Default 0.2
+    /// (recall@50 on the evaluation's stream, η 0.3: τ 0.2 0.208, 0.15 0.195, 0.1 0.165, 0.07 0.136;
+    /// see docs/embeddings.md).
+    public var temperature: Float = 0.2
 
-    /// Adagrad learning rate η. Default 0.05.
-    public var learningRate: Float = 0.05
+    /// Adagrad learning rate η. Default 0.3 (with 0.05, the earlier default, and τ 0.1 a 5-epoch full
+    /// refresh was under-trained: recall@50 0.101; see docs/embeddings.md for the sweep).
+    public var learningRate: Float = 0.3
 
     /// Adagrad ε, added to the root of the accumulator. Default 1e-8.
     public var adagradEpsilon: Float = 1e-8
@@ -63,9 +66,10 @@ public struct EmbeddingConfiguration: Hashable, Sendable {
     /// Number of IVF lists (k-means regions); nil: √(items with a vector), rounded, at least 1.
     public var ivfLists: Int? = nil
 
-    /// Lists scanned per query. Default 48: recall@100 against brute force 0.971 on the evaluation's
-    /// model (88 lists; 24 probes gave 0.876 there) and above 0.95 on the benchmark's (see
-    /// docs/evaluation.md and docs/benchmarks.md).
+    /// Lists scanned per query. Default 48: recall@100 against brute force 0.998 on the evaluation's
+    /// model (88 lists; 24 probes give 0.979 there, but gave 0.876 under the earlier, under-trained
+    /// defaults) and 0.998 on the benchmark's (194 lists; see docs/evaluation.md and
+    /// docs/benchmarks.md).
     public var ivfProbes = 48
 
     /// Lloyd iterations of the IVF's k-means. Default 10.

@@ -39,6 +39,27 @@ struct EvaluateEmbeddingsCommand: AsyncParsableCommand {
     @Option(help: "IVF lists scanned per query (nprobe).")
     var nprobe = EmbeddingConfiguration.default.ivfProbes
 
+    @Option(help: "Embedding temperature τ (default: the configuration's).")
+    var temperature: Float?
+
+    @Option(help: "Adagrad learning rate (default: the configuration's).")
+    var learningRate: Float?
+
+    @Option(help: "Epochs of a full refresh (default: the configuration's).")
+    var epochs: Int?
+
+    @Option(help: "Epochs of an incremental update (default: the configuration's).")
+    var incrementalEpochs: Int?
+
+    @Option(help: "Random negatives per batch (default: the configuration's).")
+    var randomNegatives: Int?
+
+    @Option(help: "Positives per mini-batch (default: the configuration's).")
+    var batchSize: Int?
+
+    @Option(help: "Embedding dimension (default: the configuration's).")
+    var dimension: Int?
+
     func validate() throws {
         guard days >= 2, staleDays >= 1, staleDays < days - 1 || days == 2 else {
             throw ValidationError("need days >= 2 and 1 <= stale-days < days - 1")
@@ -58,6 +79,15 @@ struct EvaluateEmbeddingsCommand: AsyncParsableCommand {
         settings.staleDays = staleDays
         settings.threads = threads
         settings.embedding.ivfProbes = nprobe
+        if let temperature { settings.embedding.temperature = temperature }
+        if let learningRate { settings.embedding.learningRate = learningRate }
+        if let epochs { settings.embedding.epochs = epochs }
+        if let incrementalEpochs { settings.embedding.incrementalEpochs = incrementalEpochs }
+        if let randomNegatives { settings.embedding.randomNegatives = randomNegatives }
+        if let batchSize { settings.embedding.batchSize = batchSize }
+        if let dimension { settings.embedding.dimension = dimension }
+        let problems = settings.embedding.validate()
+        guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
         let table = EmbeddingEvaluation.run(settings) { Terminal.err("evaluate: \($0)") }
         for line in table.lines { Terminal.out(line) }
     }
