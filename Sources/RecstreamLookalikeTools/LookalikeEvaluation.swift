@@ -17,11 +17,17 @@ public enum LookalikeEvaluation {
         /// indexing, a random projection of the user–item matrix). Users with no training
         /// engagement have no vector.
         case randomIndexing
+        /// The embedding job's own model: a full refresh (``EmbeddingTrainer``, default
+        /// ``EmbeddingConfiguration`` at d = ``Options/dimension``, one thread) trained on the training
+        /// engagements only, its user vectors as the runtime serves them (users below the engagement
+        /// threshold have none).
+        case trained
 
         public var description: String {
             switch self {
             case .community(let noise): "planted community vectors, noise σ = \(noise)"
             case .randomIndexing: "random indexing of training engagements"
+            case .trained: "the embedding job's full refresh on the training engagements"
             }
         }
     }
@@ -39,7 +45,7 @@ public enum LookalikeEvaluation {
         public var holdOutFraction = 0.1
         /// Negatives drawn per positive, for each of the two negative sets. Default 4.
         public var negativesPerPositive = 4
-        public var embeddings: [Embedding] = [.community(noise: 1.0), .randomIndexing]
+        public var embeddings: [Embedding] = [.community(noise: 1.0), .randomIndexing, .trained]
         /// The look-alike configuration (its β is the headline row; ``extraBetas`` add rows).
         public var configuration = LookalikeConfiguration()
         /// Further β values reported as ablations (1: global only, 0: local only).
@@ -104,8 +110,10 @@ public enum LookalikeEvaluation {
         var trainItems = [[Int32]](repeating: [], count: data.userCount)
         var popularity = [Double](repeating: 0, count: data.itemCount)
         var seenTrain = Set<Int64>()
+        var trainEngagements: [Engagement] = []
         for e in data.engagements where !heldOut.contains(pairKey(e.item, e.user)) {
             seeds.apply(e)
+            trainEngagements.append(e)
             if seenTrain.insert(pairKey(e.item, e.user)).inserted {
                 trainItems[Int(e.user)].append(e.item)
                 popularity[Int(e.item)] += 1
@@ -126,7 +134,8 @@ public enum LookalikeEvaluation {
         var tables: [Table] = []
         for embedding in options.embeddings {
             let vectors = makeVectors(
-                embedding, data: data, trainItems: trainItems, generator: generator, options: options)
+                embedding, data: data, trainItems: trainItems, trainEngagements: trainEngagements, generator: generator,
+                options: options)
             tables.append(
                 evaluate(
                     vectors: vectors, embedding: embedding, seeds: seeds, engaged: engaged,
@@ -155,8 +164,8 @@ public enum LookalikeEvaluation {
     }
 
     static func makeVectors(
-        _ embedding: Embedding, data: InternedEngagements, trainItems: [[Int32]], generator: GeneratorConfiguration,
-        options: Options
+        _ embedding: Embedding, data: InternedEngagements, trainItems: [[Int32]], trainEngagements: [Engagement],
+        generator: GeneratorConfiguration, options: Options
     ) -> DenseUserVectors {
         let d = options.dimension
         var random = HarnessRandom(seed: options.samplingSeed ^ 0xE3BE_DD16)
@@ -182,6 +191,20 @@ public enum LookalikeEvaluation {
                     for j in 0..<d { v[j] += codes[Int(item)][j] }
                 }
                 vectors.set(user: Int32(user), v)
+            }
+        case .trained:
+            var configuration = EmbeddingConfiguration()
+            configuration.dimension = d
+            let end = (trainEngagements.map(\.time.millis).max() ?? 0) + 1
+            let start = trainEngagements.map(\.time.millis).min() ?? 0
+            guard
+                let model = try? EmbeddingTrainer.fullRefresh(
+                    parent: nil, engagements: trainEngagements,
+                    window: CooccurrenceWindow(end: EventTime(millis: end), lengthMillis: end - start + 1),
+                    configuration: configuration)
+            else { preconditionFailure("the default embedding configuration trains") }
+            for user in 0..<data.userCount {
+                if let v = model.users.vector(Int32(user)) { vectors.set(user: Int32(user), v) }
             }
         }
         return vectors

@@ -34,7 +34,7 @@ struct EvaluateLookalikeCommand: AsyncParsableCommand {
         options.seed = seed
         options.configuration.localTemperature = localTemperature
         options.configuration.beta = beta
-        options.embeddings = [.community(noise: noise), .randomIndexing]
+        options.embeddings = [.community(noise: noise), .randomIndexing, .trained]
         let problems = options.configuration.validate()
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
         for line in LookalikeEvaluation.run(options, progress: { Terminal.err($0) }).lines { Terminal.out(line) }
