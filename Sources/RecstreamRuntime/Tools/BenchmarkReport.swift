@@ -27,20 +27,11 @@ public struct BenchmarkReport: Sendable {
         public var filterServerMillis: [Double]
         public var exposureFreshnessMillis: [Double]
         public var similarFreshnessMillis: [Double]
-        public var scoreClientMillis: [Double]
-        public var scoreServerMillis: [Double]
-        public var retrieveClientMillis: [Double]
-        public var retrieveServerMillis: [Double]
 
         public init(
             filterCallsPerSecond: Double, filterClientMillis: [Double], filterServerMillis: [Double], exposureFreshnessMillis: [Double],
-            similarFreshnessMillis: [Double], scoreClientMillis: [Double] = [], scoreServerMillis: [Double] = [],
-            retrieveClientMillis: [Double] = [], retrieveServerMillis: [Double] = []
+            similarFreshnessMillis: [Double]
         ) {
-            self.scoreClientMillis = scoreClientMillis
-            self.scoreServerMillis = scoreServerMillis
-            self.retrieveClientMillis = retrieveClientMillis
-            self.retrieveServerMillis = retrieveServerMillis
             self.filterCallsPerSecond = filterCallsPerSecond
             self.filterClientMillis = filterClientMillis
             self.filterServerMillis = filterServerMillis
@@ -103,6 +94,20 @@ public struct BenchmarkReport: Sendable {
             $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
         } ?? "unknown CPU"
         return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    }
+
+    /// `existing` with the section headed `heading` (a `## ` line) replaced by `section`, or
+    /// `section` appended when there is none: how a single-figure bench command updates its part.
+    public static func replacingSection(_ heading: String, with section: String, in existing: String?) -> String {
+        guard var text = existing else { return "# Benchmarks\n\n" + section }
+        if let start = text.range(of: "\n" + heading + "\n") {
+            let from = text.index(after: start.lowerBound)
+            let end = text.range(of: "\n## ", range: start.upperBound..<text.endIndex)?.lowerBound ?? text.endIndex
+            text.replaceSubrange(from..<end, with: section.trimmingCharacters(in: .newlines) + "\n")
+            return text
+        }
+        if !text.hasSuffix("\n") { text += "\n" }
+        return text + "\n" + section.trimmingCharacters(in: .newlines) + "\n"
     }
 
     /// `generated` with every `## ` section of `existing` that `generated` lacks appended, so the
@@ -219,22 +224,6 @@ extension BenchmarkReport {
                 p50 \(ms(s.exposureFreshnessMillis, 0.5)), p99 \(ms(s.exposureFreshnessMillis, 0.99)) (target under 100 ms).
 
                 """
-            if !s.scoreServerMillis.isEmpty {
-                text += """
-
-                    ## Retrieval and look-alike scoring over HTTP
-
-                    The same instance after 200 items got 150 engaging users each, a full refresh \
-                    (`POST /v1/admin/train`) and a look-alike summary run: \(s.scoreClientMillis.count) sequential calls of \
-                    each over one connection; server time from the `Server-Timing` header (routing, JSON and the work).
-
-                    | call | server p50 | server p99 | client p50 | client p99 |
-                    |---|---|---|---|---|
-                    | `POST /v1/lookalike/score`, 1,000 items (200 scored, 800 cold start) | \(ms(s.scoreServerMillis, 0.5)) | \(ms(s.scoreServerMillis, 0.99)) | \(ms(s.scoreClientMillis, 0.5)) | \(ms(s.scoreClientMillis, 0.99)) |
-                    | `POST /v1/retrieve`, k = 100 (exposed items dropped) | \(ms(s.retrieveServerMillis, 0.5)) | \(ms(s.retrieveServerMillis, 0.99)) | \(ms(s.retrieveClientMillis, 0.5)) | \(ms(s.retrieveClientMillis, 0.99)) |
-
-                    """
-            }
         }
         return text
     }

@@ -20,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
             """,
         subcommands: [
             BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
-            BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLoadCommand.self, BenchEmbeddingsCommand.self,
+            BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLoadCommand.self, BenchEmbeddingsCommand.self, BenchModelServingCommand.self,
             BenchLookalikeCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
@@ -116,7 +116,7 @@ struct BenchRunCommand: AsyncParsableCommand {
             let serving = try await measureServing(bootstrap: bootstrap, command: command(0, [
                 "run", "--brokers", bootstrap, "--http-address", "127.0.0.1:0", "--log-level", "warning",
                 "--set", "kafka.events_topic=bench.serve", "--set", "kafka.dead_letter_topic=bench.serve.dlq",
-                "--set", "kafka.group_id=bench-serve-\(UUID().uuidString)", "--set", "lookalike.summary_interval_ms=1000",
+                "--set", "kafka.group_id=bench-serve-\(UUID().uuidString)",
                 "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path,
             ]))
             Terminal.err("co-occurrence core (pinned)")
@@ -295,62 +295,9 @@ struct BenchRunCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
 
-        var scoreClient: [Double] = []
-        var scoreServer: [Double] = []
-        var retrieveClient: [Double] = []
-        var retrieveServer: [Double] = []
-        do {
-            // Embedding retrieval and look-alike scoring: 200 items engaged by 150 users each (so they
-            // pass the 100-seed gate), a full refresh, the summary job, then 1,000 calls of each.
-            var seedEvents = 0
-            for item in 0..<200 {
-                for n in 0..<150 {
-                    // Seeds among the 2,000 most active users: they have their own embedding vectors.
-                    let user = "su\(rng.next() % 2_000)"
-                    try load.send(Event(eventID: "la\(item)-\(n)", type: .click, userID: user, itemID: "la\(item)", time: EventTime(millis: base + 2_000_000 + Int64(seedEvents))))
-                    seedEvents += 1
-                }
-            }
-            try load.flush(timeout: .seconds(120))
-            try await eventuallyConsumed(client, count: 1_000_000 + 600 + seedEvents)
-            let trainClient = APIClient(baseURL: client.baseURL, timeout: .seconds(600))
-            let (trained, _) = try await trainClient.request(
-                "/v1/admin/train", method: .POST, json: try JSONSerialization.data(withJSONObject: ["mode": "full"]))
-            guard trained == 200 else { throw ValidationError("training answered \(trained)") }
-            let scoreUsers = users.map { "su\($0)" }
-            let scoreItems = (0..<200).map { "la\($0)" } + (0..<800).map { "x\($0)" }
-            let scoreBody = { (user: String) in try JSONSerialization.data(withJSONObject: ["user": user, "items": scoreItems] as [String: Any]) }
-            let deadline = ContinuousClock.now + .seconds(120)
-            while true {
-                let object = try await client.json("/v1/lookalike/score", method: .POST, body: try scoreBody(scoreUsers[0])) as? [String: Any]
-                let scored = (object?["items"] as? [[String: Any]] ?? []).filter { $0["status"] as? String == "scored" }.count
-                if scored >= 150 { break }
-                if ContinuousClock.now > deadline { throw ValidationError("look-alike summaries not built within 120 s (\(scored) scored)") }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            for user in scoreUsers.prefix(1_000) {
-                let t0 = ContinuousClock.now
-                let (status, _, server) = try await client.requestTimed("/v1/lookalike/score", method: .POST, json: try scoreBody(user))
-                scoreClient.append((ContinuousClock.now - t0).seconds * 1000)
-                if let server { scoreServer.append(server) }
-                guard status == 200 else { throw ValidationError("score answered \(status)") }
-                let t1 = ContinuousClock.now
-                let (rstatus, _, rserver) = try await client.requestTimed(
-                    "/v1/retrieve", method: .POST, json: try JSONSerialization.data(withJSONObject: ["user": user, "k": 100] as [String: Any]))
-                retrieveClient.append((ContinuousClock.now - t1).seconds * 1000)
-                if let rserver { retrieveServer.append(rserver) }
-                guard rstatus == 200 else { throw ValidationError("retrieve answered \(rstatus)") }
-            }
-        } catch {
-            // The figures above stand on their own; say why these are missing.
-            Terminal.err("retrieval and look-alike figures skipped: \(error)")
-            (scoreClient, scoreServer, retrieveClient, retrieveServer) = ([], [], [], [])
-        }
         return BenchmarkReport.Serving(
             filterCallsPerSecond: callsPerSecond, filterClientMillis: clientMillis, filterServerMillis: serverMillis,
-            exposureFreshnessMillis: exposureMillis, similarFreshnessMillis: similarMillis,
-            scoreClientMillis: scoreClient, scoreServerMillis: scoreServer,
-            retrieveClientMillis: retrieveClient, retrieveServerMillis: retrieveServer)
+            exposureFreshnessMillis: exposureMillis, similarFreshnessMillis: similarMillis)
     }
 
     private func eventuallyConsumed(_ client: APIClient, count: Int) async throws {
