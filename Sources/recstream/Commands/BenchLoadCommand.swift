@@ -16,8 +16,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
         discussion: """
             Starts an embedded broker and `recstream run`, then:
               1. calibrates: produces as fast as possible for --calibrate seconds while the pipeline consumes;
-                 the maximum is the pipeline's applied rate over the second half of that phase
-                 (producer, broker and pipeline share this machine, as they do in this test);
+                 with the same query load running; the maximum is the pipeline's applied rate over the
+                 second half of that phase (producer, broker, client and pipeline share this machine);
               2. soaks: produces at --fraction of that maximum for --duration seconds while a client
                  issues --query-rate requests per second (item stats, batch stats, exposure filter of
                  200 candidates, similar items), sampling the pipeline's RSS and lag every --sample seconds.
@@ -85,7 +85,14 @@ struct BenchLoadCommand: AsyncParsableCommand {
             // 1. Calibration.
             var maximum = Double(rate ?? 0)
             if rate == nil {
-                Terminal.err("calibrating for \(calibrate) s: producing unthrottled")
+                // The same query load as the soak, so the maximum is what the pipeline sustains while serving.
+                Terminal.err("calibrating for \(calibrate) s: producing unthrottled with \(queryRate) queries/s")
+                let calibrationQueries = QueryLoad(client: client, rate: queryRate, users: producer.userCount, items: producer.itemCount)
+                let calibrationTask = Task { await calibrationQueries.run() }
+                defer {
+                    calibrationQueries.stop()
+                    calibrationTask.cancel()
+                }
                 producer.start(rate: nil)
                 try await Task.sleep(for: .seconds(Double(calibrate) / 2))
                 let a = try await totals(client)
@@ -384,7 +391,7 @@ struct LoadResult {
             Reproduce with `\(command)` (release build). Measured \(ISO8601DateFormatter().string(from: Date())) on \
             \(BenchmarkReport.machine()); the broker, the producer, the query client and `recstream run` share the machine.
 
-            \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled)" : "Given rate"): \
+            \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled and the same query load ran)" : "Given rate"): \
             **\(Terminal.grouped(Int(maximum))) events/s**; target **\(Terminal.grouped(Int(target))) events/s**, \
             achieved **\(Terminal.grouped(Int(meanRate))) events/s** (mean over the steady state); \
             \(Terminal.grouped(produced)) events produced, \(failed) delivery failures. The generator emits \(f(LoadProducer.eventTimeRate, 0)) events per \
