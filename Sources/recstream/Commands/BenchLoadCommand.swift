@@ -40,6 +40,9 @@ struct BenchLoadCommand: AsyncParsableCommand {
     @Option(help: "Produce at this many events/s instead of calibrating.")
     var rate: Int?
 
+    @Option(help: "The maximum measured beforehand (events/s), e.g. the steady applied rate of a saturated soak (--fraction 2); the target is --fraction of it.")
+    var maximum: Int?
+
     @Option(help: "Query requests per second during the soak.")
     var queryRate = 200
 
@@ -83,8 +86,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
             defer { producer.close() }
 
             // 1. Calibration.
-            var maximum = Double(rate ?? 0)
-            if rate == nil {
+            var maximum = Double(rate ?? self.maximum ?? 0)
+            if rate == nil && self.maximum == nil {
                 // The same query load as the soak, so the maximum is what the pipeline sustains while serving.
                 Terminal.err("calibrating for \(calibrate) s: producing unthrottled with \(queryRate) queries/s")
                 let calibrationQueries = QueryLoad(client: client, rate: queryRate, users: producer.userCount, items: producer.itemCount)
@@ -137,7 +140,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
             let result = LoadResult(
                 duration: duration, maximum: maximum, target: target, produced: producer.sent, failed: producer.failedDeliveries,
                 samples: samples, latencies: queries.latencies(), errors: queries.errors(), p99TargetMillis: p99TargetMillis,
-                calibrated: rate == nil)
+                calibrated: rate == nil && self.maximum == nil, givenMaximum: self.maximum != nil)
             try result.svg().write(toFile: plot, atomically: true, encoding: .utf8)
             let section = result.markdown(plotPath: URL(fileURLWithPath: plot).lastPathComponent, command: Self.commandLine())
             let existing = (try? String(contentsOfFile: report, encoding: .utf8)) ?? "# Reliability\n"
@@ -342,6 +345,7 @@ struct LoadResult {
     var errors: [String: Int]
     var p99TargetMillis: Double
     var calibrated: Bool
+    var givenMaximum = false
 
     static let begin = "<!-- load:begin (written by recstream bench load) -->"
     static let end = "<!-- load:end -->"
@@ -391,7 +395,7 @@ struct LoadResult {
             Reproduce with `\(command)` (release build). Measured \(ISO8601DateFormatter().string(from: Date())) on \
             \(BenchmarkReport.machine()); the broker, the producer, the query client and `recstream run` share the machine.
 
-            \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled and the same query load ran)" : "Given rate"): \
+            \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled and the same query load ran)" : givenMaximum ? "Maximum measured beforehand (`--maximum`: the steady applied rate of a saturated soak with the same query load)" : "Given rate"): \
             **\(Terminal.grouped(Int(maximum))) events/s**; target **\(Terminal.grouped(Int(target))) events/s**, \
             achieved **\(Terminal.grouped(Int(meanRate))) events/s** (mean over the steady state); \
             \(Terminal.grouped(produced)) events produced, \(failed) delivery failures. The generator emits \(f(LoadProducer.eventTimeRate, 0)) events per \
