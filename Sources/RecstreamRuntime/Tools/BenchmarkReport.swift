@@ -146,7 +146,7 @@ public struct BenchmarkReport: Sendable {
             Measured \(date) on \(Self.machine()), librdkafka \(KafkaConfiguration.librdkafkaVersion), \
             embedded broker (librdkafka's mock cluster, retention limit lifted).
 
-            ## Ingest throughput: decode + dedup + item statistics + commits, against the raw consume ceiling
+            ## Ingest throughput: the whole ingest path (every state family) and commits, against the raw consume ceiling
 
             \(Terminal.grouped(events)) generated events (mean \(String(format: "%.0f", meanEventBytes)) bytes as JSON; \
             about 92% exposures), 8 partitions, produced once before the rounds \
@@ -155,7 +155,7 @@ public struct BenchmarkReport: Sendable {
 
             - **ceiling**: librdkafka consuming the JSON topic with no processing at all, same consumer settings as the pipeline;
             - **JSON pipeline**: the real ingest path (`recstream run`'s `IngestPipeline`): strict decode, event-id dedup, \
-            lateness, item statistics, atomic RocksDB commit of state and offsets every second;
+            lateness, item statistics, exposure filters, co-occurrence and LastN, seed lists, the engagement log, atomic RocksDB commit of state and offsets every second;
             - **protobuf pipeline**: the same over the protobuf copy (`content-type: application/x-protobuf`).
 
             Consumer fetch settings (both): \(settings), batches of 1000 records (`rd_kafka_consume_batch_queue`). \
