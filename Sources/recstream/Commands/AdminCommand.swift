@@ -174,7 +174,7 @@ struct AdminCheckpointCommand: AsyncParsableCommand {
         try await reportingFailures {
             let object = try await options.client.json("/v1/admin/checkpoint", method: .POST, body: Data("{}".utf8))
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let body = object as? [String: Any] ?? [:]
@@ -219,7 +219,7 @@ struct AdminSimilarCommand: AsyncParsableCommand {
                 object = try await options.client.json("/v1/items/similar", method: .POST, body: try JSONSerialization.data(withJSONObject: body))
             }
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let list = (object as? [String: Any])?["items"] as? [[String: Any]] ?? []
@@ -244,7 +244,7 @@ struct AdminHistoryCommand: AsyncParsableCommand {
             let id = user.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? user
             let object = try await options.client.json("/v1/users/\(id)/history")
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let list = (object as? [String: Any])?["items"] as? [[String: Any]] ?? []
@@ -265,7 +265,7 @@ struct AdminRecomputeCommand: AsyncParsableCommand {
         try await reportingFailures {
             let object = try await options.client.json("/v1/admin/recompute", method: .POST, body: Data("{}".utf8))
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let b = object as? [String: Any] ?? [:]
@@ -322,7 +322,7 @@ struct AdminExposureSummaryCommand: AsyncParsableCommand {
             let id = user.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? user
             let object = try await options.client.json("/v1/users/\(id)/exposures/summary")
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let b = object as? [String: Any] ?? [:]

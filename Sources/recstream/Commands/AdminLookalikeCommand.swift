@@ -20,10 +20,7 @@ struct AdminSeedsCommand: AsyncParsableCommand {
             let id = item.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? item
             let object = try await options.client.json("/v1/items/\(id)/seeds?limit=\(limit)")
             if options.json {
-                Terminal.out(
-                    String(
-                        decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
-                        as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let body = object as? [String: Any] ?? [:]
@@ -71,10 +68,7 @@ struct AdminLookalikeCommand: AsyncParsableCommand {
                 withJSONObject: ["item": item, "k": k, "exact": exact] as [String: Any])
             let object = try await options.client.json("/v1/lookalike/expand", method: .POST, body: request)
             if options.json {
-                Terminal.out(
-                    String(
-                        decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
-                        as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let body = object as? [String: Any] ?? [:]

@@ -13,7 +13,7 @@ struct AdminModelsCommand: AsyncParsableCommand {
         try await reportingFailures {
             let object = try await options.client.json("/v1/admin/models")
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             Terminal.out(Self.render(object as? [String: Any] ?? [:]))
@@ -55,7 +55,7 @@ struct AdminRollbackCommand: AsyncParsableCommand {
             let body = try JSONSerialization.data(withJSONObject: ["version": version])
             let object = try await options.client.json("/v1/admin/rollback", method: .POST, body: body)
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             Terminal.out("serving model \((object as? [String: Any])?["served"] as? String ?? "?")")

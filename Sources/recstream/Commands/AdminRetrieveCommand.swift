@@ -26,7 +26,7 @@ struct AdminRetrieveCommand: AsyncParsableCommand {
             let object = try await options.client.json(
                 "/v1/retrieve", method: .POST, body: try JSONSerialization.data(withJSONObject: body))
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let answer = object as? [String: Any] ?? [:]
@@ -61,7 +61,7 @@ struct AdminScoreCommand: AsyncParsableCommand {
                 "/v1/lookalike/score", method: .POST,
                 body: try JSONSerialization.data(withJSONObject: ["user": user, "items": items] as [String: Any]))
             if options.json {
-                Terminal.out(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                try Terminal.json(object)
                 return
             }
             let answer = object as? [String: Any] ?? [:]
