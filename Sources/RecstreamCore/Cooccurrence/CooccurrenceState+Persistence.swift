@@ -90,30 +90,26 @@ extension CooccurrenceState {
 
     private mutating func drainCounts(into changes: inout FamilyChanges) {
         for item in cfCounts.dirtyBase.drain() {
-            let key = CooccurrenceKeys.key(CooccurrenceKeys.base, table: CooccurrenceKeys.itemCFCounts, item)
-            let table = cfCounts.baseTable(of: item)
-            let degree = degrees.baseDegree(item)
-            if table.isEmpty && degree == 0 {
-                changes.delete(key)
-            } else {
-                var w = BinaryWriter(capacity: 8 + table.count * 4)
-                w.appendVarint(UInt64(degree))
-                table.encode(into: &w)
-                changes.put(key, w.bytes)
-            }
+            Self.putCounts(
+                cfCounts.baseTable(of: item), degree: degrees.baseDegree(item),
+                key: CooccurrenceKeys.key(CooccurrenceKeys.base, table: CooccurrenceKeys.itemCFCounts, item), into: &changes)
         }
         for item in cfCounts.dirtyDelta.drain() {
-            let key = CooccurrenceKeys.key(CooccurrenceKeys.increments, table: CooccurrenceKeys.itemCFCounts, item)
-            let table = cfCounts.deltaTable(of: item)
-            let degree = degrees.deltaDegree(item)
-            if table.isEmpty && degree == 0 {
-                changes.delete(key)
-            } else {
-                var w = BinaryWriter(capacity: 8 + table.count * 4)
-                w.appendVarint(UInt64(degree))
-                table.encode(into: &w)
-                changes.put(key, w.bytes)
-            }
+            Self.putCounts(
+                cfCounts.deltaTable(of: item), degree: degrees.deltaDegree(item),
+                key: CooccurrenceKeys.key(CooccurrenceKeys.increments, table: CooccurrenceKeys.itemCFCounts, item), into: &changes)
+        }
+    }
+
+    /// One layer's ItemCF record of an item: its degree then its count table; deleted when both are empty.
+    private static func putCounts(_ table: NeighbourTable<UInt32>, degree: UInt32, key: [UInt8], into changes: inout FamilyChanges) {
+        if table.isEmpty && degree == 0 {
+            changes.delete(key)
+        } else {
+            var w = BinaryWriter(capacity: 8 + table.count * 4)
+            w.appendVarint(UInt64(degree))
+            table.encode(into: &w)
+            changes.put(key, w.bytes)
         }
     }
 
