@@ -37,7 +37,7 @@ final class IngestPipeline: @unchecked Sendable {
     private var stopRequested: () -> Bool = { false }
     private let kafkaConfiguration: KafkaConfiguration
     /// Fault injection for the crash tests only (see ``CrashPoint``); nil in normal runs.
-    private let crashPoint = CrashPoint.fromEnvironment()
+    private let crashPoint = CrashPoint.configured
     private var writtenCommits = 0
 
     init(
