@@ -151,7 +151,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         defer { run.terminate() }
         let api = try await run.value(after: "api:")
         let client = APIClient(baseURL: api, timeout: .seconds(5))
-        try await waitUntilOwned(client)
+        try await client.waitForPartitions()
 
         let load = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.latency", format: .json)
         let probe = try EventPublisher(
@@ -223,7 +223,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         defer { run.terminate() }
         let api = try await run.value(after: "api:")
         let client = APIClient(baseURL: api, timeout: .seconds(5))
-        try await waitUntilOwned(client)
+        try await client.waitForPartitions()
         let load = try EventPublisher(bootstrapServers: bootstrap, topic: "bench.serve", format: .json)
         var rng = Xoshiro256StarStar(seed: 9)
         let zipf = ZipfSampler(ranks: 100_000, exponent: 1.0)
@@ -310,15 +310,6 @@ struct BenchRunCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(200))
         }
         throw ValidationError("the serving instance did not consume \(count) events in 10 minutes")
-    }
-
-    private func waitUntilOwned(_ client: APIClient) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let s = try? await client.json("/v1/status") as? [String: Any], !((s["partitions"] as? [Any]) ?? []).isEmpty { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ValidationError("recstream run did not get its partitions within 60 s")
     }
 }
 

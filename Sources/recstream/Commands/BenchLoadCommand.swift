@@ -80,7 +80,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
             defer { pipeline.terminate() }
             let client = APIClient(baseURL: try await pipeline.value(after: "api:"), timeout: .seconds(10))
             let pid = pipeline.process.processIdentifier
-            try await waitForPartitions(client)
+            try await client.waitForPartitions()
 
             let producer = try LoadProducer(bootstrap: bootstrap)
             defer { producer.close() }
@@ -176,15 +176,6 @@ struct BenchLoadCommand: AsyncParsableCommand {
             lag += (p["lag"] as? Int) ?? 0
         }
         return (consumed, lag)
-    }
-
-    private func waitForPartitions(_ client: APIClient) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let s = try? await client.json("/v1/status") as? [String: Any], !((s["partitions"] as? [Any]) ?? []).isEmpty { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ValidationError("recstream run did not get its partitions within 60 s")
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -88,5 +89,15 @@ struct APIClient {
         let text = "\(error)"
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+
+    /// Waits until the instance owns partitions (its consumer joined the group), up to 60 s.
+    func waitForPartitions() async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let s = try? await json("/v1/status") as? [String: Any], !((s["partitions"] as? [Any]) ?? []).isEmpty { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ValidationError("recstream run did not get its partitions within 60 s")
     }
 }
