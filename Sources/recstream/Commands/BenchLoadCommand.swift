@@ -21,9 +21,12 @@ struct BenchLoadCommand: AsyncParsableCommand {
               2. soaks: produces at --fraction of that maximum for --duration seconds while a client
                  issues --query-rate requests per second (item stats, batch stats, exposure filter of
                  200 candidates, similar items), sampling the pipeline's RSS and lag every --sample seconds.
-            Event time runs 1,440 times faster than the wall clock (a wall minute is an event day) and the
-            exposure retention and co-occurrence window are one day, so the run covers many retention
-            periods and the state reaches its steady size: memory must then stay flat.
+            Before the soak a warm-up of --warmup seconds at the same rate fills the state: the generator emits
+            --event-rate events per second of event time, so at 90,000 events/s a wall minute covers about
+            7.8 event days and the warm-up alone passes the longest window (30 days of item statistics,
+            30 days of seeds); the exposure retention and co-occurrence window are one day. The soak then
+            runs at the state's steady size, where memory must stay flat. The state bytes /v1/status
+            reports per family are sampled beside the RSS, so growth can be traced to a family.
 
             Example: recstream bench load --duration 600 --plot docs/load.svg --report docs/reliability.md
             """)
@@ -42,6 +45,12 @@ struct BenchLoadCommand: AsyncParsableCommand {
 
     @Option(help: "The maximum measured beforehand (events/s), e.g. the steady applied rate of a saturated soak (--fraction 2); the target is --fraction of it.")
     var maximum: Int?
+
+    @Option(help: "Seconds at the target rate before the soak, filling the state to its steady size (plotted, not judged).")
+    var warmup = 300
+
+    @Option(help: "Events per second of event time the generator emits (lower: more event days per wall minute).")
+    var eventRate = 8.0
 
     @Option(help: "Query requests per second during the soak.")
     var queryRate = 200
@@ -82,7 +91,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
             let pid = pipeline.process.processIdentifier
             try await client.waitForPartitions()
 
-            let producer = try LoadProducer(bootstrap: bootstrap)
+            let producer = try LoadProducer(bootstrap: bootstrap, eventTimeRate: eventRate)
             defer { producer.close() }
 
             // 1. Calibration.
@@ -110,8 +119,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
             }
             let target = rate.map(Double.init) ?? maximum * fraction
 
-            // 2. Soak.
-            Terminal.err("soaking \(duration) s at \(Terminal.grouped(Int(target))) events/s with \(queryRate) queries/s")
+            // 2. Warm-up, then the soak.
+            Terminal.err("warming up \(warmup) s, then soaking \(duration) s at \(Terminal.grouped(Int(target))) events/s with \(queryRate) queries/s")
             let queries = QueryLoad(client: client, rate: queryRate, users: producer.userCount, items: producer.itemCount)
             let queryTask = Task { await queries.run() }
             producer.start(rate: target)
@@ -119,17 +128,21 @@ struct BenchLoadCommand: AsyncParsableCommand {
             var samples: [LoadSample] = []
             var previous = try await totals(client)
             var previousTime = started
-            while ContinuousClock.now - started < .seconds(duration) {
+            while ContinuousClock.now - started < .seconds(warmup + duration) {
                 try await Task.sleep(for: .seconds(sample))
                 let now = ContinuousClock.now
                 let t = try await totals(client)
                 let s = LoadSample(
-                    seconds: (now - started).seconds, rssMiB: Self.rssMiB(pid: pid), lag: t.lag,
-                    eventsPerSecond: Double(t.consumed - previous.consumed) / (now - previousTime).seconds)
+                    seconds: (now - started).seconds - Double(warmup), rssMiB: Self.rssMiB(pid: pid), lag: t.lag,
+                    eventsPerSecond: Double(t.consumed - previous.consumed) / (now - previousTime).seconds,
+                    stateMiB: t.stateBytes.mapValues { Double($0) / 1_048_576 }, watermarkMillis: t.watermark)
                 samples.append(s)
                 previous = t
                 previousTime = now
-                Terminal.status(String(format: "%4.0f s  rss %6.0f MiB  lag %9d  %9.0f events/s", s.seconds, s.rssMiB, s.lag, s.eventsPerSecond))
+                Terminal.status(
+                    String(
+                        format: "%@ %4.0f s  rss %6.0f MiB  state %6.0f MiB  lag %9d  %9.0f events/s", s.seconds < 0 ? "warm-up" : "soak",
+                        abs(s.seconds), s.rssMiB, s.stateMiB.values.reduce(0, +), s.lag, s.eventsPerSecond))
             }
             Terminal.endStatus()
             producer.pause()
@@ -138,7 +151,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
             guard pipeline.isRunning else { throw ValidationError("recstream run exited during the soak") }
 
             let result = LoadResult(
-                duration: duration, maximum: maximum, target: target, produced: producer.sent, failed: producer.failedDeliveries,
+                duration: duration, warmup: warmup, eventRate: eventRate, maximum: maximum, target: target, produced: producer.sent, failed: producer.failedDeliveries,
                 samples: samples, latencies: queries.latencies(), errors: queries.errors(), p99TargetMillis: p99TargetMillis,
                 calibrated: rate == nil && self.maximum == nil, givenMaximum: self.maximum != nil)
             try result.svg().write(toFile: plot, atomically: true, encoding: .utf8)
@@ -167,24 +180,33 @@ struct BenchLoadCommand: AsyncParsableCommand {
         return kib / 1024
     }
 
-    private func totals(_ client: APIClient) async throws -> (consumed: Int, lag: Int) {
+    private func totals(_ client: APIClient) async throws -> (consumed: Int, lag: Int, stateBytes: [String: Int], watermark: Int64?) {
         let status = try await client.json("/v1/status") as? [String: Any] ?? [:]
+        var stateBytes: [String: Int] = [:]
+        for family in status["state"] as? [[String: Any]] ?? [] {
+            if let name = family["family"] as? String { stateBytes[name, default: 0] += (family["bytes"] as? Int) ?? 0 }
+        }
+        let watermark = (status["watermark_millis"] as? NSNumber)?.int64Value
         var consumed = 0
         var lag = 0
-        for p in status["partitions"] as? [[String: Any]] ?? [] {
+        for p in status["partitions"] as? [[String: Any]] ?? [] where (p["topic"] as? String) == "load.events" {
             consumed += ((p["applied"] as? Int) ?? 0) + ((p["duplicates"] as? Int) ?? 0) + ((p["late"] as? Int) ?? 0)
             lag += (p["lag"] as? Int) ?? 0
         }
-        return (consumed, lag)
+        return (consumed, lag, stateBytes, watermark)
     }
 }
 
 /// One sample of the soak.
 struct LoadSample: Sendable {
+    /// Seconds since the soak began (negative during the warm-up).
     var seconds: Double
     var rssMiB: Double
     var lag: Int
     var eventsPerSecond: Double
+    /// The state bytes /v1/status reports, per family.
+    var stateMiB: [String: Double] = [:]
+    var watermarkMillis: Int64? = nil
 }
 
 /// Produces generated events on its own thread, unthrottled or at a fixed rate.
@@ -198,16 +220,13 @@ final class LoadProducer: @unchecked Sendable {
     private let thread: Thread
     let userCount = 200_000
     let itemCount = 50_000
-    /// Events per second of event time: at 300,000 events/s of wall time a wall minute is an event day.
-    static let eventTimeRate = 300_000 / 1_440.0
-
-    init(bootstrap: String) throws {
+    init(bootstrap: String, eventTimeRate: Double) throws {
         let publisher = try EventPublisher(bootstrapServers: bootstrap, topic: "load.events", format: .json)
         self.publisher = publisher
         var generatorConfiguration = GeneratorConfiguration(seed: 2026, events: Int.max / 2)
         generatorConfiguration.users = userCount
         generatorConfiguration.items = itemCount
-        generatorConfiguration.eventsPerSecond = Self.eventTimeRate
+        generatorConfiguration.eventsPerSecond = eventTimeRate
         let configuration = generatorConfiguration
         let shared = self.shared
         thread = Thread {
@@ -327,6 +346,8 @@ final class QueryLoad: @unchecked Sendable {
 /// What a soak measured, and how it is reported.
 struct LoadResult {
     var duration: Int
+    var warmup: Int
+    var eventRate: Double
     var maximum: Double
     var target: Double
     var produced: Int
@@ -341,8 +362,8 @@ struct LoadResult {
     static let begin = "<!-- load:begin (written by recstream bench load) -->"
     static let end = "<!-- load:end -->"
 
-    /// The steady state: the samples after the first third of the soak.
-    var steady: [LoadSample] { Array(samples.dropFirst(samples.count / 3)) }
+    /// The steady state: the soak's samples (the warm-up's are plotted, not judged).
+    var steady: [LoadSample] { samples.filter { $0.seconds >= 0 } }
 
     /// RSS growth across the steady state: last sample's RSS over the first steady sample's, minus one.
     var steadyGrowth: Double {
@@ -353,20 +374,35 @@ struct LoadResult {
     func p(_ q: Double, _ values: [Double]) -> Double { BenchmarkReport.quantile(values, q) }
 
     var summary: [String: Any] {
-        let millis = latencies.map(\.millis)
+        let millis = soakLatencies.map(\.millis)
         return [
             "duration_s": duration, "maximum_events_per_s": maximum, "target_events_per_s": target, "produced": produced,
-            "delivery_failures": failed, "rss_mib_start": samples.first?.rssMiB ?? 0, "rss_mib_end": samples.last?.rssMiB ?? 0,
-            "rss_mib_max": samples.map(\.rssMiB).max() ?? 0, "steady_rss_growth": steadyGrowth,
+            "delivery_failures": failed, "rss_mib_start": steady.first?.rssMiB ?? 0, "rss_mib_end": steady.last?.rssMiB ?? 0,
+            "rss_mib_max": samples.map(\.rssMiB).max() ?? 0, "steady_rss_growth": steadyGrowth, "warmup_s": warmup,
+            "event_days_warmup": eventDays.warmup, "event_days_soak": eventDays.soak,
             "lag_max": samples.map(\.lag).max() ?? 0, "lag_end": samples.last?.lag ?? 0,
             "queries": millis.count, "query_p50_ms": p(0.5, millis), "query_p99_ms": p(0.99, millis),
             "query_errors": errors.values.reduce(0, +),
-            "mean_events_per_s": samples.map(\.eventsPerSecond).reduce(0, +) / Double(max(samples.count, 1)),
+            "mean_events_per_s": steady.map(\.eventsPerSecond).reduce(0, +) / Double(max(steady.count, 1)),
         ]
+    }
+
+    /// The soak's query latencies (the warm-up's are left out).
+    var soakLatencies: [(seconds: Double, millis: Double, route: String)] {
+        latencies.filter { $0.seconds >= Double(warmup) }.map { ($0.seconds - Double(warmup), $0.millis, $0.route) }
+    }
+
+    /// Event days the soak's input spanned (from the instance watermark), warm-up and soak.
+    var eventDays: (warmup: Double, soak: Double) {
+        let marks = samples.compactMap { s in s.watermarkMillis.map { (s.seconds, Double($0)) } }
+        guard let first = marks.first, let last = marks.last else { return (0, 0) }
+        let atStart = marks.first { $0.0 >= 0 } ?? last
+        return ((atStart.1 - first.1) / 86_400_000, (last.1 - atStart.1) / 86_400_000)
     }
 
     func markdown(plotPath: String, command: String) -> String {
         func f(_ v: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", v) }
+        let latencies = soakLatencies
         let millis = latencies.map(\.millis)
         let routes = Dictionary(grouping: latencies, by: \.route).sorted { $0.key < $1.key }
         var perMinute: [String] = []
@@ -379,6 +415,13 @@ struct LoadResult {
         let meanRate = rates.reduce(0, +) / Double(max(rates.count, 1))
         let flat = abs(steadyGrowth) < 0.10
         let p99 = p(0.99, millis)
+        let days = eventDays
+        let families = Set(samples.flatMap { $0.stateMiB.keys }).sorted()
+        let firstSteady = steady.first?.stateMiB ?? [:]
+        let lastSteady = steady.last?.stateMiB ?? [:]
+        let stateRows = families.map { name in
+            "| \(name) | \(f(firstSteady[name] ?? 0, 1)) MiB | \(f(lastSteady[name] ?? 0, 1)) MiB |"
+        }
         return """
             \(Self.begin)
             ## Load: \(duration >= 60 ? "\(duration / 60) minutes" : "\(duration) s") at \(f(target / max(maximum, 1) * 100))% of the measured maximum with concurrent queries
@@ -388,22 +431,29 @@ struct LoadResult {
 
             \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled and the same query load ran)" : givenMaximum ? "Maximum measured beforehand (`--maximum`: the steady applied rate of a saturated soak with the same query load)" : "Given rate"): \
             **\(Terminal.grouped(Int(maximum))) events/s**; target **\(Terminal.grouped(Int(target))) events/s**, \
-            achieved **\(Terminal.grouped(Int(meanRate))) events/s** (mean over the steady state); \
-            \(Terminal.grouped(produced)) events produced, \(failed) delivery failures. The generator emits \(f(LoadProducer.eventTimeRate, 0)) events per \
-            second of event time (at 300,000 events/s of wall time a wall minute is an event day) and the exposure \
-            retention and co-occurrence window are one day, so the soak spans about \
-            \(f(Double(produced) / LoadProducer.eventTimeRate / 86_400, 1)) event days: state reaches its steady size early.
+            achieved **\(Terminal.grouped(Int(meanRate))) events/s** (mean over the soak); \
+            \(Terminal.grouped(produced)) events produced, \(failed) delivery failures. A warm-up of \(warmup) s at the same rate \
+            came first (plotted left of 0 s, not judged). The generator emits \(f(eventRate, 1)) events per second of event time, \
+            so the warm-up spanned \(f(days.warmup, 1)) event days and the soak \(f(days.soak, 1)) more: longer than every \
+            window (item statistics 30 days, seeds 30 days; exposure retention and co-occurrence window set to one day), so \
+            the soak runs at the state's steady size.
 
             ![resident memory and consumer lag of recstream run during the soak](\(plotPath))
 
             | | value |
             |---|---|
-            | RSS first / last / max sample | \(f(samples.first?.rssMiB ?? 0)) / \(f(samples.last?.rssMiB ?? 0)) / \(f(samples.map(\.rssMiB).max() ?? 0)) MiB |
-            | RSS change over the steady state (last two thirds) | \(f(steadyGrowth * 100, 1))% (\(flat ? "flat: within ±10%" : "NOT flat")) |
+            | RSS at the soak's first / last / max sample | \(f(steady.first?.rssMiB ?? 0)) / \(f(steady.last?.rssMiB ?? 0)) / \(f(steady.map(\.rssMiB).max() ?? 0)) MiB |
+            | RSS change over the soak (first to last sample) | \(f(steadyGrowth * 100, 1))% (\(flat ? "flat: within ±10%" : "NOT flat")) |
             | consumer lag, steady state max / last sample | \(Terminal.grouped(lags.max() ?? 0)) / \(Terminal.grouped(samples.last?.lag ?? 0)) records (\(f(Double(lags.max() ?? 0) / max(target, 1), 2)) s of input) |
             | queries / errors | \(Terminal.grouped(millis.count)) / \(errors.values.reduce(0, +))\(errors.isEmpty ? "" : " (" + errors.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")") |
             | query latency p50 / p99 / max (client, one connection) | \(f(p(0.5, millis), 2)) / \(f(p99, 2)) / \(f(millis.max() ?? 0, 1)) ms (target p99 < \(f(p99TargetMillis)) ms: \(p99 < p99TargetMillis ? "met" : "NOT met")) |
             | query p99 per minute | \(perMinute.joined(separator: ", ")) ms |
+
+            State held, as /v1/status reports it (approximate bytes per family), at the soak's first and last sample:
+
+            | family | soak start | soak end |
+            |---|---|---|
+            \(stateRows.joined(separator: "\n"))
 
             | route | calls | p50 | p99 |
             |---|---|---|---|
@@ -430,10 +480,11 @@ struct LoadResult {
         let bottom = 40.0
         let plotW = width - left - right
         let plotH = height - top - bottom
+        let minT = min(samples.first?.seconds ?? 0, 0)
         let maxT = max(samples.last?.seconds ?? 1, 1)
         let maxRSS = max((samples.map(\.rssMiB).filter { !$0.isNaN }.max() ?? 1) * 1.1, 1)
         let maxLag = max(Double(samples.map(\.lag).max() ?? 1) * 1.1, 1)
-        func x(_ t: Double) -> Double { left + t / maxT * plotW }
+        func x(_ t: Double) -> Double { left + (t - minT) / (maxT - minT) * plotW }
         func y(_ v: Double, _ top_: Double) -> Double { top + plotH - v / top_ * plotH }
         func points(_ values: [(Double, Double)], _ scale: Double) -> String {
             values.map { String(format: "%.1f,%.1f", x($0.0), y($0.1, scale)) }.joined(separator: " ")
@@ -445,14 +496,17 @@ struct LoadResult {
             ticks += String(format: "<text x='%.0f' y='%.1f' text-anchor='end' font-size='11'>%.0f</text>", left - 5, fy + 4, maxRSS * Double(i) / 4)
             ticks += String(format: "<text x='%.0f' y='%.1f' font-size='11' fill='#c05000'>%@</text>", left + plotW + 5, fy + 4, Terminal.grouped(Int(maxLag * Double(i) / 4)))
             let fx = left + Double(i) / 4 * plotW
-            ticks += String(format: "<text x='%.1f' y='%.0f' text-anchor='middle' font-size='11'>%.0f s</text>", fx, top + plotH + 16, maxT * Double(i) / 4)
+            ticks += String(format: "<text x='%.1f' y='%.0f' text-anchor='middle' font-size='11'>%.0f s</text>", fx, top + plotH + 16, minT + (maxT - minT) * Double(i) / 4)
         }
         return """
             <svg xmlns='http://www.w3.org/2000/svg' width='\(Int(width))' height='\(Int(height))' font-family='sans-serif'>
             <rect width='100%' height='100%' fill='white'/>
-            <text x='\(Int(left))' y='18' font-size='13'>recstream run during the soak: RSS (MiB, blue, left) and consumer lag (records, orange, right)</text>
+            <text x='\(Int(left))' y='18' font-size='13'>recstream run: RSS and reported state (MiB, blue / green, left), consumer lag (records, orange, right)</text>
             \(ticks)
             <rect x='\(left)' y='\(top)' width='\(plotW)' height='\(plotH)' fill='none' stroke='#888'/>
+            <line x1='\(x(0))' y1='\(top)' x2='\(x(0))' y2='\(top + plotH)' stroke='#888' stroke-dasharray='4 3'/>
+            <text x='\(x(0) + 4)' y='\(top + 12)' font-size='11' fill='#555'>soak starts (warm-up before)</text>
+            <polyline fill='none' stroke='#30a030' stroke-width='1.5' points='\(points(samples.map { ($0.seconds, $0.stateMiB.values.reduce(0, +)) }, maxRSS))'/>
             <polyline fill='none' stroke='#1060c0' stroke-width='2' points='\(points(samples.map { ($0.seconds, $0.rssMiB) }, maxRSS))'/>
             <polyline fill='none' stroke='#c05000' stroke-width='1.5' points='\(points(samples.map { ($0.seconds, Double($0.lag)) }, maxLag))'/>
             <text x='\(Int(left + plotW / 2))' y='\(Int(height - 6))' text-anchor='middle' font-size='11'>wall-clock seconds of soak</text>
