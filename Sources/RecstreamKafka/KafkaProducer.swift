@@ -106,6 +106,25 @@ public final class KafkaProducer: @unchecked Sendable {
         headers: [KafkaHeader] = [],
         token: UInt64 = 0
     ) throws(KafkaError) {
+        try sendOptional(topic: topic, partition: partition, key: key, value: value, headers: headers, token: token)
+    }
+
+    /// Enqueues a record with a null value: a tombstone, which deletes `key` from a compacted topic.
+    public func sendTombstone(
+        topic: String, partition: Int32? = nil, key: [UInt8], headers: [KafkaHeader] = [], token: UInt64 = 0
+    ) throws(KafkaError) {
+        let result: Result<Void, KafkaError> = key.withUnsafeBytes { keyBytes in
+            Result { () throws(KafkaError) in
+                try sendOptional(topic: topic, partition: partition, key: keyBytes, value: nil, headers: headers, token: token)
+            }
+        }
+        try result.get()
+    }
+
+    private func sendOptional(
+        topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        headers: [KafkaHeader], token: UInt64
+    ) throws(KafkaError) {
         guard gate.enter() else { throw .local(RD_KAFKA_RESP_ERR__STATE, "the producer is closed") }
         defer { gate.leave() }
         var deadline: ContinuousClock.Instant?
@@ -202,7 +221,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// One `rd_kafka_produceva()` call.
     private func produce(
-        topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+        topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader], token: UInt64
     ) -> rd_kafka_resp_err_t {
         var nativeHeaders: OpaquePointer?
@@ -242,7 +261,7 @@ public final class KafkaProducer: @unchecked Sendable {
                         append(RD_KAFKA_VTYPE_PARTITION) { $0.u.i32 = partition ?? -1 }  // -1: RD_KAFKA_PARTITION_UA
                         append(RD_KAFKA_VTYPE_VALUE) {
                             $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePointer)
-                            $0.u.mem.size = value.count
+                            $0.u.mem.size = value?.count ?? 0
                         }
                         if let keyPointer {
                             append(RD_KAFKA_VTYPE_KEY) {

@@ -109,6 +109,33 @@ public enum ConfigurationKeys {
         string("kafka.group_id", "consumer group id, default recstream", \.groupID),
         string("kafka.events_topic", "input topic, default recstream.events", \.eventsTopic),
         string("kafka.dead_letter_topic", "dead-letter topic, default recstream.events.dlq", \.deadLetterTopic),
+        ConfigurationKey(
+            name: "kafka.items_topic", help: "internal item repartition topic (split mode), default <group id>.items",
+            apply: { c, v in c.itemsTopicSetting = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.itemsTopic }),
+        ConfigurationKey(
+            name: "kafka.engagements_topic", help: "internal one-partition engagement topic (split mode), default <group id>.engagements",
+            apply: { c, v in c.engagementsTopicSetting = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.engagementsTopic }),
+        ConfigurationKey(
+            name: "pipeline.mode",
+            help: "single (default: one instance owns every partition) or split (user-keyed stage forwards to item-side stages through internal topics, stores have changelogs; instances can share partitions)",
+            apply: { c, v throws(ConfigurationError) in
+                guard let m = RecstreamConfiguration.PipelineMode(rawValue: v.trimmingSpaces) else {
+                    throw ConfigurationError("pipeline.mode: expected split or single, got '\(v)'")
+                }
+                c.pipelineMode = m
+            },
+            read: { $0.pipelineMode.rawValue }),
+        ConfigurationKey(
+            name: "pipeline.stages", help: "stages this instance runs in split mode: all (default), user or item",
+            apply: { c, v throws(ConfigurationError) in
+                guard let m = RecstreamConfiguration.PipelineStages(rawValue: v.trimmingSpaces) else {
+                    throw ConfigurationError("pipeline.stages: expected all, user or item, got '\(v)'")
+                }
+                c.pipelineStages = m
+            },
+            read: { $0.pipelineStages.rawValue }),
         integer("kafka.events_partitions", "partitions when creating the events topic, default 8", \.eventsPartitions, 1...10_000),
         integer(
             "kafka.dead_letter_partitions", "partitions when creating the dead-letter topic, default 1",

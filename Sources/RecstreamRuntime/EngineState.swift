@@ -5,8 +5,23 @@ import RecstreamCore
 struct EngineState {
     /// Shards indexed by partition number; nil for partitions not owned.
     var shards: [Shard?] = []
-    /// Co-occurrence state and its log, fed by every owned shard (see InstanceState).
+    /// Item-keyed stage (split mode): shards indexed by partition of the item repartition topic.
+    var itemShards: [Shard?] = []
+    /// Partitions of the item repartition topic (split mode; 0 until known).
+    var itemsPartitions = 0
+    /// Co-occurrence state and its log (see InstanceState). In split mode it is the engagement
+    /// stage's store, valid only while this instance owns the engagement topic's partition.
     var instance: InstanceState
+    /// Whether `instance` is this instance's to serve: always in single mode; in split mode while
+    /// the engagement topic's partition is assigned here.
+    var ownsEngagements = true
+    /// The engagement partition's next offset as last committed (split mode).
+    var engagementsCommitted: Int64?
+    /// Split mode: committed and end offsets of the item topic's owned partitions, and the
+    /// engagement partition's end offset.
+    var itemCommitted: [Int32: Int64] = [:]
+    var itemEnds: [Int32: Int64] = [:]
+    var engagementsEnd: Int64?
     /// Per partition: the next offset of the last durable commit.
     var committedOffsets: [Int32: Int64] = [:]
     /// Per partition: the log end offset last seen.
@@ -26,6 +41,23 @@ struct EngineState {
     init(instance: InstanceState) { self.instance = instance }
 
     var ownedShards: [Shard] { shards.compactMap { $0 } }
+    var ownedItemShards: [Shard] { itemShards.compactMap { $0 } }
+    /// The shards holding item statistics: the item-keyed stage's in split mode.
+    func statsShards(split: Bool) -> [Shard] { split ? ownedItemShards : ownedShards }
+
+    mutating func installItemShard(_ shard: Shard) {
+        let index = Int(shard.partition)
+        if itemShards.count <= index { itemShards.append(contentsOf: repeatElement(nil, count: index + 1 - itemShards.count)) }
+        itemShards[index] = shard
+        if let offset = shard.nextOffset { itemCommitted[shard.partition] = offset }
+    }
+
+    mutating func removeItemShard(partition: Int32) {
+        let index = Int(partition)
+        if index < itemShards.count { itemShards[index] = nil }
+        itemCommitted[partition] = nil
+        itemEnds[partition] = nil
+    }
 
     mutating func install(_ shard: Shard) {
         let index = Int(shard.partition)

@@ -39,6 +39,18 @@ final class IngestPipeline: @unchecked Sendable {
     /// Fault injection for the crash tests only (see ``CrashPoint``); nil in normal runs.
     private let crashPoint = CrashPoint.configured
     private var writtenCommits = 0
+    private var forwardFlushes = 0
+    private var forwardedSinceCommit = 0
+    /// Split mode: the user-keyed stage forwards through the internal topics; every store has a changelog.
+    private let split: Bool
+    /// Split mode: one idempotent producer for forwarded records and changelog batches.
+    private let producer: KafkaProducer?
+    private let changelog: Changelog?
+    /// A forward that could not be queued: ingest stops without committing past it.
+    private var forwardFailure: (any Error)? = nil
+    private var itemsPartitions = 0
+    private let cooccurrenceConfiguration: CooccurrenceConfiguration
+    private let lookalikeConfiguration: LookalikeConfiguration
 
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
@@ -52,6 +64,22 @@ final class IngestPipeline: @unchecked Sendable {
         metrics = IngestMetrics(factory: metricsFactory)
         decoder = EventDecoder(maxRecordBytes: configuration.maxRecordBytes)
         deadLetters = try DeadLetterQueue(configuration: kafka, topic: configuration.deadLetterTopic, logger: logger)
+        cooccurrenceConfiguration = try configuration.cooccurrence()
+        lookalikeConfiguration = try configuration.lookalike()
+        split = configuration.pipelineMode == .split
+        if split {
+            let offsets = Changelog.DeliveredOffsets()
+            var producerConfiguration = kafka
+            // Never give up on a forward or a changelog record: a commit waits for them instead.
+            producerConfiguration.properties["message.timeout.ms"] = producerConfiguration.properties["message.timeout.ms"] ?? "0"
+            let producer = try KafkaProducer(
+                configuration: producerConfiguration, queueFullTimeout: .seconds(3_600), onDelivery: { offsets.record($0) })
+            self.producer = producer
+            changelog = Changelog(producer: producer, offsets: offsets, kafka: kafka, logger: logger)
+        } else {
+            producer = nil
+            changelog = nil
+        }
         let now = clock.now
         lastCommit = now
         lastStatus = now
@@ -84,8 +112,17 @@ final class IngestPipeline: @unchecked Sendable {
         defer {
             self.consumer = nil
             deadLetters.close()
+            producer?.close()
         }
-        try consumer.subscribe([configuration.eventsTopic])
+        if split {
+            itemsPartitions = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
+            withState { state in
+                state.itemsPartitions = itemsPartitions
+                state.ownsEngagements = false
+                state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+            }
+        }
+        try consumer.subscribe(configuration.subscribedTopics)
         withState { $0.consuming = true }
         logger.info("ingest started", metadata: ["topic": "\(configuration.eventsTopic)", "group": "\(configuration.groupID)"])
 
@@ -109,6 +146,15 @@ final class IngestPipeline: @unchecked Sendable {
                 logger.warning("poll failed; retrying", metadata: ["error": "\(error)"])
                 continue
             }
+            if let forwardFailure {
+                if holdsLock {
+                    engine.lock.unlock()
+                    holdsLock = false
+                }
+                logger.critical("a forwarded record could not be queued; stopping without committing past it", metadata: ["error": "\(forwardFailure)"])
+                failure = forwardFailure
+                break
+            }
             if holdsLock {
                 // The lock was taken because records arrived: note when, for staleness.
                 engine.state.lastRecordAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
@@ -128,7 +174,7 @@ final class IngestPipeline: @unchecked Sendable {
         failCutRequests(reason: "ingest stopped")
 
         withState { $0.consuming = false }
-        commit(consumer: consumer)
+        if forwardFailure == nil { commit(consumer: consumer) }
         // close() leaves the group; the final revoke commits again (a no-op) and drops shards.
         consumer.close()
         logger.info("ingest stopped")
@@ -141,6 +187,10 @@ final class IngestPipeline: @unchecked Sendable {
         if !holdsLock {
             engine.lock.lock()
             holdsLock = true
+        }
+        if split && record.topic != configuration.eventsTopic {
+            processForwarded(record)
+            return
         }
         let partition = Int(record.partition)
         let offset = record.offset
@@ -170,6 +220,12 @@ final class IngestPipeline: @unchecked Sendable {
             let idBytes = decoder.idBytes
             let outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             switch outcome {
+            case .applied where split:
+                tally.applied[event.type.index] += 1
+                forward(event, ids: idBytes.span, late: false, partition: record.partition, offset: offset)
+            case .late where split:
+                tally.late += 1
+                forward(event, ids: idBytes.span, late: true, partition: record.partition, offset: offset)
             case .applied:
                 tally.applied[event.type.index] += 1
                 if engine.state.instance.isEngagement(event.type) {
@@ -183,6 +239,53 @@ final class IngestPipeline: @unchecked Sendable {
             }
         case .failure(let rejection):
             refuse(record, rejection)
+        }
+    }
+
+    // MARK: Split mode
+
+    /// Sends an accepted (or late) event to the item repartition topic, and an accepted engagement
+    /// to the engagement topic, tagged with its source partition and offset.
+    private func forward(_ event: DecodedEvent, ids: Span<UInt8>, late: Bool, partition: Int32, offset: Int64) {
+        guard let producer, forwardFailure == nil else { return }
+        let item = Array(ids.extracting(event.itemID))
+        let forwarded = ForwardedEvent(
+            type: event.type, time: event.time, dwellMillis: event.dwellMillis, late: late, userID: Array(ids.extracting(event.userID)),
+            itemID: item, sourcePartition: partition, sourceOffset: offset)
+        let value = forwarded.encoded()
+        forwardedSinceCommit += 1
+        do {
+            try producer.send(
+                topic: configuration.itemsTopic, partition: KafkaPartitioner.partition(of: item, partitions: itemsPartitions), key: item,
+                value: value)
+            if !late && cooccurrenceConfiguration.weights.isEngagement(event.type) {
+                try producer.send(topic: configuration.engagementsTopic, partition: 0, key: item, value: value)
+            }
+        } catch {
+            forwardFailure = error
+        }
+    }
+
+    /// A record of an internal topic: the item-keyed stage or the engagement stage applies it.
+    private func processForwarded(_ record: borrowing ConsumedRecord) {
+        let forwarded: ForwardedEvent
+        do {
+            forwarded = try ForwardedEvent.decode(Array(record.value))
+        } catch {
+            logger.error(
+                "unreadable record in an internal topic; skipped",
+                metadata: ["topic": "\(record.topic)", "partition": "\(record.partition)", "offset": "\(record.offset)", "error": "\(error)"])
+            if record.topic == configuration.itemsTopic, Int(record.partition) < engine.state.itemShards.count {
+                _ = engine.state.itemShards[Int(record.partition)]?.skipLost(to: record.offset + 1)
+            }
+            return
+        }
+        if record.topic == configuration.itemsTopic {
+            let index = Int(record.partition)
+            guard index < engine.state.itemShards.count, engine.state.itemShards[index] != nil else { return }
+            _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
+        } else if record.topic == configuration.engagementsTopic, engine.state.ownsEngagements {
+            engine.state.instance.applyForwarded(forwarded, offset: record.offset)
         }
     }
 
@@ -275,7 +378,23 @@ final class IngestPipeline: @unchecked Sendable {
         }
         var changes = StateChanges()
         var offsets: [TopicPartition: Int64] = [:]
+        var stores: [(MovableStore, StateChanges)] = []
         withState { state in
+            if split {
+                for shard in state.ownedShards {
+                    stores.append((MovableStore(kind: .user, partition: shard.partition, configuration: configuration), state.shards[Int(shard.partition)]!.drainChanges()))
+                    if let next = shard.nextOffset { offsets[TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)] = next }
+                }
+                for shard in state.ownedItemShards {
+                    stores.append((MovableStore(kind: .item, partition: shard.partition, configuration: configuration), state.itemShards[Int(shard.partition)]!.drainChanges()))
+                    if let next = shard.nextOffset { offsets[TopicPartition(topic: configuration.itemsTopic, partition: shard.partition)] = next }
+                }
+                if state.ownsEngagements {
+                    stores.append((MovableStore(kind: .engagement, partition: 0, configuration: configuration), state.instance.drainChanges()))
+                    if let next = state.instance.nextOffset { offsets[TopicPartition(topic: configuration.engagementsTopic, partition: 0)] = next }
+                }
+                return
+            }
             changes.append(state.instance.drainChanges())
             for index in state.shards.indices where state.shards[index] != nil {
                 changes.append(state.shards[index]!.drainChanges())
@@ -283,6 +402,39 @@ final class IngestPipeline: @unchecked Sendable {
                     offsets[TopicPartition(topic: configuration.eventsTopic, partition: Int32(index))] = next
                 }
             }
+        }
+        if split {
+            // Forwards first: a source offset is committed only after what it forwarded is in Kafka.
+            // Then each store's batch goes to its changelog, and only then to the local store, so
+            // the local copy is never ahead of the changelog.
+            guard let changelog, let producer, awaitProducer(producer) else { return }
+            if forwardedSinceCommit > 0 {
+                forwardedSinceCommit = 0
+                forwardFlushes += 1
+                crashPoint?.reached(.afterForwardFlush, commit: forwardFlushes)
+            }
+            var tokens: [(MovableStore, UInt64)] = []
+            do {
+                for (store, storeChanges) in stores {
+                    if let token = try changelog.send(storeChanges, of: store, repository: repository) { tokens.append((store, token)) }
+                }
+            } catch {
+                forwardFailure = error
+                logger.critical("a changelog record could not be queued; the commit is abandoned", metadata: ["error": "\(error)"])
+                return
+            }
+            guard awaitProducer(producer) else { return }
+            for (store, token) in tokens {
+                guard let position = changelog.position(after: token) else {
+                    forwardFailure = ForwardError(description: "changelog batch of \(store) has no delivery offset")
+                    logger.critical("a changelog batch was not delivered; the commit is abandoned", metadata: ["store": "\(store)"])
+                    return
+                }
+                var w = BinaryWriter()
+                w.appendBigEndian(UInt64(bitPattern: position))
+                changes.put(store.positionKey, w.bytes)
+            }
+            for (_, storeChanges) in stores { changes.append(storeChanges) }
         }
         lastCommit = clock.now
         guard !changes.isEmpty else { return }
@@ -312,7 +464,11 @@ final class IngestPipeline: @unchecked Sendable {
         let elapsed = clock.now - started
         let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         withState { state in
-            for (tp, offset) in offsets { state.committedOffsets[tp.partition] = offset }
+            for (tp, offset) in offsets where tp.topic == configuration.eventsTopic { state.committedOffsets[tp.partition] = offset }
+            for (tp, offset) in offsets where split && tp.topic == configuration.itemsTopic { state.itemCommitted[tp.partition] = offset }
+            if let engagements = offsets[TopicPartition(topic: configuration.engagementsTopic, partition: 0)] {
+                state.engagementsCommitted = engagements
+            }
             state.lastCommitAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
             state.lastCommitDurationMillis = millis
             state.lastCommitError = nil
@@ -327,6 +483,31 @@ final class IngestPipeline: @unchecked Sendable {
                 logger.debug("group offset commit failed", metadata: ["error": "\(error)"])
             }
         }
+    }
+
+    /// Waits until every forwarded and changelog record has been delivered. False (the commit is
+    /// abandoned, the previous one stands) when a stop was requested and the broker stayed
+    /// unreachable for 30 s, or when a record failed for good.
+    private func awaitProducer(_ producer: KafkaProducer) -> Bool {
+        let failedBefore = producer.failedCount
+        let started = clock.now
+        while true {
+            do {
+                try producer.flush(timeout: .seconds(1))
+                break
+            } catch {
+                if stopRequested() && clock.now - started > .seconds(30) {
+                    logger.critical("forwarded records still undelivered after 30 s while stopping; the last commit stands")
+                    return false
+                }
+            }
+        }
+        if producer.failedCount != failedBefore {
+            forwardFailure = ForwardError(description: "\(producer.failedCount - failedBefore) forwarded or changelog records failed delivery")
+            logger.critical("forwarded records failed delivery; stopping without committing past them")
+            return false
+        }
+        return true
     }
 
     // MARK: Exact recompute cuts
@@ -395,9 +576,22 @@ final class IngestPipeline: @unchecked Sendable {
                 }
                 if let w = shard.watermark?.millis { watermark = max(watermark ?? w, w) }
             }
+            if split {
+                for shard in state.ownedItemShards {
+                    let tp = TopicPartition(topic: configuration.itemsTopic, partition: shard.partition)
+                    if let cached = consumer.cachedWatermarks(tp)?.high, cached >= 0 {
+                        state.itemEnds[shard.partition] = max(cached, shard.nextOffset ?? 0)
+                    }
+                }
+                if state.ownsEngagements,
+                    let cached = consumer.cachedWatermarks(TopicPartition(topic: configuration.engagementsTopic, partition: 0))?.high, cached >= 0
+                {
+                    state.engagementsEnd = max(cached, state.instance.nextOffset ?? 0)
+                }
+            }
             let delta = applied >= appliedAtLastStatus ? applied - appliedAtLastStatus : 0
             state.eventsPerSecond = seconds > 0 ? Double(delta) / seconds : 0
-            if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards) }
+            if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards + state.ownedItemShards) }
             return (applied, lag, watermark, lags, refreshSizes ? state.familySizes : nil)
         }
         appliedAtLastStatus = applied
@@ -426,20 +620,48 @@ final class IngestPipeline: @unchecked Sendable {
     /// Restores each assigned partition's shard from the store and starts it at its stored offset.
     fileprivate func assigned(_ partitions: [TopicPartition]) -> [TopicPartition: StartOffset] {
         var starts: [TopicPartition: StartOffset] = [:]
-        for tp in partitions where tp.topic == configuration.eventsTopic {
+        for tp in partitions {
+            let kind: MovableStore.Kind
+            switch tp.topic {
+            case configuration.eventsTopic: kind = .user
+            case configuration.itemsTopic where split: kind = .item
+            case configuration.engagementsTopic where split: kind = .engagement
+            default: continue
+            }
             do {
-                let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration)
-                withState { $0.install(shard) }
-                if let next = shard.nextOffset { starts[tp] = .offset(next) }
+                if split, let changelog {
+                    _ = try changelog.restore(MovableStore(kind: kind, partition: tp.partition, configuration: configuration), repository: repository)
+                }
+                let next: Int64?
+                switch kind {
+                case .user:
+                    let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration)
+                    withState { $0.install(shard) }
+                    next = shard.nextOffset
+                case .item:
+                    let shard = try repository.loadShard(
+                        stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration)
+                    withState { $0.installItemShard(shard) }
+                    next = shard.nextOffset
+                case .engagement:
+                    let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                    withState { state in
+                        state.instance = instance
+                        state.ownsEngagements = true
+                        state.engagementsCommitted = instance.nextOffset
+                    }
+                    next = instance.nextOffset
+                }
+                if let next { starts[tp] = .offset(next) }
                 logger.info(
                     "partition assigned",
-                    metadata: ["partition": "\(tp.partition)", "resume_at": "\(shard.nextOffset.map(String.init) ?? "start")"])
+                    metadata: ["topic": "\(tp.topic)", "partition": "\(tp.partition)", "resume_at": "\(next.map(String.init) ?? "start")"])
             } catch {
                 // Serving wrong data is worse than not serving: leave the partition without a
                 // shard (its records are skipped and stay uncommitted) and say so.
                 logger.critical(
                     "cannot restore partition state; the partition is not consumed",
-                    metadata: ["partition": "\(tp.partition)", "error": "\(error)"])
+                    metadata: ["topic": "\(tp.topic)", "partition": "\(tp.partition)", "error": "\(error)"])
             }
         }
         return starts
@@ -449,9 +671,20 @@ final class IngestPipeline: @unchecked Sendable {
     fileprivate func revoked(_ partitions: [TopicPartition]) {
         commit(consumer: nil)
         withState { state in
-            for tp in partitions where tp.topic == configuration.eventsTopic { state.remove(partition: tp.partition) }
+            for tp in partitions {
+                switch tp.topic {
+                case configuration.eventsTopic: state.remove(partition: tp.partition)
+                case configuration.itemsTopic: state.removeItemShard(partition: tp.partition)
+                case configuration.engagementsTopic where split:
+                    state.ownsEngagements = false
+                    state.engagementsCommitted = nil
+                    state.engagementsEnd = nil
+                    state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                default: break
+                }
+            }
         }
-        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map(\.partition))"])
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" })"])
     }
 }
 
@@ -485,6 +718,8 @@ struct CrashPoint {
         case afterCommitWrite = "after-commit-write"
         case duringModelWrite = "during-model-write"
         case beforeModelSwitch = "before-model-switch"
+        /// Split mode: the commit's forwarded records are delivered, its changelog batch not yet sent.
+        case afterForwardFlush = "after-forward-flush"
     }
 
     /// The crash point of this process's environment, read once.

@@ -14,6 +14,24 @@ public struct RecstreamConfiguration: Sendable {
     public var eventsTopic = "recstream.events"
     /// Dead-letter topic. Key `kafka.dead_letter_topic`, default `recstream.events.dlq`.
     public var deadLetterTopic = "recstream.events.dlq"
+    /// Internal item repartition topic (split mode; created with the events topic's partition
+    /// count). Key `kafka.items_topic`, default `<group id>.items`. Internal topics are named
+    /// after the group, as Kafka Streams names them after the application id, so two groups
+    /// reading the same events topic never share them.
+    public var itemsTopicSetting: String? = nil
+    /// Internal engagement topic, one partition, feeding the co-occurrence / look-alike /
+    /// embedding stage (split mode). Key `kafka.engagements_topic`, default `<group id>.engagements`.
+    public var engagementsTopicSetting: String? = nil
+    public var itemsTopic: String { itemsTopicSetting ?? groupID + ".items" }
+    public var engagementsTopic: String { engagementsTopicSetting ?? groupID + ".engagements" }
+    /// How the pipeline is laid out: `single` (default: one stage applies everything; one
+    /// instance must own every partition) or `split` (a user-keyed stage forwards through the
+    /// internal topics to the item-side stages and every store has a changelog, so instances can
+    /// share partitions; see docs/scaling.md for what it covers so far). Key `pipeline.mode`.
+    public var pipelineMode: PipelineMode = .single
+    /// Which stages this instance runs in split mode: `all` (default), `user` or `item`. Key
+    /// `pipeline.stages`.
+    public var pipelineStages: PipelineStages = .all
     /// Partitions of the events topic when recstream creates it. Key `kafka.events_partitions`, default 8.
     public var eventsPartitions = 8
     /// Partitions of the dead-letter topic when recstream creates it. Key `kafka.dead_letter_partitions`, default 1.
@@ -102,6 +120,42 @@ public struct RecstreamConfiguration: Sendable {
 
     public init() {}
 
+    public enum PipelineMode: String, Sendable, CaseIterable {
+        case split
+        case single
+    }
+
+    public enum PipelineStages: String, Sendable, CaseIterable {
+        case all
+        case user
+        case item
+
+        public var runsUserStage: Bool { self != .item }
+        public var runsItemStage: Bool { self != .user }
+    }
+
+    /// The compacted changelog topic of a stage's stores: `<group id>.<stage>.changelog`, stage
+    /// `user`, `item` or `engagement`.
+    public func changelogTopic(stage: String) -> String { "\(groupID).\(stage).changelog" }
+
+    /// The internal topics of split mode for an events topic of `eventsPartitions` partitions:
+    /// name, partitions, and whether it is a compacted changelog.
+    public func internalTopics(eventsPartitions: Int) -> [(name: String, partitions: Int, compacted: Bool)] {
+        [
+            (itemsTopic, eventsPartitions, false),
+            (engagementsTopic, 1, false),
+            (changelogTopic(stage: "user"), eventsPartitions, true),
+            (changelogTopic(stage: "item"), eventsPartitions, true),
+            (changelogTopic(stage: "engagement"), 1, true),
+        ]
+    }
+
+    /// The topics the consumer subscribes to.
+    public var subscribedTopics: [String] {
+        guard pipelineMode == .split else { return [eventsTopic] }
+        return (pipelineStages.runsUserStage ? [eventsTopic] : []) + (pipelineStages.runsItemStage ? [itemsTopic, engagementsTopic] : [])
+    }
+
     /// Where a partition without committed state starts.
     public enum StartPosition: String, Sendable, CaseIterable {
         case earliest
@@ -130,7 +184,7 @@ public struct RecstreamConfiguration: Sendable {
             allowedLatenessMillis: allowedLatenessMillis, dedupWindowMillis: dedupWindowMillis,
             exposure: ExposureFilterConfiguration(
                 retentionDays: exposureRetentionDays, sliceCount: exposureSliceCount, targetFalsePositiveRate: exposureTargetFPR),
-            clickImpliesExposure: clickImpliesExposure)
+            clickImpliesExposure: clickImpliesExposure, forwardsItemSide: pipelineMode == .split)
     }
 
     /// The HTTP address split into host and port.
@@ -157,6 +211,9 @@ public struct RecstreamConfiguration: Sendable {
         if groupID.isEmpty { problems.append("kafka.group_id: must not be empty") }
         if eventsTopic.isEmpty || deadLetterTopic.isEmpty { problems.append("kafka topics must not be empty") }
         if eventsTopic == deadLetterTopic { problems.append("kafka.dead_letter_topic must differ from kafka.events_topic") }
+        if Set([eventsTopic, deadLetterTopic, itemsTopic, engagementsTopic]).count != 4 {
+            problems.append("kafka.items_topic and kafka.engagements_topic must differ from each other and from the events and dead-letter topics")
+        }
         if !(1...10_000).contains(eventsPartitions) { problems.append("kafka.events_partitions: 1...10000, got \(eventsPartitions)") }
         if !(1...10_000).contains(deadLetterPartitions) {
             problems.append("kafka.dead_letter_partitions: 1...10000, got \(deadLetterPartitions)")

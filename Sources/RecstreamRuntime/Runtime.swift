@@ -105,11 +105,38 @@ public final class Runtime: AdminOperations, Sendable {
         for partition in try repository.partitions() {
             lines += try repository.loadShard(partition: partition, configuration: configuration.shardConfiguration).dumpLines()
         }
+        for partition in try repository.partitions(stage: ShardKeys.itemsStage) {
+            lines += try repository.loadShard(stage: ShardKeys.itemsStage, partition: partition, configuration: configuration.shardConfiguration)
+                .dumpLines()
+        }
         lines += try dumpCooccurrence(repository, configuration: try configuration.cooccurrence())
         lines += try repository.loadInstanceState(
             configuration: try configuration.cooccurrence(), lookalike: try configuration.lookalike()
         ).seedDumpLines()
         return lines
+    }
+
+    /// Split mode: the group's merged state rebuilt from its changelog topics into a temporary
+    /// directory, dumped like ``dumpCommittedState(stateDirectory:configuration:)``.
+    public static func dumpFromChangelogs(configuration: RecstreamConfiguration, bootstrapServers: String) throws -> [String] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-changelog-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let kafka = KafkaConfiguration(bootstrapServers: bootstrapServers, configuration.kafkaProperties)
+        let admin = try KafkaAdmin(configuration: kafka)
+        let repository = try StateRepository(path: directory, syncWrites: false, eventsTopic: configuration.eventsTopic)
+        let changelog = Changelog(producer: nil, offsets: Changelog.DeliveredOffsets(), kafka: kafka, logger: Logger(label: "recstream.restore"))
+        for kind in [MovableStore.Kind.user, .item, .engagement] {
+            let topic = configuration.changelogTopic(stage: kind.stageName)
+            guard let partitions = try admin.partitionCount(of: topic, timeout: .seconds(30)) else {
+                repository.close()
+                throw ForwardError(description: "changelog topic \(topic) does not exist (is the group running in split mode?)")
+            }
+            for partition in 0..<Int32(partitions) {
+                _ = try changelog.restore(MovableStore(kind: kind, partition: partition, configuration: configuration), repository: repository)
+            }
+        }
+        repository.close()
+        return try dumpCommittedState(stateDirectory: directory, configuration: configuration)
     }
 
     /// The co-occurrence part of the dump: LastN histories, and ItemCF/Swing computed exactly

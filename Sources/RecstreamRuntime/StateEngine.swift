@@ -24,7 +24,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
 
     public func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
         let (found, now): ([ItemCounters?], EventTime?) = lock.withLock {
-            let shards = state.ownedShards
+            let shards = state.statsShards(split: configuration.pipelineMode == .split)
             let found = itemIDs.map { id -> ItemCounters? in
                 var merged: ItemCounters? = nil
                 for shard in shards {
@@ -51,7 +51,18 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                     committedOffset: state.committedOffsets[shard.partition], endOffset: state.endOffsets[shard.partition],
                     watermarkMillis: shard.watermark?.millis, applied: shard.counters.appliedTotal,
                     duplicates: shard.counters.duplicates, late: shard.counters.late, rejected: shard.counters.rejected)
-            }
+            } + state.ownedItemShards.map { shard in
+                PartitionStatus(
+                    topic: configuration.itemsTopic, partition: shard.partition, appliedOffset: shard.nextOffset,
+                    committedOffset: state.itemCommitted[shard.partition], endOffset: state.itemEnds[shard.partition], watermarkMillis: shard.watermark?.millis, applied: shard.counters.appliedTotal,
+                    duplicates: shard.counters.duplicates, late: shard.counters.late, rejected: [:])
+            } + (configuration.pipelineMode == .split && state.ownsEngagements
+                ? [
+                    PartitionStatus(
+                        topic: configuration.engagementsTopic, partition: 0, appliedOffset: state.instance.nextOffset,
+                        committedOffset: state.engagementsCommitted, endOffset: state.engagementsEnd, watermarkMillis: state.instance.watermark?.millis,
+                        applied: 0, duplicates: 0, late: 0, rejected: [:])
+                ] : [])
             return InstanceStatus(
                 version: version, bootstrapServers: bootstrapServers, groupID: configuration.groupID,
                 eventsTopic: configuration.eventsTopic, deadLetterTopic: configuration.deadLetterTopic,
@@ -115,14 +126,18 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     }
 
     public func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
-        lock.withLock { TopItemsQuery.top(shards: state.ownedShards, type: type, window: window, limit: limit) }
+        lock.withLock {
+            TopItemsQuery.top(shards: state.statsShards(split: configuration.pipelineMode == .split), type: type, window: window, limit: limit)
+        }
     }
 
-    /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending, then
-    /// the look-alike seed lists (``InstanceState/seedDumpLines()``).
+    /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending, item
+    /// shards next, then the look-alike seed lists (``InstanceState/seedDumpLines()``).
     public func dumpLines() -> [String] {
         lock.withLock {
-            state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() } + state.instance.seedDumpLines()
+            state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() }
+                + state.ownedItemShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() }
+                + state.instance.seedDumpLines()
         }
     }
 }

@@ -81,8 +81,8 @@ final class StateRepository: @unchecked Sendable {
     }
 
     /// The shard for `partition` as last committed, or an empty shard if none was.
-    func loadShard(partition: Int32, configuration: ShardConfiguration) throws -> Shard {
-        var shard = Shard(partition: partition, configuration: configuration)
+    func loadShard(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration) throws -> Shard {
+        var shard = Shard(stage: stage, partition: partition, configuration: configuration)
         var failure: (any Error)? = nil
         try store.scan(prefix: shard.keyPrefix) { key, value in
             do {
@@ -219,14 +219,14 @@ final class StateRepository: @unchecked Sendable {
         return CheckpointReport(path: target, offsets: offsets, bytes: bytes)
     }
 
-    /// The partitions that have records in this store.
-    func partitions() throws -> [Int32] {
+    /// The partitions that have records of `stage` in this store.
+    func partitions(stage: UInt8 = ShardKeys.eventsStage) throws -> [Int32] {
         var partitions: Set<Int32> = []
-        var next: [UInt8] = [ShardKeys.shardMarker, ShardKeys.eventsStage]
+        var next: [UInt8] = [ShardKeys.shardMarker, stage]
         // Jump from one partition's key range to the next instead of reading every record.
         while true {
             var found: Int32? = nil
-            try store.scan(from: next, to: ShardKeys.end(of: [ShardKeys.shardMarker, ShardKeys.eventsStage])) { key, _ in
+            try store.scan(from: next, to: ShardKeys.end(of: [ShardKeys.shardMarker, stage])) { key, _ in
                 if key.count >= 6 {
                     var w: UInt32 = 0
                     for i in 2..<6 { w = (w << 8) | UInt32(key[i]) }
@@ -236,7 +236,7 @@ final class StateRepository: @unchecked Sendable {
             }
             guard let partition = found else { break }
             partitions.insert(partition)
-            next = ShardKeys.end(of: ShardKeys.prefix(stage: ShardKeys.eventsStage, partition: partition))
+            next = ShardKeys.end(of: ShardKeys.prefix(stage: stage, partition: partition))
         }
         return partitions.sorted()
     }

@@ -31,6 +31,11 @@ public struct InstanceState: Sendable {
     /// Incremented by every drain that writes; numbers the log chunks.
     public private(set) var commitSequence: UInt64 = 0
     private var persistedLogExpiry: [UInt8]? = nil
+    /// Two-stage pipeline: the next offset of the engagement topic's partition to apply, and the
+    /// largest source offset applied per events partition (see ``ForwardedEvent``).
+    public private(set) var nextOffset: Int64?
+    public private(set) var sources = SourceHighWaterMarks()
+    private var metaDirty = false
 
     public init(configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default) {
         self.configuration = configuration
@@ -52,6 +57,19 @@ public struct InstanceState: Sendable {
         log.append(engagement)
         cooccurrence.apply(engagement, watermark: mark)
         seeds.apply(engagement, watermark: mark)
+    }
+
+    /// Two-stage pipeline: applies a record of the engagement topic read at `offset`. A record whose
+    /// source offset was applied before (re-forwarded after an upstream restart) is ignored.
+    @discardableResult
+    public mutating func applyForwarded(_ event: ForwardedEvent, offset: Int64) -> ApplyOutcome {
+        if let next = nextOffset, offset < next { return .alreadyApplied }
+        nextOffset = offset + 1
+        metaDirty = true
+        guard sources.accept(partition: event.sourcePartition, offset: event.sourceOffset) else { return .duplicate }
+        guard !event.late, isEngagement(event.type) else { return .late }
+        apply(type: event.type, time: event.time, userID: event.userID.span, itemID: event.itemID.span)
+        return .applied
     }
 
     /// Applies an owned engagement (tests, tools).
@@ -135,12 +153,15 @@ public struct InstanceState: Sendable {
             let key = Self.key(Self.seedKind, record.key)
             if let value = record.value { changes.put(key, value) } else { changes.delete(key) }
         }
-        if !changes.isEmpty {
+        if !changes.isEmpty || metaDirty {
             var w = BinaryWriter()
-            w.append(1)
+            w.append(2)
             w.appendVarint(commitSequence)
             w.appendSignedVarint(watermark?.millis ?? -1)
+            w.appendSignedVarint(nextOffset ?? -1)
+            sources.encode(into: &w)
             changes.put(Self.key(Self.metaKind), w.bytes)
+            metaDirty = false
         }
         return changes
     }
@@ -153,10 +174,16 @@ public struct InstanceState: Sendable {
         switch key[1] {
         case Self.metaKind:
             var r = BinaryReader(value)
-            guard try r.readByte() == 1 else { throw StateDecodingError("instance meta version") }
+            let version = try r.readByte()
+            guard version == 1 || version == 2 else { throw StateDecodingError("instance meta version \(version)") }
             commitSequence = try r.readVarint()
             let mark = try r.readSignedVarint()
             watermark = mark >= 0 ? EventTime(millis: mark) : nil
+            if version >= 2 {
+                let next = try r.readSignedVarint()
+                nextOffset = next >= 0 ? next : nil
+                try sources.decode(from: &r)
+            }
             try r.expectEnd()
         case Self.userKind:
             var r = BinaryReader(rest)

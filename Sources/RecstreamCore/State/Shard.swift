@@ -26,6 +26,9 @@ public struct Shard: Sendable {
     public private(set) var itemStatistics = ItemStatistics()
     public private(set) var exposureFilters: ExposureFilters
 
+    /// Item-keyed stage only: the largest source offset applied per source partition.
+    public private(set) var sources = SourceHighWaterMarks()
+
     private var metaDirty = false
     private var persistedDedupExpiry: UInt32? = nil
 
@@ -62,6 +65,7 @@ public struct Shard: Sendable {
         let previous = watermark ?? event.time
         if event.time.millis < previous.millis - configuration.allowedLatenessMillis {
             counters.late += 1
+            if configuration.forwardsItemSide { return .late }
             let item = items.intern(ids.extracting(event.itemID)).index
             itemStatistics.recordLateDrop(
                 ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: previous))
@@ -73,11 +77,13 @@ public struct Shard: Sendable {
             if dedup.expire(watermark: newWatermark) { probe = dedup.probe(key) }
         }
         dedup.insert(key, at: event.time, probe: probe)
-        let item = items.intern(ids.extracting(event.itemID)).index
         counters.applied[event.type.index] += 1
-        let shardEvent = ShardEvent(
-            type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
-        itemStatistics.apply(shardEvent)
+        if !configuration.forwardsItemSide {
+            let item = items.intern(ids.extracting(event.itemID)).index
+            let shardEvent = ShardEvent(
+                type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
+            itemStatistics.apply(shardEvent)
+        }
         if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
             let itemBytes = ids.extracting(event.itemID)
             let hash = ExposureHash(itemBytes)
@@ -86,6 +92,31 @@ public struct Shard: Sendable {
                 exposureFilters.recordExposure(user: user, itemHash: hash, at: event.time, watermark: newWatermark)
             }
         }
+        return .applied
+    }
+
+    /// Item-keyed stage: applies a record of the item repartition topic read at `offset`. A record
+    /// whose source offset was applied before (re-forwarded after an upstream restart) is a
+    /// duplicate; lateness was decided upstream, so a late record only counts as a late drop.
+    public mutating func applyForwarded(_ event: ForwardedEvent, offset: Int64) -> ApplyOutcome {
+        if hasApplied(offset: offset) { return .alreadyApplied }
+        nextOffset = offset + 1
+        metaDirty = true
+        guard sources.accept(partition: event.sourcePartition, offset: event.sourceOffset) else {
+            counters.duplicates += 1
+            return .duplicate
+        }
+        let mark = max(watermark ?? event.time, event.time)
+        let item = items.intern(event.itemID.span).index
+        let shardEvent = ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: mark)
+        if event.late {
+            counters.late += 1
+            itemStatistics.recordLateDrop(shardEvent)
+            return .late
+        }
+        watermark = mark
+        counters.applied[event.type.index] += 1
+        itemStatistics.apply(shardEvent)
         return .applied
     }
 
@@ -206,7 +237,7 @@ public struct Shard: Sendable {
 
     private func encodeMeta() -> [UInt8] {
         var w = BinaryWriter(capacity: 96)
-        w.append(1)  // meta record version
+        w.append(2)  // meta record version
         w.appendSignedVarint(nextOffset ?? -1)
         w.appendSignedVarint(watermark?.millis ?? -1)
         w.appendVarint(commitSequence)
@@ -220,13 +251,14 @@ public struct Shard: Sendable {
             w.appendLengthPrefixed(Array(reason.rawValue.utf8))
             w.appendVarint(n)
         }
+        sources.encode(into: &w)
         return w.bytes
     }
 
     private mutating func restoreMeta(_ value: [UInt8]) throws(StateDecodingError) {
         var r = BinaryReader(value)
         let version = try r.readByte()
-        guard version == 1 else { throw StateDecodingError("shard meta version \(version)") }
+        guard version == 1 || version == 2 else { throw StateDecodingError("shard meta version \(version)") }
         let offset = try r.readSignedVarint()
         nextOffset = offset >= 0 ? offset : nil
         let mark = try r.readSignedVarint()
@@ -246,6 +278,7 @@ public struct Shard: Sendable {
             guard let reason = RejectReason(rawValue: name) else { throw StateDecodingError("unknown reject reason \(name)") }
             counters.rejected[reason] = try r.readVarint()
         }
+        if version >= 2 { try sources.decode(from: &r) }
         try r.expectEnd()
     }
 

@@ -11,11 +11,18 @@ public struct ShardConfiguration: Sendable, Hashable {
     /// When true, a click on an item the user's filter does not hold also records an exposure
     /// (the exposure event was lost or never sent). Default false: only exposures count.
     public var clickImpliesExposure: Bool
+    /// When true (the two-stage pipeline), a user-keyed shard leaves item statistics to the
+    /// item-keyed stage: it decides dedup and lateness, keeps exposure filters, and its caller
+    /// forwards each accepted or late event as a ``ForwardedEvent``. Default false: one stage
+    /// applies everything.
+    public var forwardsItemSide: Bool
 
     public init(
         allowedLatenessMillis: Int64 = 600_000, dedupWindowMillis: Int64 = 600_000,
-        exposure: ExposureFilterConfiguration = ExposureFilterConfiguration(), clickImpliesExposure: Bool = false
+        exposure: ExposureFilterConfiguration = ExposureFilterConfiguration(), clickImpliesExposure: Bool = false,
+        forwardsItemSide: Bool = false
     ) {
+        self.forwardsItemSide = forwardsItemSide
         self.allowedLatenessMillis = allowedLatenessMillis
         self.dedupWindowMillis = dedupWindowMillis
         self.exposure = exposure

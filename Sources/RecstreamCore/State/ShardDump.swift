@@ -8,11 +8,19 @@ extension Shard {
         let applied = EventType.allCases.map { "\($0.name)=\(counters.applied[$0.index])" }.joined(separator: " ")
         let rejected = counters.rejected.sorted { $0.key.rawValue < $1.key.rawValue }
             .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
-        lines.append(
-            "shard stage=\(stage) partition=\(partition) next_offset=\(nextOffset.map(String.init) ?? "none") "
-                + "watermark=\(watermark.map { String($0.millis) } ?? "none") applied[\(applied)] "
-                + "duplicates=\(counters.duplicates) late=\(counters.late) rejected[\(rejected)] "
-                + "dedup_ids=\(dedup.count)")
+        if stage == ShardKeys.eventsStage {
+            lines.append(
+                "shard stage=\(stage) partition=\(partition) next_offset=\(nextOffset.map(String.init) ?? "none") "
+                    + "watermark=\(watermark.map { String($0.millis) } ?? "none") applied[\(applied)] "
+                    + "duplicates=\(counters.duplicates) late=\(counters.late) rejected[\(rejected)] "
+                    + "dedup_ids=\(dedup.count)")
+        } else {
+            // An item-side shard's offsets and re-forward count depend on how often upstream
+            // owners restarted, not on the input: the dump leaves them out (they are in /v1/status).
+            lines.append(
+                "shard stage=\(stage) partition=\(partition) watermark=\(watermark.map { String($0.millis) } ?? "none") "
+                    + "applied[\(applied)] late=\(counters.late)")
+        }
         var itemLines: [(String, String)] = []
         for index in 0..<Int32(items.count) {
             let id = items.string(of: index)

@@ -20,6 +20,8 @@ public enum ShardKeys {
 
     /// The stage consuming the events topic.
     public static let eventsStage: UInt8 = 0x65  // "e"
+    /// The item-keyed stage consuming the item repartition topic (two-stage pipeline).
+    public static let itemsStage: UInt8 = 0x69  // "i"
 
     public static func prefix(stage: UInt8, partition: Int32) -> [UInt8] {
         var w = BinaryWriter(capacity: 6)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RecstreamKafka
+import RecstreamRuntime
 import ServiceLifecycle
 import UnixSignals
 
@@ -18,6 +19,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Topics to create as NAME[:PARTITIONS] (repeatable). Default: recstream.events:8 and recstream.events.dlq:1.")
     var topic: [String] = []
 
+    @Option(help: "Also create the split-mode internal topics of this consumer group (repeatable; the default group is recstream).")
+    var group: [String] = []
+
+    @Option(help: "Partitions of the events topic the --group internal topics are sized for.")
+    var eventsPartitions = 8
+
     @Option(help: "Number of mock brokers.")
     var brokerCount: Int = 1
 
@@ -31,6 +38,13 @@ struct BrokerCommand: AsyncParsableCommand {
             topics.append((name, partitions))
         }
         if topics.isEmpty { topics = [("recstream.events", 8), ("recstream.events.dlq", 1)] }
+        // The mock cluster does not serve CreateTopics, so split-mode instances cannot create
+        // their internal topics themselves: they are made here.
+        for name in group {
+            var configuration = RecstreamConfiguration()
+            configuration.groupID = name
+            topics += configuration.internalTopics(eventsPartitions: eventsPartitions).map { ($0.name, $0.partitions) }
+        }
         let broker: EmbeddedBroker
         do {
             broker = try EmbeddedBroker(brokers: brokerCount)

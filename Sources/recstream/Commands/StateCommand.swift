@@ -14,15 +14,29 @@ struct StateDumpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",
         abstract: "Print the committed state canonically: each shard's offsets, watermark, counters and items.",
-        discussion: "Two runs over the same input dump identically, whatever crashes and restarts happened in between."
+        discussion: """
+            Two runs over the same input dump identically, whatever crashes and restarts happened in between.
+
+            With --from-changelog (split mode) the state is rebuilt from the group's changelog topics instead of a
+            local directory: the merged state of every instance of the group, whichever owns what.
+              recstream state dump --from-changelog --brokers HOST:PORT --set kafka.group_id=recstream
+            """
     )
 
     @OptionGroup var options: RunOptions
 
+    @Flag(help: "Rebuild the group's state from its changelog topics (split mode; needs --brokers) instead of reading --state-dir.")
+    var fromChangelog = false
+
     func run() async throws {
         let configuration = try options.loadConfiguration()
-        guard let dir = configuration.stateDir else { throw ValidationError("--state-dir is required") }
         do {
+            if fromChangelog {
+                guard let brokers = configuration.brokers else { throw ValidationError("--from-changelog needs --brokers") }
+                for line in try Runtime.dumpFromChangelogs(configuration: configuration, bootstrapServers: brokers) { Terminal.out(line) }
+                return
+            }
+            guard let dir = configuration.stateDir else { throw ValidationError("--state-dir is required") }
             for line in try Runtime.dumpCommittedState(stateDirectory: dir, configuration: configuration) { Terminal.out(line) }
         } catch {
             Terminal.err("recstream: \(error)")

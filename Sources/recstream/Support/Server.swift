@@ -31,6 +31,11 @@ struct Server {
             let embedded = try EmbeddedBroker()
             try embedded.createTopic(configuration.eventsTopic, partitions: configuration.eventsPartitions)
             try embedded.createTopic(configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions)
+            if configuration.pipelineMode == .split {
+                for topic in configuration.internalTopics(eventsPartitions: configuration.eventsPartitions) {
+                    try embedded.createTopic(topic.name, partitions: topic.partitions)
+                }
+            }
             broker = embedded
             bootstrap = embedded.bootstrapServers
             Terminal.out("bootstrap: \(bootstrap)")
