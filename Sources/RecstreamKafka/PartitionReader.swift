@@ -83,6 +83,26 @@ public final class PartitionReader {
         }
     }
 
+    /// Hands every record from `from` on to `body`, waiting for new ones, until `shouldStop`
+    /// returns true (checked at least every 100 ms).
+    public func tail(
+        from: Int64, shouldStop: () -> Bool, _ body: (borrowing ConsumedRecord) -> Void
+    ) throws(KafkaError) {
+        let list = TopicPartitionList([(tp, from)])
+        // rd_kafka_assign(): fetch this partition from `from`, no group membership.
+        var code = rd_kafka_assign(rk, list.pointer)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(native: code, message: "assign \(tp.topic)/\(tp.partition)", fatalFrom: rk)
+        }
+        defer { _ = rd_kafka_assign(rk, nil) }
+        while !shouldStop() {
+            guard let message = rd_kafka_consumer_poll(rk, 100) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            code = message.pointee.err
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR { body(ConsumedRecord(message: message, topic: tp.topic)) }
+        }
+    }
+
     private var closed = false
 
     /// Leaves the partition and frees the client. Idempotent; also run by `deinit`.

@@ -20,6 +20,8 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
     public static func notFound(_ message: String) -> APIError { APIError(.notFound, code: "not_found", message) }
+    /// Split mode: the instance owning the key did not answer.
+    public static func unavailable(_ message: String) -> APIError { APIError(.serviceUnavailable, code: "owner_unavailable", message) }
     public static func tooLarge(_ message: String) -> APIError {
         APIError(.contentTooLarge, code: "payload_too_large", message)
     }

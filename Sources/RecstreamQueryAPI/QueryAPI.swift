@@ -49,6 +49,8 @@ public struct QueryAPI: Sendable {
     public let embeddings: (any EmbeddingQueries)?
     /// Look-alike seeds, scores and expansion; nil answers those routes with 503.
     public let lookalike: (any LookalikeQueries)?
+    /// Split mode: where keys' owners answer (query forwarding); nil in single mode.
+    public let routing: (any OwnerRouting)?
 
     /// Which routes a router serves: everything, only the read routes, or only admin (plus health).
     public enum Routes: Sendable {
@@ -61,8 +63,10 @@ public struct QueryAPI: Sendable {
         configuration: QueryAPIConfiguration, queries: any StateQueries, metricsRegistry: PrometheusCollectorRegistry?,
         metricsFactory: (any MetricsFactory)? = nil, admin: (any AdminOperations)? = nil,
         embeddings: (any EmbeddingQueries)? = nil,
-        lookalike: (any LookalikeQueries)? = nil
+        lookalike: (any LookalikeQueries)? = nil,
+        routing: (any OwnerRouting)? = nil
     ) {
+        self.routing = routing
         self.admin = admin
         self.embeddings = embeddings
         self.lookalike = lookalike
@@ -77,6 +81,7 @@ public struct QueryAPI: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(JSONErrorMiddleware())
+        if let routing = self.routing { router.middlewares.add(ForwardingMiddleware(routing: routing, maxBodyBytes: configuration.maxBodyBytes)) }
         let queries = self.queries
         let configuration = self.configuration
         let registry = self.metricsRegistry
@@ -124,6 +129,14 @@ public struct QueryAPI: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        let routing = self.routing
+        router.get("/v1/cluster") { _, _ in
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            return try Self.json(ClusterBody(selfURL: routing?.selfURL, instances: routing?.claims() ?? []), encoder: encoder)
         }
 
         router.get("/v1/status") { _, _ in

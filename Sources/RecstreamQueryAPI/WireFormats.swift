@@ -297,3 +297,9 @@ struct ExposureSummaryBody: Encodable, Sendable {
         estimatedFPR = summary?.estimatedFalsePositiveRate ?? 0
     }
 }
+
+/// `GET /v1/cluster` (split mode): this instance's URL and every fresh ownership claim of the group.
+struct ClusterBody: Encodable, Sendable {
+    var selfURL: String?
+    var instances: [OwnershipClaim]
+}

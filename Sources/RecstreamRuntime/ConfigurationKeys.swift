@@ -155,6 +155,10 @@ public enum ConfigurationKeys {
             },
             read: { $0.startFrom.rawValue }),
         string("http.address", "query API HOST:PORT (port 0 = any free port), default 127.0.0.1:8080", \.httpAddress),
+        ConfigurationKey(
+            name: "http.advertised_url", help: "split mode: base URL other instances forward queries to, default the bound address",
+            apply: { c, v in c.advertisedURL = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.advertisedURL ?? "(bound address)" }),
         integer("http.max_batch_items", "ids per batch query, default 1000", \.maxBatchItems, 1...1_000_000),
         integer("http.max_body_bytes", "largest request body, default 1048576", \.maxBodyBytes, 1024...(1 << 30)),
         ConfigurationKey(

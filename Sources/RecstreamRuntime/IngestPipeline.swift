@@ -46,6 +46,10 @@ final class IngestPipeline: @unchecked Sendable {
     /// Split mode: one idempotent producer for forwarded records and changelog batches.
     private let producer: KafkaProducer?
     private let changelog: Changelog?
+    /// Split mode: the group's ownership directory (published to and read from Kafka).
+    let directory: OwnershipDirectory?
+    private var lastClaim: ContinuousClock.Instant
+    private var claimDue = true
     /// A forward that could not be queued: ingest stops without committing past it.
     private var forwardFailure: (any Error)? = nil
     private var itemsPartitions = 0
@@ -76,15 +80,18 @@ final class IngestPipeline: @unchecked Sendable {
                 configuration: producerConfiguration, queueFullTimeout: .seconds(3_600), onDelivery: { offsets.record($0) })
             self.producer = producer
             changelog = Changelog(producer: producer, offsets: offsets, kafka: kafka, logger: logger)
+            directory = OwnershipDirectory(configuration: configuration, kafka: kafka, logger: logger)
         } else {
             producer = nil
             changelog = nil
+            directory = nil
         }
         let now = clock.now
         lastCommit = now
         lastStatus = now
         // Sizes are first computed at the first status refresh, then every five seconds.
         lastSizes = now - .seconds(60)
+        lastClaim = now
     }
 
     // MARK: Locking from the ingest thread
@@ -112,10 +119,13 @@ final class IngestPipeline: @unchecked Sendable {
         defer {
             self.consumer = nil
             deadLetters.close()
+            directory?.stop()
             producer?.close()
         }
         if split {
             itemsPartitions = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
+            directory?.setItemsPartitions(itemsPartitions)
+            directory?.start()
             withState { state in
                 state.itemsPartitions = itemsPartitions
                 state.ownsEngagements = false
@@ -169,6 +179,7 @@ final class IngestPipeline: @unchecked Sendable {
                 commit(consumer: consumer)
             }
             if now - lastStatus >= .seconds(1) { refreshStatus(consumer: consumer, now: now) }
+            if claimDue || now - lastClaim >= .seconds(2) { publishClaim(now: now) }
             serveCutRequests(consumer: consumer)
         }
         failCutRequests(reason: "ingest stopped")
@@ -528,6 +539,10 @@ final class IngestPipeline: @unchecked Sendable {
             return requests
         }
         guard !pending.isEmpty else { return }
+        guard withState({ $0.ownsEngagements }) else {
+            for continuation in pending { continuation.resume(throwing: ForwardError(description: "this instance does not own the engagement stage (split mode); the recompute runs on its owner")) }
+            return
+        }
         commit(consumer: consumer)
         let cut = withState { $0.instance.beginExactRecompute() }
         for continuation in pending { continuation.resume(returning: cut) }
@@ -550,6 +565,20 @@ final class IngestPipeline: @unchecked Sendable {
     func abandonExact() { engine.lock.withLock { engine.state.instance.abandonExactRecompute() } }
 
     // MARK: Status
+
+    /// Split mode: tells the group which partitions this instance owns and where it answers.
+    private func publishClaim(now: ContinuousClock.Instant) {
+        guard let directory, let producer, directory.selfURL != nil else { return }
+        lastClaim = now
+        claimDue = false
+        let partitions: [String: [Int32]] = withState { state in
+            [
+                "user": state.ownedShards.map(\.partition), "item": state.ownedItemShards.map(\.partition),
+                "engagement": state.ownsEngagements ? [0] : [],
+            ]
+        }
+        directory.publish(partitions: partitions, producer: producer)
+    }
 
     private func refreshStatus(consumer: KafkaConsumer, now: ContinuousClock.Instant) {
         let elapsed = now - lastStatus
@@ -664,6 +693,7 @@ final class IngestPipeline: @unchecked Sendable {
                     metadata: ["topic": "\(tp.topic)", "partition": "\(tp.partition)", "error": "\(error)"])
             }
         }
+        claimDue = true
         return starts
     }
 
@@ -684,6 +714,7 @@ final class IngestPipeline: @unchecked Sendable {
                 }
             }
         }
+        claimDue = true
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic)/\($0.partition)" })"])
     }
 }

@@ -49,6 +49,9 @@ public struct RecstreamConfiguration: Sendable {
     // MARK: http
     /// Query API address, `HOST:PORT`; port 0 picks a free port. Key `http.address`, default `127.0.0.1:8080`.
     public var httpAddress = "127.0.0.1:8080"
+    /// Split mode: the base URL other instances forward queries to. Key `http.advertised_url`,
+    /// default the bound address (the host name when bound to a wildcard address).
+    public var advertisedURL: String? = nil
     /// Largest batch of ids per query. Key `http.max_batch_items`, default 1000.
     public var maxBatchItems = 1000
     /// Largest request body in bytes. Key `http.max_body_bytes`, default 1048576.
@@ -147,8 +150,13 @@ public struct RecstreamConfiguration: Sendable {
             (changelogTopic(stage: "user"), eventsPartitions, true),
             (changelogTopic(stage: "item"), eventsPartitions, true),
             (changelogTopic(stage: "engagement"), 1, true),
+            (directoryTopic, 1, true),
         ]
     }
+
+    /// Split mode: the compacted one-partition topic where instances publish which partitions
+    /// they own and where they answer (``OwnershipDirectory``): `<group id>.instances`.
+    public var directoryTopic: String { groupID + ".instances" }
 
     /// The topics the consumer subscribes to.
     public var subscribedTopics: [String] {

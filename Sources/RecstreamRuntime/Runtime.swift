@@ -29,6 +29,8 @@ public final class Runtime: AdminOperations, Sendable {
     /// The periodic look-alike summary job (run it in the service group).
     public let lookalikeSummaryService: any Service
     public let lookalikeSummaryJob: LookalikeSummaryJob
+    /// Split mode: the group's ownership directory (query forwarding); nil in single mode.
+    public let directory: OwnershipDirectory?
 
     /// Opens the store and prepares ingest; nothing is consumed until `ingest.run()`.
     /// - Throws: configuration, storage (locked, corrupt, mismatched directory) or Kafka client
@@ -59,6 +61,7 @@ public final class Runtime: AdminOperations, Sendable {
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)
         ingest = IngestService(pipeline: pipeline)
+        directory = pipeline.directory
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         let job = recomputeJob
@@ -69,6 +72,8 @@ public final class Runtime: AdminOperations, Sendable {
         (embeddings, embeddingService) = try Self.embeddingFamily(
             configuration: configuration, engine: engine, repository: repository, slot: servedModel,
             stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)
+        let ownedEngine = engine
+        embeddings?.jobs.setOwnershipCheck { ownedEngine.ownsEngagementStage }
         lookalike = LookalikeEngine(engine: engine, models: servedModel, configuration: lookalikeConfiguration)
         lookalikeSummaryJob = LookalikeSummaryJob(lookalike: lookalike, metricsFactory: metricsFactory, logger: logger)
         let summaryJob = lookalikeSummaryJob

@@ -22,9 +22,14 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         startedAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
     }
 
+    /// Whether this instance serves the engagement stage's state (co-occurrence, histories, seeds,
+    /// the embedding log): always in single mode; in split mode while it owns that partition.
+    public var ownsEngagementStage: Bool { lock.withLock { state.ownsEngagements } }
+
     public func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
+        if configuration.pipelineMode == .split { return splitItemStats(itemIDs) }
         let (found, now): ([ItemCounters?], EventTime?) = lock.withLock {
-            let shards = state.statsShards(split: configuration.pipelineMode == .split)
+            let shards = state.ownedShards
             let found = itemIDs.map { id -> ItemCounters? in
                 var merged: ItemCounters? = nil
                 for shard in shards {
@@ -39,6 +44,22 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
             counters.map {
                 ItemStatsReport(itemID: id, counters: $0, now: now ?? EventTime(millis: 0), configuration: configuration.stats)
             }
+        }
+    }
+
+    /// Split mode: one item-keyed shard holds an item; its windows end at that shard's watermark,
+    /// so the answer is the same whichever instance owns the partition and whatever else it owns.
+    private func splitItemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
+        let found: [(ItemCounters, EventTime)?] = lock.withLock {
+            itemIDs.map { id -> (ItemCounters, EventTime)? in
+                guard state.itemsPartitions > 0 else { return nil }
+                let q = Int(KafkaPartitioner.partition(of: Array(id.utf8), partitions: state.itemsPartitions))
+                guard q < state.itemShards.count, let shard = state.itemShards[q], let c = shard.itemCounters(id) else { return nil }
+                return (c, shard.watermark ?? EventTime(millis: 0))
+            }
+        }
+        return zip(itemIDs, found).map { id, entry in
+            entry.map { ItemStatsReport(itemID: id, counters: $0.0, now: $0.1, configuration: configuration.stats) }
         }
     }
 

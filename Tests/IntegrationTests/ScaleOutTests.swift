@@ -1,4 +1,7 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import RecstreamCore
 import RecstreamKafka
 import RecstreamRuntime
@@ -72,6 +75,74 @@ struct ScaleOutTests {
         return dump.lines
     }
 
+    /// Every instance answers every query as the single reference instance does: item statistics
+    /// (owner by item partition), batch statistics (fan-out), similar items, histories and seeds
+    /// (engagement owner), exposure filters and summaries (fan-out to the user-stage owners).
+    static func checkQueriesReachOwners(_ apis: [String], reference: String, events: [Event]) async throws {
+        // Every instance sees the whole group in its directory.
+        try await eventually(within: .seconds(30), "every instance's directory to list its group") {
+            for api in apis {
+                let (_, body, _) = try await http(api + "/v1/cluster")
+                let instances = (body as? [String: Any])?["instances"] as? [[String: Any]] ?? []
+                let owned = instances.flatMap { ($0["partitions"] as? [String: [Int]] ?? [:]).flatMap { stage, ps in ps.map { "\(stage)/\($0)" } } }
+                guard owned.count == 2 * partitions + 1, Set(owned).count == owned.count else { return false }
+            }
+            return true
+        }
+        let engagementTypes: Set<EventType> = [.click, .like, .collect, .share, .comment]
+        let items = Array(Set(events.map(\.itemID))).sorted().prefix(40)
+        let users = Array(Set(events.filter { engagementTypes.contains($0.type) }.map(\.userID))).sorted().prefix(10)
+        var forwarded = 0
+        func same(_ path: String, method: HTTPMethod = .GET, json: Any? = nil) async throws {
+            let expected = try await http(reference + path, method: method, json: json)
+            for api in apis {
+                var request = HTTPClientRequest(url: api + path)
+                request.method = method
+                if let json {
+                    request.headers.add(name: "content-type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+                }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                let data = Data((try await response.body.collect(upTo: 16 << 20)).readableBytesView)
+                if response.headers.first(name: "x-recstream-answered-by") != nil { forwarded += 1 }
+                var got = try? JSONSerialization.jsonObject(with: data)
+                var want = expected.body
+                if path.contains("/similar") {
+                    // Equal scores may come in any order (the incremental index breaks ties by arrival).
+                    got = normalizedSimilar(got)
+                    want = normalizedSimilar(want)
+                }
+                #expect(Int(response.status.code) == expected.status, "\(api)\(path): HTTP \(response.status.code)")
+                #expect(NSDictionary(dictionary: ["v": got ?? NSNull()]) == NSDictionary(dictionary: ["v": want ?? NSNull()]),
+                        "\(api)\(path) differs from the reference: \(String(decoding: data, as: UTF8.self).prefix(300))")
+            }
+        }
+        for item in items.prefix(8) {
+            try await same("/v1/items/\(item)/stats")
+            try await same("/v1/items/\(item)/similar?method=itemcf&k=10")
+            try await same("/v1/items/\(item)/seeds?limit=20")
+        }
+        try await same("/v1/items/stats", method: .POST, json: ["ids": Array(items)])
+        for user in users.prefix(5) {
+            try await same("/v1/users/\(user)/history")
+            try await same("/v1/users/\(user)/exposures/summary")
+            try await same("/v1/users/\(user)/exposures/filter", method: .POST, json: ["items": Array(items)])
+        }
+        try await same("/v1/exposures/check", method: .POST, json: ["pairs": users.prefix(5).flatMap { u in items.prefix(5).map { ["user_id": u, "item_id": $0] } }])
+        print("scale-out: \(forwarded) answers came through another instance")
+        #expect(forwarded > 0)
+    }
+
+    /// A similar-items answer as its sorted scores (9 digits) and the items scoring above the
+    /// last one (those cannot depend on how ties at the cut were broken).
+    static func normalizedSimilar(_ body: Any?) -> Any? {
+        guard let object = body as? [String: Any], let items = object["items"] as? [[String: Any]] else { return body }
+        let scores = items.map { String(format: "%.9g", $0["score"] as? Double ?? -1) }
+        let last = scores.last
+        let above = items.filter { String(format: "%.9g", $0["score"] as? Double ?? -1) != last }.compactMap { $0["item_id"] as? String }.sorted()
+        return ["item_id": object["item_id"] ?? "", "scores": scores.sorted(), "above_cut": above]
+    }
+
     static func stop(_ instances: [RecstreamProcess]) async throws {
         for instance in instances { instance.signal(SIGTERM) }
         for instance in instances { #expect(try await instance.waitForExit(within: .seconds(60)) == 0) }
@@ -125,9 +196,11 @@ struct ScaleOutTests {
             for api in trio where (try await status(api)["partitions"] as? [[String: Any]] ?? []).isEmpty { return false }
             return true
         }
-        // The scaling group starts with one instance.
+        // The scaling group starts with one instance; the reference is one instance alone.
         let s1 = try Self.instance(bootstrap, try directory("s1"), group: "scale")
         var scale = [try await s1.value(after: "api:")]
+        let reference = try Self.instance(bootstrap, try directory("reference"), group: "reference")
+        let referenceAPI = try await reference.value(after: "api:")
 
         // The middle of the stream trickles in, so commits keep writing while it arrives.
         for start in stride(from: 20_000, to: 35_000, by: 1_000) {
@@ -159,6 +232,8 @@ struct ScaleOutTests {
 
         try await Self.awaitGroupCaughtUp(trio, group: "trio", eventCount: events.count)
         try await Self.awaitGroupCaughtUp(scale, group: "scale", eventCount: events.count)
+        try await Self.awaitGroupCaughtUp([referenceAPI], group: "reference", eventCount: events.count)
+        try await Self.checkQueriesReachOwners(trio + scale, reference: referenceAPI, events: events)
         var spread: [Int] = []
         var reforwardsDropped = 0
         for api in trio {
@@ -171,12 +246,7 @@ struct ScaleOutTests {
             // B's last forwards were delivered but their source offsets never committed: they came again.
             #expect(reforwardsDropped > 0)
         }
-        try await Self.stop([a, b, c, s1, s2, s3])
-
-        // The reference: one instance over the same input.
-        let reference = try Self.instance(bootstrap, try directory("reference"), group: "reference")
-        try await Self.awaitGroupCaughtUp([try await reference.value(after: "api:")], group: "reference", eventCount: events.count)
-        try await Self.stop([reference])
+        try await Self.stop([a, b, c, s1, s2, s3, reference])
 
         let expected = try await Self.changelogDump(bootstrap, group: "reference")
         let killed = try await Self.changelogDump(bootstrap, group: "trio")

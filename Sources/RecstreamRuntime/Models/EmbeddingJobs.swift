@@ -142,6 +142,19 @@ public actor EmbeddingJobs {
         public var description: String { "training stopped: the process is shutting down" }
     }
 
+    private let ownershipCheck = Mutex<@Sendable () -> Bool>({ true })
+
+    /// Split mode: jobs run only while this instance owns the engagement stage (its log is the
+    /// group's); `check` says whether it does.
+    public nonisolated func setOwnershipCheck(_ check: @escaping @Sendable () -> Bool) { ownershipCheck.withLock { $0 = check } }
+
+    /// The instance does not own the engagement stage (split mode), so its log is not the group's.
+    public struct NotOwner: Error, CustomStringConvertible {
+        public var description: String {
+            "this instance does not own the engagement stage (split mode): training runs on the instance that owns it (see /v1/status)"
+        }
+    }
+
     /// Trains, publishes and serves a new version.
     /// - Full refresh: from the newest full model on disk, over the log's last `windowMillis` of
     ///   event time; publishes the next major.
@@ -151,6 +164,7 @@ public actor EmbeddingJobs {
     public func train(
         kind: EmbeddingModelKind, progress: (@Sendable (TrainingProgress) -> Void)? = nil
     ) async throws -> TrainingReport {
+        guard ownershipCheck.withLock({ $0 })() else { throw NotOwner() }
         await acquire()
         defer { release() }
         let started = ContinuousClock.now

@@ -76,13 +76,17 @@ struct Server {
                     readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
                 queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime,
                 embeddings: runtime.embeddings,
-                lookalike: runtime.lookalike)
+                lookalike: runtime.lookalike, routing: runtime.directory)
         }
         let onReady = self.onReady
         let separateAdmin = configuration.adminAddress.flatMap(RecstreamConfiguration.splitHostPort)
         let app = api(host: host, port: port).buildApplication(routes: separateAdmin == nil ? .all : .read, logger: logger) {
             boundHost, boundPort in
             let url = "http://\(boundHost):\(boundPort)"
+            // Other instances forward queries here: a wildcard bind is advertised by host name.
+            runtime.directory?.setSelfURL(
+                configuration.advertisedURL
+                    ?? (["0.0.0.0", "::"].contains(boundHost) ? "http://\(ProcessInfo.processInfo.hostName):\(boundPort)" : url))
             Terminal.out("api: \(url)")
             await onReady(url, bootstrap)
         }

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import RecstreamCore
+import RecstreamKafka
+import Synchronization
+
+/// Split mode: who owns which partition, learned through Kafka. Every instance publishes an
+/// ``OwnershipClaim`` (its advertised URL and owned partitions) to the group's compacted
+/// one-partition topic `<group id>.instances` after every rebalance and every few seconds, and
+/// tails that topic. Ownership itself is Kafka's consumer-group assignment; the directory only
+/// spreads the word so queries can be forwarded to owners. A claim not renewed within
+/// ``freshnessMillis`` is ignored (its instance stopped or hangs).
+public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
+    static let freshnessMillis: Int64 = 15_000
+
+    private let topic: String
+    private let kafka: KafkaConfiguration
+    private let itemsPartitions: Mutex<Int>
+    private let logger: Logger
+    private let state = Mutex<(selfURL: String?, claims: [String: OwnershipClaim], stop: Bool)>((nil, [:], false))
+    private var thread: Thread?
+
+    init(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) {
+        topic = configuration.directoryTopic
+        self.kafka = kafka
+        self.logger = logger
+        itemsPartitions = Mutex(0)
+    }
+
+    public var selfURL: String? { state.withLock { $0.selfURL } }
+
+    /// Sets the URL other instances forward to (after the HTTP server is bound).
+    public func setSelfURL(_ url: String) { state.withLock { $0.selfURL = url } }
+
+    func setItemsPartitions(_ n: Int) { itemsPartitions.withLock { $0 = n } }
+
+    /// Starts tailing the directory topic on a background thread.
+    func start() {
+        let topic = self.topic
+        let kafka = self.kafka
+        let logger = self.logger
+        let thread = Thread { [self] in
+            while !isStopped {
+                do {
+                    let reader = try PartitionReader(configuration: kafka, partition: TopicPartition(topic: topic, partition: 0))
+                    defer { reader.close() }
+                    try reader.tail(from: 0, shouldStop: { self.isStopped }) { record in
+                        guard !record.isNullValue, let claim = try? JSONDecoder().decode(OwnershipClaim.self, from: Data(record.value)) else {
+                            return
+                        }
+                        self.state.withLock { s in
+                            if (s.claims[claim.url]?.atMillis ?? Int64.min) <= claim.atMillis { s.claims[claim.url] = claim }
+                        }
+                    }
+                } catch {
+                    logger.warning("ownership directory unavailable; retrying", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                    Thread.sleep(forTimeInterval: 1)
+                }
+            }
+        }
+        thread.name = "recstream-directory"
+        self.thread = thread
+        thread.start()
+    }
+
+    func stop() { state.withLock { $0.stop = true } }
+
+    private var isStopped: Bool { state.withLock { $0.stop } }
+
+    /// Publishes this instance's claim through `producer` (no-op until the URL is known).
+    func publish(partitions: [String: [Int32]], producer: KafkaProducer) {
+        guard let url = selfURL else { return }
+        let claim = OwnershipClaim(url: url, atMillis: Int64(Date().timeIntervalSince1970 * 1000), partitions: partitions)
+        // Known at once locally, even before the topic echoes it back.
+        state.withLock { $0.claims[url] = claim }
+        guard let value = try? JSONEncoder().encode(claim) else { return }
+        do {
+            try producer.send(topic: topic, partition: 0, key: Array(url.utf8), value: Array(value))
+        } catch {
+            logger.warning("cannot publish the ownership claim", metadata: ["error": "\(error)"])
+        }
+    }
+
+    public func claims() -> [OwnershipClaim] {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return state.withLock { $0.claims.values }.filter { now - $0.atMillis <= Self.freshnessMillis }.sorted { $0.url < $1.url }
+    }
+
+    /// The freshest claim listing `partition` of `stage`.
+    private func owner(stage: String, partition: Int32) -> String? {
+        claims().filter { $0.partitions[stage]?.contains(partition) ?? false }.max { $0.atMillis < $1.atMillis }?.url
+    }
+
+    public func ownerOfItem(_ itemID: String) -> String? {
+        let n = itemsPartitions.withLock { $0 }
+        guard n > 0 else { return nil }
+        return owner(stage: "item", partition: KafkaPartitioner.partition(of: Array(itemID.utf8), partitions: n))
+    }
+
+    public func ownerOfEngagementStage() -> String? { owner(stage: "engagement", partition: 0) }
+
+    public func userStageOwners() -> [String] { claims().filter { !($0.partitions["user"] ?? []).isEmpty }.map(\.url) }
+}
