@@ -126,22 +126,44 @@ public final class Runtime: AdminOperations, Sendable {
     public static func dumpFromChangelogs(configuration: RecstreamConfiguration, bootstrapServers: String) throws -> [String] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-changelog-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try restoreFromChangelogs(configuration: configuration, bootstrapServers: bootstrapServers, into: directory)
+        return try dumpCommittedState(stateDirectory: directory, configuration: configuration)
+    }
+
+    /// What restoring a group's stores from their changelogs read and took.
+    public struct ChangelogRestore: Sendable {
+        public var stores = 0
+        public var records = 0
+        public var bytes = 0
+        public var seconds = 0.0
+    }
+
+    /// Split mode: rebuilds every store of the group from its changelog partitions into the state
+    /// directory `directory` (created if needed), as a new instance does on assignment.
+    public static func restoreFromChangelogs(
+        configuration: RecstreamConfiguration, bootstrapServers: String, into directory: String
+    ) throws -> ChangelogRestore {
         let kafka = KafkaConfiguration(bootstrapServers: bootstrapServers, configuration.kafkaProperties)
         let admin = try KafkaAdmin(configuration: kafka)
         let repository = try StateRepository(path: directory, syncWrites: false, eventsTopic: configuration.eventsTopic)
+        defer { repository.close() }
         let changelog = Changelog(producer: nil, offsets: Changelog.DeliveredOffsets(), kafka: kafka, logger: Logger(label: "recstream.restore"))
+        var total = ChangelogRestore()
+        let started = ContinuousClock.now
         for kind in [MovableStore.Kind.user, .item, .engagement] {
             let topic = configuration.changelogTopic(stage: kind.stageName)
             guard let partitions = try admin.partitionCount(of: topic, timeout: .seconds(30)) else {
-                repository.close()
                 throw ForwardError(description: "changelog topic \(topic) does not exist (is the group running in split mode?)")
             }
             for partition in 0..<Int32(partitions) {
-                _ = try changelog.restore(MovableStore(kind: kind, partition: partition, configuration: configuration), repository: repository)
+                let report = try changelog.restore(MovableStore(kind: kind, partition: partition, configuration: configuration), repository: repository)
+                total.stores += 1
+                total.records += report.records
+                total.bytes += report.bytes
             }
         }
-        repository.close()
-        return try dumpCommittedState(stateDirectory: directory, configuration: configuration)
+        total.seconds = (ContinuousClock.now - started).seconds
+        return total
     }
 
     /// The co-occurrence part of the dump: LastN histories, and ItemCF/Swing computed exactly
