@@ -26,7 +26,8 @@ api)
     ;;
 load)
     swift build -c release --product recstream
-    .build/release/recstream bench load --duration "${2:-600}" --plot docs/load.svg --report docs/reliability.md
+    # RECSTREAM_LOAD_MAXIMUM: the maximum measured by a saturated soak (docs/reliability.md); unset, the bench calibrates.
+    .build/release/recstream bench load --duration "${2:-600}" --warmup 600 ${RECSTREAM_LOAD_MAXIMUM:+--maximum "$RECSTREAM_LOAD_MAXIMUM"} --plot docs/load.svg --report docs/reliability.md
     ;;
 *)
     sed -n '2,7p' "$0"

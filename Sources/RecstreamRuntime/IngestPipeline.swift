@@ -356,7 +356,17 @@ final class IngestPipeline: @unchecked Sendable {
                     + "before they were applied (retention); resuming at \(watermarks.low)")
             withState { state in
                 state.dataLoss.append(loss)
-                _ = state.shards[Int(tp.partition)]?.skipLost(to: watermarks.low)
+                let index = Int(tp.partition)
+                switch tp.topic {
+                case configuration.eventsTopic:
+                    if index < state.shards.count { _ = state.shards[index]?.skipLost(to: watermarks.low) }
+                case configuration.itemsTopic:
+                    if index < state.itemShards.count { _ = state.itemShards[index]?.skipLost(to: watermarks.low) }
+                default:
+                    // The engagement partition: the lost records are simply not applied; the
+                    // instance state resumes at the log start.
+                    break
+                }
             }
             metrics.dataLoss.increment(by: lost)
             logger.error("DATA LOSS", metadata: ["partition": "\(tp.partition)", "lost": "\(lost)", "detail": "\(loss.message)"])

@@ -56,7 +56,10 @@ public final class Runtime: AdminOperations, Sendable {
         let cooccurrence = try configuration.cooccurrence()
         let lookalikeConfiguration = try configuration.lookalike()
         let instance = try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
-        engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
+        let engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
+        // Split mode: the engagement stage is served only once its partition is assigned here.
+        if configuration.pipelineMode == .split { engine.lock.withLock { engine.state.ownsEngagements = false } }
+        self.engine = engine
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)

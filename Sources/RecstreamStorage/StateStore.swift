@@ -371,6 +371,12 @@ public final class StateStore: @unchecked Sendable {
         rocksdb_cache_destroy(cache)
         // Ownership: set_filter_policy takes ownership of the policy; it must not be destroyed here.
         rocksdb_block_based_options_set_filter_policy(tableOptions, rocksdb_filterpolicy_create_bloom_full(10))
+        // Index and filter blocks live in the block cache (high priority, level 0 pinned) instead
+        // of beside it, so the table readers' memory is bounded by the cache rather than growing
+        // with the files on disk during a long run.
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(tableOptions, 1)
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(tableOptions, 1)
+        rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(tableOptions, 1)
         rocksdb_options_set_block_based_table_factory(dbOptions, tableOptions)
 
         let db = try rocksCall("open the state store at \(path)") { error in
