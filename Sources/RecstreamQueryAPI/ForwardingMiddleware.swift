@@ -19,9 +19,9 @@ import RecstreamCore
 ///   recstream cannot know — and merge: an item is exposed if any owner says so.
 ///
 /// A forwarded request carries `x-recstream-forwarded` and is always answered locally, so a
-/// directory that is briefly out of date never loops. When the owner is unknown (no fresh claim)
-/// the instance answers locally; when an owner does not answer, the call fails with 503 rather
-/// than answering from part of the state.
+/// directory that is briefly out of date never loops. When no instance claims the partition (a
+/// rebalance is moving it) or an owner does not answer, the call fails with 503 rather than
+/// answering from part of the state.
 struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     static var forwardedHeader: HTTPField.Name { HTTPField.Name("x-recstream-forwarded")! }
 
@@ -59,18 +59,26 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
         case .local:
             return try await next(request, context)
         case .item(let id):
-            guard let owner = routing.ownerOfItem(id), owner != selfURL else { return try await next(request, context) }
+            guard let owner = routing.ownerOfItem(id) else { throw Self.noOwner("the item's partition of the item topic") }
+            if owner == selfURL { return try await next(request, context) }
             return try await proxy(request, body: try await collect(request), to: owner)
         case .engagement:
-            guard let owner = routing.ownerOfEngagementStage(), owner != selfURL else { return try await next(request, context) }
+            guard let owner = routing.ownerOfEngagementStage() else { throw Self.noOwner("the engagement stage") }
+            if owner == selfURL { return try await next(request, context) }
             return try await proxy(request, body: try await collect(request), to: owner)
         case .itemBatch:
             return try await itemBatch(request, context: context, next: next, selfURL: selfURL)
         case .userFanOut:
+            guard routing.userStageComplete() else { throw Self.noOwner("every partition of the events topic") }
             let owners = routing.userStageOwners()
             guard owners.contains(where: { $0 != selfURL }) else { return try await next(request, context) }
             return try await userFanOut(request, owners: owners)
         }
+    }
+
+    /// No instance claims the partition right now (a rebalance is moving it): retry shortly.
+    static func noOwner(_ what: String) -> APIError {
+        APIError.unavailable("no instance currently owns \(what) (a rebalance may be in progress); retry shortly")
     }
 
     // MARK: Proxying
@@ -125,7 +133,10 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await proxy(request, body: body, to: selfURL)
         }
         var byOwner: [String: [String]] = [:]
-        for id in ids { byOwner[routing.ownerOfItem(id) ?? selfURL, default: []].append(id) }
+        for id in ids {
+            guard let owner = routing.ownerOfItem(id) else { throw Self.noOwner("the partition of item \(id)") }
+            byOwner[owner, default: []].append(id)
+        }
         if byOwner.keys.allSatisfy({ $0 == selfURL }) { return try await proxy(request, body: body, to: selfURL) }
         var found: [String: Any] = [:]
         for (owner, subset) in byOwner {

@@ -125,6 +125,9 @@ final class IngestPipeline: @unchecked Sendable {
         if split {
             itemsPartitions = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
             directory?.setItemsPartitions(itemsPartitions)
+            if let events = try KafkaAdmin(configuration: kafkaConfiguration).partitionCount(of: configuration.eventsTopic, timeout: .seconds(30)) {
+                directory?.setUserPartitions(events)
+            }
             directory?.start()
             withState { state in
                 state.itemsPartitions = itemsPartitions

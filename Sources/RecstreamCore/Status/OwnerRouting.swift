@@ -12,6 +12,9 @@ public protocol OwnerRouting: Sendable {
     /// Base URLs of every instance owning at least one partition of the events topic (user-keyed
     /// state: exposure filters), this one included when it does.
     func userStageOwners() -> [String]
+    /// Whether every partition of the events topic is claimed by some instance (otherwise a
+    /// fan-out would answer from part of the user-keyed state).
+    func userStageComplete() -> Bool
     /// Every instance's claim, for `/v1/cluster`.
     func claims() -> [OwnershipClaim]
 }

@@ -16,6 +16,11 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     private let topic: String
     private let kafka: KafkaConfiguration
     private let itemsPartitions: Mutex<Int>
+    private let userPartitions = Mutex<Int>(0)
+    /// The partitions this instance owns, as the ingest thread last reported them, and the
+    /// producer to publish them with; re-published every 2 s by the directory's own thread, so a
+    /// busy ingest thread (a long commit) never lets the claim go stale.
+    private let published = Mutex<(partitions: [String: [Int32]]?, producer: KafkaProducer?)>((nil, nil))
     private let logger: Logger
     private let state = Mutex<(selfURL: String?, claims: [String: OwnershipClaim], stop: Bool)>((nil, [:], false))
     private var thread: Thread?
@@ -33,6 +38,7 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     public func setSelfURL(_ url: String) { state.withLock { $0.selfURL = url } }
 
     func setItemsPartitions(_ n: Int) { itemsPartitions.withLock { $0 = n } }
+    func setUserPartitions(_ n: Int) { userPartitions.withLock { $0 = n } }
 
     /// Starts tailing the directory topic on a background thread.
     func start() {
@@ -61,14 +67,29 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
         thread.name = "recstream-directory"
         self.thread = thread
         thread.start()
+        let renewal = Thread { [self] in
+            while !isStopped {
+                Thread.sleep(forTimeInterval: 2)
+                let (partitions, producer) = published.withLock { ($0.partitions, $0.producer) }
+                if let partitions, let producer { send(partitions: partitions, producer: producer) }
+            }
+        }
+        renewal.name = "recstream-directory-renewal"
+        renewal.start()
     }
 
     func stop() { state.withLock { $0.stop = true } }
 
     private var isStopped: Bool { state.withLock { $0.stop } }
 
-    /// Publishes this instance's claim through `producer` (no-op until the URL is known).
+    /// Publishes this instance's claim through `producer` now and every 2 s from then on (no-op
+    /// until the URL is known).
     func publish(partitions: [String: [Int32]], producer: KafkaProducer) {
+        published.withLock { $0 = (partitions, producer) }
+        send(partitions: partitions, producer: producer)
+    }
+
+    private func send(partitions: [String: [Int32]], producer: KafkaProducer) {
         guard let url = selfURL else { return }
         let claim = OwnershipClaim(url: url, atMillis: Int64(Date().timeIntervalSince1970 * 1000), partitions: partitions)
         // Known at once locally, even before the topic echoes it back.
@@ -89,6 +110,13 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     /// The freshest claim listing `partition` of `stage`.
     private func owner(stage: String, partition: Int32) -> String? {
         claims().filter { $0.partitions[stage]?.contains(partition) ?? false }.max { $0.atMillis < $1.atMillis }?.url
+    }
+
+    public func userStageComplete() -> Bool {
+        let n = userPartitions.withLock { $0 }
+        guard n > 0 else { return false }
+        let claimed = Set(claims().flatMap { $0.partitions["user"] ?? [] })
+        return (0..<Int32(n)).allSatisfy(claimed.contains)
     }
 
     public func ownerOfItem(_ itemID: String) -> String? {
