@@ -61,6 +61,23 @@ public enum ConfigurationKeys {
         ConfigurationKey(name: name, help: help, apply: { c, v in c[keyPath: path] = v.trimmingSpaces }, read: { $0[keyPath: path] })
     }
 
+    /// A key whose value is one of a string enumeration's cases (errors list them in order).
+    static func choice<E: RawRepresentable & CaseIterable & Sendable>(
+        _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, E> & Sendable
+    ) -> ConfigurationKey where E.RawValue == String {
+        ConfigurationKey(
+            name: name, help: help,
+            apply: { c, v throws(ConfigurationError) in
+                guard let e = E(rawValue: v.trimmingSpaces) else {
+                    let names = E.allCases.map(\.rawValue)
+                    let expected = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
+                    throw ConfigurationError("\(name): expected \(expected), got '\(v)'")
+                }
+                c[keyPath: path] = e
+            },
+            read: { $0[keyPath: path].rawValue })
+    }
+
     static func integer(
         _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, Int> & Sendable,
         _ range: ClosedRange<Int64>
@@ -117,25 +134,11 @@ public enum ConfigurationKeys {
             name: "kafka.engagements_topic", help: "internal one-partition engagement topic (split mode), default <group id>.engagements",
             apply: { c, v in c.engagementsTopicSetting = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
             read: { $0.engagementsTopic }),
-        ConfigurationKey(
-            name: "pipeline.mode",
-            help: "single (default: one instance owns every partition) or split (user-keyed stage forwards to item-side stages through internal topics, stores have changelogs; instances can share partitions)",
-            apply: { c, v throws(ConfigurationError) in
-                guard let m = RecstreamConfiguration.PipelineMode(rawValue: v.trimmingSpaces) else {
-                    throw ConfigurationError("pipeline.mode: expected split or single, got '\(v)'")
-                }
-                c.pipelineMode = m
-            },
-            read: { $0.pipelineMode.rawValue }),
-        ConfigurationKey(
-            name: "pipeline.stages", help: "stages this instance runs in split mode: all (default), user or item",
-            apply: { c, v throws(ConfigurationError) in
-                guard let m = RecstreamConfiguration.PipelineStages(rawValue: v.trimmingSpaces) else {
-                    throw ConfigurationError("pipeline.stages: expected all, user or item, got '\(v)'")
-                }
-                c.pipelineStages = m
-            },
-            read: { $0.pipelineStages.rawValue }),
+        choice(
+            "pipeline.mode",
+            "single (default: one instance owns every partition) or split (user-keyed stage forwards to item-side stages through internal topics, stores have changelogs; instances can share partitions)",
+            \.pipelineMode),
+        choice("pipeline.stages", "stages this instance runs in split mode: all (default), user or item", \.pipelineStages),
         integer("kafka.events_partitions", "partitions when creating the events topic, default 8", \.eventsPartitions, 1...10_000),
         integer(
             "kafka.dead_letter_partitions", "partitions when creating the dead-letter topic, default 1",
@@ -145,15 +148,7 @@ public enum ConfigurationKeys {
             name: "kafka.create_topics", help: "create missing topics at start, default true",
             apply: { c, v throws(ConfigurationError) in c.createTopics = try bool("kafka.create_topics", v) },
             read: { String($0.createTopics) }),
-        ConfigurationKey(
-            name: "kafka.start_from", help: "where a partition without state starts: earliest (default) or latest",
-            apply: { c, v throws(ConfigurationError) in
-                guard let p = RecstreamConfiguration.StartPosition(rawValue: v.trimmingSpaces) else {
-                    throw ConfigurationError("kafka.start_from: expected earliest or latest, got '\(v)'")
-                }
-                c.startFrom = p
-            },
-            read: { $0.startFrom.rawValue }),
+        choice("kafka.start_from", "where a partition without state starts: earliest (default) or latest", \.startFrom),
         string("http.address", "query API HOST:PORT (port 0 = any free port), default 127.0.0.1:8080", \.httpAddress),
         ConfigurationKey(
             name: "http.advertised_url", help: "split mode: base URL other instances forward queries to, default the bound address",
