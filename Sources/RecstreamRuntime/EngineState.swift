@@ -45,31 +45,35 @@ struct EngineState {
     /// The shards holding item statistics: the item-keyed stage's in split mode.
     func statsShards(split: Bool) -> [Shard] { split ? ownedItemShards : ownedShards }
 
-    mutating func installItemShard(_ shard: Shard) {
-        let index = Int(shard.partition)
-        if itemShards.count <= index { itemShards.append(contentsOf: repeatElement(nil, count: index + 1 - itemShards.count)) }
-        itemShards[index] = shard
-        if let offset = shard.nextOffset { itemCommitted[shard.partition] = offset }
-    }
-
-    mutating func removeItemShard(partition: Int32) {
+    /// `shard` at its partition's index of `array`, growing it as needed.
+    private static func place(_ shard: Shard?, at partition: Int32, in array: inout [Shard?]) {
         let index = Int(partition)
-        if index < itemShards.count { itemShards[index] = nil }
-        itemCommitted[partition] = nil
-        itemEnds[partition] = nil
+        if array.count <= index {
+            guard shard != nil else { return }
+            array.append(contentsOf: repeatElement(nil, count: index + 1 - array.count))
+        }
+        array[index] = shard
     }
 
     mutating func install(_ shard: Shard) {
-        let index = Int(shard.partition)
-        if shards.count <= index { shards.append(contentsOf: repeatElement(nil, count: index + 1 - shards.count)) }
-        shards[index] = shard
+        Self.place(shard, at: shard.partition, in: &shards)
         if let offset = shard.nextOffset { committedOffsets[shard.partition] = offset }
     }
 
     mutating func remove(partition: Int32) {
-        let index = Int(partition)
-        if index < shards.count { shards[index] = nil }
+        Self.place(nil, at: partition, in: &shards)
         committedOffsets[partition] = nil
         endOffsets[partition] = nil
+    }
+
+    mutating func installItemShard(_ shard: Shard) {
+        Self.place(shard, at: shard.partition, in: &itemShards)
+        if let offset = shard.nextOffset { itemCommitted[shard.partition] = offset }
+    }
+
+    mutating func removeItemShard(partition: Int32) {
+        Self.place(nil, at: partition, in: &itemShards)
+        itemCommitted[partition] = nil
+        itemEnds[partition] = nil
     }
 }
