@@ -48,7 +48,7 @@ final class IngestPipeline: @unchecked Sendable {
     private let changelog: Changelog?
     /// Split mode: the group's ownership directory (published to and read from Kafka).
     let directory: OwnershipDirectory?
-    private var lastClaim: ContinuousClock.Instant
+    /// The owned partitions changed (or were never published): publish a claim.
     private var claimDue = true
     /// A forward that could not be queued: ingest stops without committing past it.
     private var forwardFailure: (any Error)? = nil
@@ -91,7 +91,6 @@ final class IngestPipeline: @unchecked Sendable {
         lastStatus = now
         // Sizes are first computed at the first status refresh, then every five seconds.
         lastSizes = now - .seconds(60)
-        lastClaim = now
     }
 
     // MARK: Locking from the ingest thread
@@ -123,17 +122,11 @@ final class IngestPipeline: @unchecked Sendable {
             producer?.close()
         }
         if split {
-            itemsPartitions = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
-            directory?.setItemsPartitions(itemsPartitions)
-            if let events = try KafkaAdmin(configuration: kafkaConfiguration).partitionCount(of: configuration.eventsTopic, timeout: .seconds(30)) {
-                directory?.setUserPartitions(events)
-            }
+            let counts = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
+            itemsPartitions = counts.items
+            directory?.setPartitionCounts(events: counts.events, items: counts.items)
             directory?.start()
-            withState { state in
-                state.itemsPartitions = itemsPartitions
-                state.ownsEngagements = false
-                state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
-            }
+            withState { $0.itemsPartitions = counts.items }
         }
         try consumer.subscribe(configuration.subscribedTopics)
         withState { $0.consuming = true }
@@ -182,7 +175,7 @@ final class IngestPipeline: @unchecked Sendable {
                 commit(consumer: consumer)
             }
             if now - lastStatus >= .seconds(1) { refreshStatus(consumer: consumer, now: now) }
-            if claimDue || now - lastClaim >= .seconds(2) { publishClaim(now: now) }
+            if claimDue { publishClaim() }
             serveCutRequests(consumer: consumer)
         }
         failCutRequests(reason: "ingest stopped")
@@ -579,10 +572,10 @@ final class IngestPipeline: @unchecked Sendable {
 
     // MARK: Status
 
-    /// Split mode: tells the group which partitions this instance owns and where it answers.
-    private func publishClaim(now: ContinuousClock.Instant) {
+    /// Split mode: tells the group which partitions this instance owns and where it answers, after
+    /// every change (the directory renews the claim on its own thread).
+    private func publishClaim() {
         guard let directory, let producer, directory.selfURL != nil else { return }
-        lastClaim = now
         claimDue = false
         let partitions: [String: [Int32]] = withState { state in
             [

@@ -55,11 +55,15 @@ public final class Runtime: AdminOperations, Sendable {
         }
         let cooccurrence = try configuration.cooccurrence()
         let lookalikeConfiguration = try configuration.lookalike()
-        let instance = try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
-        let engine = StateEngine(configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance)
-        // Split mode: the engagement stage is served only once its partition is assigned here.
-        if configuration.pipelineMode == .split { engine.lock.withLock { engine.state.ownsEngagements = false } }
-        self.engine = engine
+        // Split mode: the engagement stage's state is loaded (and served) only once its partition
+        // is assigned here.
+        let split = configuration.pipelineMode == .split
+        let instance =
+            split
+            ? InstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
+            : try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
+        engine = StateEngine(
+            configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance, ownsEngagements: !split)
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)

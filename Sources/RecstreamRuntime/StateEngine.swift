@@ -14,8 +14,12 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     /// Guarded by `lock`; set once the bootstrap address is known.
     var bootstrapServers: String
 
-    public init(configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState) {
+    public init(
+        configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
+        ownsEngagements: Bool = true
+    ) {
         state = EngineState(instance: instance)
+        state.ownsEngagements = ownsEngagements
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers

@@ -10,9 +10,11 @@ struct ForwardError: Error, CustomStringConvertible {
 /// The topics the split pipeline owns: the item repartition topic (as many partitions as the
 /// events topic), the one-partition engagement topic, and a compacted changelog per stage input.
 enum InternalTopics {
-    /// Creates whichever internal topics are missing and returns the item topic's partition count.
+    /// Creates whichever internal topics are missing; returns the events and item topics' partition counts.
     /// - Throws: the events topic is missing, or the cluster refused to create a topic.
-    static func ensure(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) throws -> Int {
+    static func ensure(
+        configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger
+    ) throws -> (events: Int, items: Int) {
         let admin = try KafkaAdmin(configuration: kafka)
         guard let events = try admin.partitionCount(of: configuration.eventsTopic, timeout: .seconds(30)) else {
             throw ForwardError(description: "the events topic \(configuration.eventsTopic) does not exist")
@@ -44,6 +46,6 @@ enum InternalTopics {
                 }
             }
         }
-        return items
+        return (events, items)
     }
 }

@@ -37,8 +37,10 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     /// Sets the URL other instances forward to (after the HTTP server is bound).
     public func setSelfURL(_ url: String) { state.withLock { $0.selfURL = url } }
 
-    func setItemsPartitions(_ n: Int) { itemsPartitions.withLock { $0 = n } }
-    func setUserPartitions(_ n: Int) { userPartitions.withLock { $0 = n } }
+    func setPartitionCounts(events: Int, items: Int) {
+        userPartitions.withLock { $0 = events }
+        itemsPartitions.withLock { $0 = items }
+    }
 
     /// Starts tailing the directory topic on a background thread.
     func start() {
