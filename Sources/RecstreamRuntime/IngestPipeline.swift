@@ -255,16 +255,15 @@ final class IngestPipeline: @unchecked Sendable {
     /// to the engagement topic, tagged with its source partition and offset.
     private func forward(_ event: DecodedEvent, ids: Span<UInt8>, late: Bool, partition: Int32, offset: Int64) {
         guard let producer, forwardFailure == nil else { return }
-        let item = Array(ids.extracting(event.itemID))
-        let forwarded = ForwardedEvent(
-            type: event.type, time: event.time, dwellMillis: event.dwellMillis, late: late, userID: Array(ids.extracting(event.userID)),
-            itemID: item, sourcePartition: partition, sourceOffset: offset)
-        let value = forwarded.encoded()
+        let itemID = ids.extracting(event.itemID)
+        let value = ForwardedEvent.encode(
+            type: event.type, time: event.time, dwellMillis: event.dwellMillis, late: late, userID: ids.extracting(event.userID),
+            itemID: itemID, sourcePartition: partition, sourceOffset: offset)
+        let target = KafkaPartitioner.partition(of: itemID, partitions: itemsPartitions)
+        let item = Array(itemID)
         forwardedSinceCommit += 1
         do {
-            try producer.send(
-                topic: configuration.itemsTopic, partition: KafkaPartitioner.partition(of: item, partitions: itemsPartitions), key: item,
-                value: value)
+            try producer.send(topic: configuration.itemsTopic, partition: target, key: item, value: value)
             if !late && cooccurrenceConfiguration.weights.isEngagement(event.type) {
                 try producer.send(topic: configuration.engagementsTopic, partition: 0, key: item, value: value)
             }

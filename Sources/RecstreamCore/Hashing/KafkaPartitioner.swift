@@ -3,8 +3,7 @@
 /// and any Kafka client, computes which partition — and so which instance — holds an item.
 public enum KafkaPartitioner {
     /// Kafka's murmur2 (seed 0x9747b28c), as `org.apache.kafka.common.utils.Utils.murmur2`.
-    public static func murmur2(_ data: some Collection<UInt8>) -> Int32 {
-        let bytes = Array(data)
+    public static func murmur2(_ bytes: Span<UInt8>) -> Int32 {
         let length = bytes.count
         let m: UInt32 = 0x5bd1_e995
         let r: UInt32 = 24
@@ -41,9 +40,13 @@ public enum KafkaPartitioner {
         return Int32(bitPattern: h)
     }
 
+    public static func murmur2(_ bytes: [UInt8]) -> Int32 { murmur2(bytes.span) }
+
     /// The partition of `key` among `partitions`.
-    public static func partition(of key: some Collection<UInt8>, partitions: Int) -> Int32 {
+    public static func partition(of key: Span<UInt8>, partitions: Int) -> Int32 {
         precondition(partitions > 0)
         return Int32((murmur2(key) & 0x7fff_ffff) % Int32(partitions))
     }
+
+    public static func partition(of key: [UInt8], partitions: Int) -> Int32 { partition(of: key.span, partitions: partitions) }
 }

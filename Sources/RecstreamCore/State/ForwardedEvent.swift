@@ -39,16 +39,29 @@ public struct ForwardedEvent: Sendable, Hashable {
     static let version: UInt8 = 1
 
     public func encoded() -> [UInt8] {
+        Self.encode(
+            type: type, time: time, dwellMillis: dwellMillis, late: late, userID: userID.span, itemID: itemID.span,
+            sourcePartition: sourcePartition, sourceOffset: sourceOffset)
+    }
+
+    /// The wire form straight from the ids' bytes (the user-keyed stage's hot path: one buffer,
+    /// no intermediate value).
+    public static func encode(
+        type: EventType, time: EventTime, dwellMillis: Int64?, late: Bool, userID: Span<UInt8>, itemID: Span<UInt8>,
+        sourcePartition: Int32, sourceOffset: Int64
+    ) -> [UInt8] {
         var w = BinaryWriter(capacity: 24 + userID.count + itemID.count)
-        w.append(Self.version)
+        w.append(version)
         w.append(UInt8(type.index))
         w.append(late ? 1 : 0)
         w.appendSignedVarint(time.millis)
         w.appendSignedVarint(sourceOffset)
         w.appendVarint(UInt64(UInt32(bitPattern: sourcePartition)))
         w.appendVarint(dwellMillis.map { UInt64(max($0, 0)) + 1 } ?? 0)
-        w.appendLengthPrefixed(userID)
-        w.appendLengthPrefixed(itemID)
+        w.appendVarint(UInt64(userID.count))
+        w.append(span: userID)
+        w.appendVarint(UInt64(itemID.count))
+        w.append(span: itemID)
         return w.bytes
     }
 
