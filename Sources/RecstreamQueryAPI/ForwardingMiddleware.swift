@@ -105,7 +105,11 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func proxy(_ request: Request, body: Data, to base: String) async throws -> Response {
-        let answer = try await send(request, body: body, to: base)
+        response(try await send(request, body: body, to: base), from: base)
+    }
+
+    /// An owner's answer passed on as it is.
+    private func response(_ answer: (status: Int, contentType: String?, body: Data), from base: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = answer.contentType ?? "application/json"
         headers[HTTPField.Name("x-recstream-answered-by")!] = base
@@ -124,29 +128,51 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
 
     // MARK: Fan-out and merge
 
+    /// `request` answered here, with its already-collected body put back.
+    private func local(
+        _ request: Request, body: Data, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var request = request
+        request.body = RequestBody(buffer: ByteBuffer(bytes: body))
+        return try await next(request, context)
+    }
+
+    /// Sends each (owner, body) concurrently; the answers in the same order.
+    private func sendAll(_ request: Request, _ calls: [(owner: String, body: Data)]) async throws -> [(status: Int, contentType: String?, body: Data)] {
+        try await withThrowingTaskGroup(of: (Int, (status: Int, contentType: String?, body: Data)).self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask { (index, try await send(request, body: call.body, to: call.owner)) }
+            }
+            var answers = [(status: Int, contentType: String?, body: Data)?](repeating: nil, count: calls.count)
+            for try await (index, answer) in group { answers[index] = answer }
+            return answers.map { $0! }
+        }
+    }
+
     private func itemBatch(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response, selfURL: String
     ) async throws -> Response {
         let body = try await collect(request)
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let ids = object["ids"] as? [String] else {
             // Malformed: the local handler explains what is wrong.
-            return try await proxy(request, body: body, to: selfURL)
+            return try await local(request, body: body, context: context, next: next)
         }
         var byOwner: [String: [String]] = [:]
-        for id in ids {
-            guard let owner = routing.ownerOfItem(id) else { throw Self.noOwner("the partition of item \(id)") }
+        for (id, owner) in zip(ids, routing.ownersOfItems(ids)) {
+            guard let owner else { throw Self.noOwner("the partition of item \(id)") }
             byOwner[owner, default: []].append(id)
         }
-        if byOwner.keys.allSatisfy({ $0 == selfURL }) { return try await proxy(request, body: body, to: selfURL) }
+        if byOwner.keys.allSatisfy({ $0 == selfURL }) { return try await local(request, body: body, context: context, next: next) }
+        let calls = try byOwner.map { (owner: $0.key, subset: $0.value, body: try JSONSerialization.data(withJSONObject: ["ids": $0.value])) }
+        let answers = try await sendAll(request, calls.map { ($0.owner, $0.body) })
         var found: [String: Any] = [:]
-        for (owner, subset) in byOwner {
-            let part = try await send(request, body: try JSONSerialization.data(withJSONObject: ["ids": subset]), to: owner)
+        for (call, part) in zip(calls, answers) {
             guard part.status == 200, let answer = try? JSONSerialization.jsonObject(with: part.body) as? [String: Any],
                 let items = answer["items"] as? [Any]
             else {
-                return try await proxy(request, body: try JSONSerialization.data(withJSONObject: ["ids": subset]), to: owner)
+                return response(part, from: call.owner)
             }
-            for (id, item) in zip(subset, items) { found[id] = item }
+            for (id, item) in zip(call.subset, items) { found[id] = item }
         }
         let items = ids.map { found[$0] ?? NSNull() }
         let notFound = ids.filter { found[$0] == nil || found[$0] is NSNull }
@@ -156,11 +182,10 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     private func userFanOut(_ request: Request, owners: [String]) async throws -> Response {
         let body = try await collect(request)
         var answers: [[String: Any]] = []
-        for owner in owners {
-            let part = try await send(request, body: body, to: owner)
+        for (owner, part) in zip(owners, try await sendAll(request, owners.map { ($0, body) })) {
             guard part.status == 200, let answer = try? JSONSerialization.jsonObject(with: part.body) as? [String: Any] else {
                 // An invalid request fails the same way everywhere: pass the first refusal on.
-                return try await proxy(request, body: body, to: owner)
+                return response(part, from: owner)
             }
             answers.append(answer)
         }

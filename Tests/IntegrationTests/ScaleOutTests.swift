@@ -263,7 +263,11 @@ struct ScaleOutTests {
         #expect(expected.contains { $0.hasPrefix("shard stage=105") }, "the dump holds item-keyed shards")
         #expect(expected.contains { $0.hasPrefix("similar item=") }, "the dump holds co-occurrence")
         for (name, dump) in [("killed", killed), ("scaled", scaled)] {
-            #expect(dump.count == expected.count, "\(name): \(dump.count) lines vs \(expected.count)")
+            let missing = Set(expected).subtracting(dump).sorted()
+            let extra = Set(dump).subtracting(expected).sorted()
+            #expect(
+                dump.count == expected.count,
+                "\(name): \(dump.count) lines vs \(expected.count); missing \(missing.count), first \(missing.prefix(3)); extra \(extra.count), first \(extra.prefix(3))")
             let differing = zip(dump, expected).enumerated().filter { $0.element.0 != $0.element.1 }
             #expect(differing.isEmpty, "\(name): \(differing.count) lines differ, first: \(differing.first.map { "\($0.element.0)\n  expected \($0.element.1)" } ?? "")")
         }

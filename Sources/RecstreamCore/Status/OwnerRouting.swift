@@ -4,8 +4,9 @@
 public protocol OwnerRouting: Sendable {
     /// This instance's advertised base URL, once known.
     var selfURL: String? { get }
-    /// The base URL of the instance owning `itemID`'s partition of the item repartition topic.
-    func ownerOfItem(_ itemID: String) -> String?
+    /// For each id, the base URL of the instance owning its partition of the item repartition
+    /// topic (one snapshot of the directory for the whole batch).
+    func ownersOfItems(_ itemIDs: [String]) -> [String?]
     /// The base URL of the instance owning the engagement stage (co-occurrence, histories, seeds,
     /// embeddings, look-alike).
     func ownerOfEngagementStage() -> String?
@@ -17,6 +18,11 @@ public protocol OwnerRouting: Sendable {
     func userStageComplete() -> Bool
     /// Every instance's claim, for `/v1/cluster`.
     func claims() -> [OwnershipClaim]
+}
+
+extension OwnerRouting {
+    /// The base URL of the instance owning `itemID`'s partition of the item repartition topic.
+    public func ownerOfItem(_ itemID: String) -> String? { ownersOfItems([itemID])[0] }
 }
 
 /// What one instance publishes about itself to the group's directory topic.

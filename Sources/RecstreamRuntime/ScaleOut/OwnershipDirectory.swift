@@ -121,10 +121,15 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
         return (0..<Int32(n)).allSatisfy(claimed.contains)
     }
 
-    public func ownerOfItem(_ itemID: String) -> String? {
+    public func ownersOfItems(_ itemIDs: [String]) -> [String?] {
         let n = itemsPartitions.withLock { $0 }
-        guard n > 0 else { return nil }
-        return owner(stage: "item", partition: KafkaPartitioner.partition(of: Array(itemID.utf8), partitions: n))
+        guard n > 0 else { return itemIDs.map { _ in nil } }
+        // The freshest claim per item partition, from one snapshot of the directory.
+        var owners: [Int32: OwnershipClaim] = [:]
+        for claim in claims() {
+            for p in claim.partitions["item"] ?? [] where (owners[p]?.atMillis ?? Int64.min) < claim.atMillis { owners[p] = claim }
+        }
+        return itemIDs.map { owners[KafkaPartitioner.partition(of: Array($0.utf8), partitions: n)]?.url }
     }
 
     public func ownerOfEngagementStage() -> String? { owner(stage: "engagement", partition: 0) }
