@@ -80,7 +80,7 @@ final class IngestPipeline: @unchecked Sendable {
                 configuration: producerConfiguration, queueFullTimeout: .seconds(3_600), onDelivery: { offsets.record($0) })
             self.producer = producer
             changelog = Changelog(producer: producer, offsets: offsets, kafka: kafka, logger: logger)
-            directory = OwnershipDirectory(configuration: configuration, kafka: kafka, logger: logger)
+            directory = try OwnershipDirectory(configuration: configuration, kafka: kafka, logger: logger)
         } else {
             producer = nil
             changelog = nil
@@ -574,7 +574,7 @@ final class IngestPipeline: @unchecked Sendable {
     /// Split mode: tells the group which partitions this instance owns and where it answers, after
     /// every change (the directory renews the claim on its own thread).
     private func publishClaim() {
-        guard let directory, let producer, directory.selfURL != nil else { return }
+        guard let directory, directory.selfURL != nil else { return }
         claimDue = false
         let partitions: [String: [Int32]] = withState { state in
             [
@@ -582,7 +582,7 @@ final class IngestPipeline: @unchecked Sendable {
                 "engagement": state.ownsEngagements ? [0] : [],
             ]
         }
-        directory.publish(partitions: partitions, producer: producer)
+        directory.publish(partitions: partitions)
     }
 
     private func refreshStatus(consumer: KafkaConsumer, now: ContinuousClock.Instant) {

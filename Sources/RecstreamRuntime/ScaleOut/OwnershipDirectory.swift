@@ -17,15 +17,18 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     private let kafka: KafkaConfiguration
     private let itemsPartitions: Mutex<Int>
     private let userPartitions = Mutex<Int>(0)
-    /// The partitions this instance owns, as the ingest thread last reported them, and the
-    /// producer to publish them with; re-published every 2 s by the directory's own thread, so a
-    /// busy ingest thread (a long commit) never lets the claim go stale.
-    private let published = Mutex<(partitions: [String: [Int32]]?, producer: KafkaProducer?)>((nil, nil))
+    /// The partitions this instance owns, as the ingest thread last reported them; re-published
+    /// every 2 s by the directory's own thread, so a busy ingest thread (a long commit) never lets
+    /// the claim go stale.
+    private let published = Mutex<[String: [Int32]]?>(nil)
+    /// The directory's own producer: claims never queue behind a large changelog batch.
+    private let producer: KafkaProducer
     private let logger: Logger
     private let state = Mutex<(selfURL: String?, claims: [String: OwnershipClaim], stop: Bool)>((nil, [:], false))
     private var thread: Thread?
 
-    init(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) {
+    init(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) throws {
+        producer = try KafkaProducer(configuration: kafka)
         topic = configuration.directoryTopic
         self.kafka = kafka
         self.logger = logger
@@ -72,35 +75,41 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
         let renewal = Thread { [self] in
             while !isStopped {
                 Thread.sleep(forTimeInterval: 2)
-                let (partitions, producer) = published.withLock { ($0.partitions, $0.producer) }
-                if let partitions, let producer { send(partitions: partitions, producer: producer) }
+                renew()
             }
         }
         renewal.name = "recstream-directory-renewal"
         renewal.start()
     }
 
-    func stop() { state.withLock { $0.stop = true } }
+    func stop() {
+        state.withLock { $0.stop = true }
+        producer.close()
+    }
 
     private var isStopped: Bool { state.withLock { $0.stop } }
 
     /// Publishes this instance's claim through `producer` now and every 2 s from then on (no-op
     /// until the URL is known).
-    func publish(partitions: [String: [Int32]], producer: KafkaProducer) {
-        published.withLock { $0 = (partitions, producer) }
-        send(partitions: partitions, producer: producer)
+    func publish(partitions: [String: [Int32]]) {
+        published.withLock { $0 = partitions }
+        renew()
     }
 
-    private func send(partitions: [String: [Int32]], producer: KafkaProducer) {
-        guard let url = selfURL else { return }
-        let claim = OwnershipClaim(url: url, atMillis: Int64(Date().timeIntervalSince1970 * 1000), partitions: partitions)
-        // Known at once locally, even before the topic echoes it back.
-        state.withLock { $0.claims[url] = claim }
-        guard let value = try? JSONEncoder().encode(claim) else { return }
-        do {
-            try producer.send(topic: topic, partition: 0, key: Array(url.utf8), value: Array(value))
-        } catch {
-            logger.warning("cannot publish the ownership claim", metadata: ["error": "\(error)"])
+    /// Sends the current claim. Under the `published` lock, so the ingest thread's publish and the
+    /// renewal thread cannot cross: a claim with older partitions never gets a newer timestamp.
+    private func renew() {
+        published.withLock { published in
+            guard let partitions = published, let url = selfURL else { return }
+            let claim = OwnershipClaim(url: url, atMillis: Int64(Date().timeIntervalSince1970 * 1000), partitions: partitions)
+            // Known at once locally, even before the topic echoes it back.
+            state.withLock { $0.claims[url] = claim }
+            guard let value = try? JSONEncoder().encode(claim) else { return }
+            do {
+                try producer.send(topic: topic, partition: 0, key: Array(url.utf8), value: Array(value))
+            } catch {
+                logger.warning("cannot publish the ownership claim", metadata: ["error": "\(error)"])
+            }
         }
     }
 
