@@ -135,4 +135,23 @@ public final class KafkaAdmin {
     public func watermarks(_ tp: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
         try KafkaWatermarks.query(rk: rk, tp, timeout: timeout)
     }
+
+    /// The log end offset (high watermark) of each partition, asked of the leaders in one
+    /// ListOffsets request per broker. A partition whose leader answered with an error is left
+    /// out of the result, so its end stays unknown rather than wrong.
+    ///
+    /// - Throws: `_TIMED_OUT` or a request-level error.
+    public func endOffsets(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartition: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        // Timestamp -1 (RD_KAFKA_OFFSET_END) in ListOffsets asks for the latest offset.
+        let list = TopicPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_END)) })
+        // rd_kafka_offsets_for_times(): fills the offsets of our list in place.
+        let code = rd_kafka_offsets_for_times(rk, list.pointer, timeout.clampedMilliseconds)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(native: code, message: "end offsets of \(partitions.count) partitions")
+        }
+        var ends: [TopicPartition: Int64] = [:]
+        for (tp, offset, error) in list.entries where error == RD_KAFKA_RESP_ERR_NO_ERROR && offset >= 0 { ends[tp] = offset }
+        return ends
+    }
 }

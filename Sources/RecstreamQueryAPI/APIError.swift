@@ -12,10 +12,14 @@ public struct APIError: HTTPResponseError, Sendable {
     public var code: String
     public var message: String
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+    /// Seconds for a `Retry-After` header (503s that clear by themselves).
+    public var retryAfterSeconds: Int?
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
@@ -36,9 +40,9 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message)))) ?? Data()
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

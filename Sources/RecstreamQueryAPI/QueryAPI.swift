@@ -82,6 +82,7 @@ public struct QueryAPI: Sendable {
         router.middlewares.add(RequestMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(JSONErrorMiddleware())
         if let routing = self.routing { router.middlewares.add(ForwardingMiddleware(routing: routing, maxBodyBytes: configuration.maxBodyBytes)) }
+        router.middlewares.add(WarmUpMiddleware(queries: queries))
         let queries = self.queries
         let configuration = self.configuration
         let registry = self.metricsRegistry
@@ -100,6 +101,10 @@ public struct QueryAPI: Sendable {
             group.post("/recompute") { _, _ in
                 try Self.json(RecomputeBody(try await admin.recompute()))
             }
+            group.get("/undeliverable") { request, _ in
+                let limit = try Self.limit(request.uri.queryParameters["limit"].map(String.init), default: 100, max: 10_000)
+                return try EmbeddingRoutes.json(try await admin.undeliverable(limit: limit))
+            }
             EmbeddingRoutes.addAdmin(to: group, embeddings: embeddings, maxBodyBytes: configuration.maxBodyBytes)
         }
         if routes == .admin { return router }
@@ -112,13 +117,7 @@ public struct QueryAPI: Sendable {
         }
 
         router.get("/readyz") { _, _ in
-            let status = queries.status()
-            var reasons: [String] = []
-            if !status.consuming { reasons.append("ingest is not consuming") }
-            if status.partitions.isEmpty { reasons.append("no partitions assigned (state not restored yet, or more instances than partitions)") }
-            if let lag = status.totalLag, lag > configuration.readyMaxLag {
-                reasons.append("consumer lag \(lag) is above \(configuration.readyMaxLag)")
-            }
+            let reasons = queries.status().notReadyReasons(maxLag: configuration.readyMaxLag)
             var response = try Self.json(Readiness(ready: reasons.isEmpty, reasons: reasons))
             response.status = reasons.isEmpty ? .ok : .serviceUnavailable
             return response

@@ -25,6 +25,7 @@ enum StatusPage {
           .bad { color: #b42318; }
           input { font: inherit; padding: 4px 6px; width: 180px; }
           button { font: inherit; padding: 4px 10px; }
+          #banner { display: none; background: #fde7e4; color: #7a1a10; padding: 10px 20px; border-bottom: 1px solid #f2b8b0; font-weight: 600; }
         </style>
         </head>
         <body>
@@ -32,6 +33,7 @@ enum StatusPage {
           <h1>recstream</h1>
           <span id="summary" class="muted">connecting…</span>
         </header>
+        <div id="banner" role="alert"></div>
         <main>
           <section>
             <h2>Events applied per second</h2>
@@ -94,18 +96,27 @@ enum StatusPage {
         async function refresh() {
           try {
             const { body: s } = await getJSON("/v1/status");
-            const lag = s.partitions.reduce((a, p) => a + (p.lag || 0), 0);
+            // A partition whose end offset is not known has lag null: the total is then unknown, never 0.
+            const lag = s.total_lag;
+            const alerts = [];
+            if (s.stalled) alerts.push(`Commits stalled: none completed for ${fmt(s.seconds_since_last_commit)} s` + (s.last_commit_error ? ` (last error: ${esc(s.last_commit_error)})` : ""));
+            if (!s.consuming) alerts.push("Ingest is not consuming");
+            if (s.undeliverable_records > 0) alerts.push(`${fmt(s.undeliverable_records)} refused records could not be written to the dead-letter topic (recstream admin undeliverable)`);
+            if (s.data_loss.length > 0) alerts.push(`Data loss detected on ${s.data_loss.length} occasion(s); see below`);
+            const banner = document.getElementById("banner");
+            banner.innerHTML = alerts.join("<br>");
+            banner.style.display = alerts.length ? "block" : "none";
             document.getElementById("summary").textContent =
               `${s.version} · group ${s.group_id} · ${s.consuming ? "consuming" : "not consuming"} · ` +
               `watermark ${s.watermark_millis ? new Date(s.watermark_millis).toISOString() : "–"} · ` +
               `last commit ${s.last_commit_at_millis ? new Date(s.last_commit_at_millis).toISOString() : "–"}`;
-            history.throughput.push(s.events_per_second); history.lag.push(lag);
+            history.throughput.push(s.events_per_second); history.lag.push(lag === null || lag === undefined ? 0 : lag);
             for (const k of ["throughput", "lag"]) if (history[k].length > 90) history[k].shift();
             plot("throughput", history.throughput); plot("lag", history.lag);
             document.getElementById("throughput-label").textContent = `now ${fmt(s.events_per_second)}/s`;
-            document.getElementById("lag-label").textContent = `now ${fmt(lag)}`;
+            document.getElementById("lag-label").textContent = (lag === null || lag === undefined) ? "now unknown (some partitions not reported yet)" : `now ${fmt(lag)}`;
             fill("partitions", s.partitions.sort((a, b) => a.partition - b.partition).map(p =>
-              [`${esc(p.topic)}[${p.partition}]`, fmt(p.applied_offset), fmt(p.committed_offset), fmt(p.end_offset), fmt(p.lag), fmt(p.applied)]));
+              [`${esc(p.topic)}[${p.partition}]`, fmt(p.applied_offset), fmt(p.committed_offset), fmt(p.end_offset), p.lag === null || p.lag === undefined ? "?" : fmt(p.lag), fmt(p.applied)]));
             const reasons = {};
             for (const p of s.partitions) for (const [r, n] of Object.entries(p.rejected || {})) reasons[r] = (reasons[r] || 0) + n;
             const dlqRows = Object.entries(reasons).sort((a, b) => b[1] - a[1]).map(([r, n]) => [esc(r), fmt(n)]);

@@ -186,6 +186,19 @@ public enum ConfigurationKeys {
         integer("ingest.max_record_bytes", "largest record value accepted, default 65536", \.maxRecordBytes, 256...(64 << 20)),
         millis("ingest.allowed_lateness_ms", "how far behind the watermark an event is still applied, default 600000", \.allowedLatenessMillis),
         millis("ingest.dedup_window_ms", "how long event ids are remembered, default 600000", \.dedupWindowMillis),
+        millis(
+            "ingest.max_future_ms", "events stamped further ahead of the wall clock go to the dead-letter topic (future_ts), default 300000",
+            \.maxFutureMillis),
+        millis("ingest.stall_after_ms", "no completed commit for this long = stalled (status, /readyz 503, metric), default 60000", \.stallAfterMillis),
+        integer(
+            "dead_letter.max_value_bytes", "longer refused values are cut to this in the dead-letter topic, default 65536",
+            \.deadLetterMaxValueBytes, 1024...(900 * 1024)),
+        millis(
+            "dead_letter.timeout_ms", "a dead-letter record not acknowledged within this is recorded as undeliverable, default 30000",
+            \.deadLetterTimeoutMillis),
+        integer(
+            "state.max_dictionary_ids", "ids per dictionary; new ids beyond go to the dead-letter topic (dictionary_full), default 2000000000",
+            \.maxDictionaryIDs, 1...2_000_000_000),
         integer("exposure.retention_days", "days of event time an exposure is remembered, default 30", \.exposureRetentionDays, 1...3650),
         integer("exposure.slice_count", "time slices of the retention (sharper expiry costs bits), default 6", \.exposureSliceCount, 1...1024),
         ConfigurationKey(

@@ -1,4 +1,5 @@
 import RecstreamCore
+import RecstreamKafka
 
 /// The live state an instance serves: its shards and what it knows about their partitions.
 /// Guarded by the engine lock; written by the ingest thread, read by queries.
@@ -17,16 +18,25 @@ struct EngineState {
     var ownsEngagements = true
     /// The engagement partition's next offset as last committed (split mode).
     var engagementsCommitted: Int64?
-    /// Split mode: committed and end offsets of the item topic's owned partitions, and the
-    /// engagement partition's end offset.
+    /// Split mode: committed offsets of the item topic's owned partitions.
     var itemCommitted: [Int32: Int64] = [:]
-    var itemEnds: [Int32: Int64] = [:]
-    var engagementsEnd: Int64?
     /// Per partition: the next offset of the last durable commit.
     var committedOffsets: [Int32: Int64] = [:]
-    /// Per partition: the log end offset last seen.
-    var endOffsets: [Int32: Int64] = [:]
+    /// Log end offsets of owned partitions as the brokers last reported them, with the wall-clock
+    /// milliseconds of that answer; refreshed every second by ``EndOffsetMonitor`` on its own
+    /// thread, so they stay live while ingest is blocked.
+    var liveEnds: [TopicPartition: LiveEnd] = [:]
+    /// Every data-loss event of this state directory (persisted; loaded at start).
     var dataLoss: [DataLossEvent] = []
+    /// The most recent refused records the dead-letter topic did not take (at most
+    /// ``undeliverableKept``; the store holds all of them), and how many there are in all.
+    var undeliverable: [UndeliverableRecord] = []
+    var undeliverableCount = 0
+    static let undeliverableKept = 100
+    /// Wall-clock milliseconds of the last commit that completed, an empty one included: what the
+    /// stall alarm watches.
+    var lastCompletedCommitAtMillis: Int64?
+    /// Wall-clock milliseconds of the last commit that wrote something.
     var lastCommitAtMillis: Int64?
     var lastCommitDurationMillis: Double?
     var lastCommitError: String?
@@ -63,7 +73,6 @@ struct EngineState {
     mutating func remove(partition: Int32) {
         Self.place(nil, at: partition, in: &shards)
         committedOffsets[partition] = nil
-        endOffsets[partition] = nil
     }
 
     mutating func installItemShard(_ shard: Shard) {
@@ -74,6 +83,11 @@ struct EngineState {
     mutating func removeItemShard(partition: Int32) {
         Self.place(nil, at: partition, in: &itemShards)
         itemCommitted[partition] = nil
-        itemEnds[partition] = nil
     }
+}
+
+/// A partition's log end offset and when the broker reported it.
+struct LiveEnd: Sendable, Hashable {
+    var offset: Int64
+    var atMillis: Int64
 }

@@ -17,20 +17,17 @@ final class IngestMetrics {
     let commitBytes: Recorder
     let commitRecords: Recorder
     let deadLetterPending: Gauge
-    let lag: Gauge
+    /// `recstream_dlq_undeliverable_total{reason}`: refused records the dead-letter topic did not
+    /// take, recorded in the state store instead.
+    let undeliverable: [RejectReason: Counter]
     let watermark: Gauge
+    /// `recstream_dictionary_full_skipped_total`: forwarded records (split mode) skipped because
+    /// an id dictionary of the receiving stage was full. Refused input records count in
+    /// `recstream_dlq_records_total{reason="dictionary_full"}` instead.
+    let dictionaryFullSkipped: Counter
     let factory: any MetricsFactory
-    private var partitionLag: [Int32: Gauge] = [:]
     private var familyEntries: [String: Gauge] = [:]
     private var familyBytes: [String: Gauge] = [:]
-
-    /// `recstream_consumer_partition_lag_records{partition}`, created on first use.
-    func lag(partition: Int32) -> Gauge {
-        if let g = partitionLag[partition] { return g }
-        let g = Gauge(label: "recstream_consumer_partition_lag_records", dimensions: [("partition", String(partition))], factory: factory)
-        partitionLag[partition] = g
-        return g
-    }
 
     /// `recstream_state_entries{family}` and `recstream_state_bytes{family}`.
     func recordSize(family: String, entries: Int, bytes: Int) {
@@ -54,6 +51,12 @@ final class IngestMetrics {
             rejected[reason] = Counter(label: "recstream_dlq_records_total", dimensions: [("reason", reason.rawValue)], factory: factory)
         }
         self.rejected = rejected
+        var undeliverable: [RejectReason: Counter] = [:]
+        for reason in RejectReason.allCases {
+            undeliverable[reason] = Counter(
+                label: "recstream_dlq_undeliverable_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        self.undeliverable = undeliverable
         dataLoss = Counter(label: "recstream_data_loss_records_total", factory: factory)
         commits = Counter(label: "recstream_commits_total", factory: factory)
         commitFailures = Counter(label: "recstream_commit_failures_total", factory: factory)
@@ -61,8 +64,8 @@ final class IngestMetrics {
         commitBytes = Recorder(label: "recstream_commit_bytes", factory: factory)
         commitRecords = Recorder(label: "recstream_commit_records", factory: factory)
         deadLetterPending = Gauge(label: "recstream_dlq_pending_records", factory: factory)
-        lag = Gauge(label: "recstream_consumer_lag_records", factory: factory)
         watermark = Gauge(label: "recstream_watermark_millis", factory: factory)
+        dictionaryFullSkipped = Counter(label: "recstream_dictionary_full_skipped_total", factory: factory)
     }
 }
 

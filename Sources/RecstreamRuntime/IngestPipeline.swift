@@ -50,16 +50,34 @@ final class IngestPipeline: @unchecked Sendable {
     let directory: OwnershipDirectory?
     /// The owned partitions changed (or were never published): publish a claim.
     private var claimDue = true
-    /// A forward that could not be queued: ingest stops without committing past it.
+    /// A forward that could not be queued or delivered: ingest stops, and no commit on any path
+    /// (the final one, a revoke's) stores a source offset past it.
     private var forwardFailure: (any Error)? = nil
+    /// Changes drained by a commit that was then abandoned (a changelog write or the storage write
+    /// failed): the next commit writes them first. Without this, ids marked persisted by the
+    /// abandoned drain would never be written and a later commit would leave a hole in a dictionary.
+    private var carriedLocal = StateChanges()
+    private var carriedStores: [MovableStore: StateChanges] = [:]
+    /// Wall-clock milliseconds since the epoch: the future-timestamp limit, status stamps.
+    let wallClock: @Sendable () -> Int64
+    /// Events stamped after this (wall clock at the batch's first record + `ingest.max_future_ms`)
+    /// are refused as `future_ts`.
+    private var futureLimitMillis = Int64.max
+    /// Fault injection for the failure-path tests only (see ``FaultInjection``); nil in normal runs.
+    private let faults = FaultInjection.configured
+    private var dictionaryFullLogged = 0
+    /// Keeps end offsets, lags and the stall alarm live on its own thread.
+    private let endOffsets: EndOffsetMonitor
     private var itemsPartitions = 0
     private let cooccurrenceConfiguration: CooccurrenceConfiguration
     private let lookalikeConfiguration: LookalikeConfiguration
 
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
-        repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger
+        repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger,
+        wallClock: @escaping @Sendable () -> Int64 = WallClock.system
     ) throws {
+        self.wallClock = wallClock
         self.configuration = configuration
         self.kafkaConfiguration = kafka
         self.engine = engine
@@ -67,9 +85,19 @@ final class IngestPipeline: @unchecked Sendable {
         self.logger = logger
         metrics = IngestMetrics(factory: metricsFactory)
         decoder = EventDecoder(maxRecordBytes: configuration.maxRecordBytes)
-        deadLetters = try DeadLetterQueue(configuration: kafka, topic: configuration.deadLetterTopic, logger: logger)
+        deadLetters = try DeadLetterQueue(
+            configuration: kafka, topic: configuration.deadLetterTopic,
+            limits: DeadLetterQueue.Limits(
+                maxValueBytes: configuration.deadLetterMaxValueBytes, timeout: .milliseconds(configuration.deadLetterTimeoutMillis)),
+            logger: logger, wallClock: wallClock)
+        if configuration.maxFutureMillis >= configuration.allowedLatenessMillis {
+            logger.warning(
+                "ingest.max_future_ms is not below ingest.allowed_lateness_ms: an accepted event at the future limit moves the watermark far enough to make on-time events late",
+                metadata: ["max_future_ms": "\(configuration.maxFutureMillis)", "allowed_lateness_ms": "\(configuration.allowedLatenessMillis)"])
+        }
         cooccurrenceConfiguration = try configuration.cooccurrence()
         lookalikeConfiguration = try configuration.lookalike()
+        endOffsets = EndOffsetMonitor(engine: engine, kafka: kafka, metricsFactory: metricsFactory, logger: logger)
         split = configuration.pipelineMode == .split
         if split {
             let offsets = Changelog.DeliveredOffsets()
@@ -115,7 +143,9 @@ final class IngestPipeline: @unchecked Sendable {
             configuration: kafkaConfiguration, groupID: configuration.groupID,
             defaultStart: configuration.startFrom == .earliest ? .beginning : .end, rebalanceListener: proxy)
         self.consumer = consumer
+        endOffsets.start()
         defer {
+            endOffsets.stop()
             self.consumer = nil
             deadLetters.close()
             directory?.stop()
@@ -163,7 +193,7 @@ final class IngestPipeline: @unchecked Sendable {
             }
             if holdsLock {
                 // The lock was taken because records arrived: note when, for staleness.
-                engine.state.lastRecordAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
+                engine.state.lastRecordAtMillis = wallClock()
                 engine.lock.unlock()
                 holdsLock = false
             }
@@ -174,7 +204,7 @@ final class IngestPipeline: @unchecked Sendable {
             {
                 commit(consumer: consumer)
             }
-            if now - lastStatus >= .seconds(1) { refreshStatus(consumer: consumer, now: now) }
+            if now - lastStatus >= .seconds(1) { refreshStatus(now: now) }
             if claimDue { publishClaim() }
             serveCutRequests(consumer: consumer)
         }
@@ -194,6 +224,8 @@ final class IngestPipeline: @unchecked Sendable {
         if !holdsLock {
             engine.lock.lock()
             holdsLock = true
+            let (limit, overflow) = wallClock().addingReportingOverflow(configuration.maxFutureMillis)
+            futureLimitMillis = overflow ? Int64.max : limit
         }
         if split && record.topic != configuration.eventsTopic {
             processForwarded(record)
@@ -224,7 +256,30 @@ final class IngestPipeline: @unchecked Sendable {
         let result = decoder.decode(bytes.span, format: format)
         switch result {
         case .success(let event):
+            if event.time.millis > futureLimitMillis {
+                let ahead = event.time.millis - (futureLimitMillis - configuration.maxFutureMillis)
+                refuse(
+                    record,
+                    Rejection(
+                        .futureTimestamp,
+                        "ts \(event.time.millis) is \(ahead) ms ahead of the wall clock; the limit is ingest.max_future_ms=\(configuration.maxFutureMillis)"))
+                return
+            }
             let idBytes = decoder.idBytes
+            let maxIDs = configuration.maxDictionaryIDs
+            if !engine.state.shards[partition]!.admits(event, idBytes: idBytes, maxIDs: maxIDs)
+                || (!split && engine.state.instance.isEngagement(event.type)
+                    && !engine.state.instance.admits(
+                        type: event.type, userID: idBytes.span.extracting(event.userID), itemID: idBytes.span.extracting(event.itemID),
+                        maxIDs: maxIDs))
+            {
+                refuse(
+                    record,
+                    Rejection(
+                        .dictionaryFull,
+                        "the event names a new id while an id dictionary holds state.max_dictionary_ids=\(maxIDs) ids (or 4 GiB of id bytes)"))
+                return
+            }
             let outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             switch outcome {
             case .applied where split:
@@ -263,6 +318,7 @@ final class IngestPipeline: @unchecked Sendable {
         let item = Array(itemID)
         forwardedSinceCommit += 1
         do {
+            try faults?.fail(.forwardSend)
             try producer.send(topic: configuration.itemsTopic, partition: target, key: item, value: value)
             if !late && cooccurrenceConfiguration.weights.isEngagement(event.type) {
                 try producer.send(topic: configuration.engagementsTopic, partition: 0, key: item, value: value)
@@ -286,29 +342,47 @@ final class IngestPipeline: @unchecked Sendable {
             }
             return
         }
+        let maxIDs = configuration.maxDictionaryIDs
         if record.topic == configuration.itemsTopic {
             let index = Int(record.partition)
             guard index < engine.state.itemShards.count, engine.state.itemShards[index] != nil else { return }
+            guard !engine.state.itemShards[index]!.hasApplied(offset: record.offset) else { return }
+            guard engine.state.itemShards[index]!.admitsForwarded(forwarded, maxIDs: maxIDs) else {
+                _ = engine.state.itemShards[index]!.reject(offset: record.offset, reason: .dictionaryFull)
+                dictionaryFull(record.topicPartition, offset: record.offset)
+                return
+            }
             _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
         } else if record.topic == configuration.engagementsTopic, engine.state.ownsEngagements {
+            guard
+                engine.state.instance.admits(
+                    type: forwarded.type, userID: forwarded.userID.span, itemID: forwarded.itemID.span, maxIDs: maxIDs)
+            else {
+                engine.state.instance.skip(offset: record.offset)
+                dictionaryFull(record.topicPartition, offset: record.offset)
+                return
+            }
             engine.state.instance.applyForwarded(forwarded, offset: record.offset)
+        }
+    }
+
+    /// A record of an internal topic whose ids do not fit a full dictionary: skipped, counted and
+    /// logged (its source event was accepted upstream, so it has no dead-letter record of its own).
+    private func dictionaryFull(_ tp: TopicPartition, offset: Int64) {
+        metrics.dictionaryFullSkipped.increment()
+        if dictionaryFullLogged < 10 {
+            dictionaryFullLogged += 1
+            logger.error(
+                "an id dictionary is full (state.max_dictionary_ids); a forwarded record naming a new id was skipped",
+                metadata: ["topic": "\(tp.topic)", "partition": "\(tp.partition)", "offset": "\(offset)"])
         }
     }
 
     private func refuse(_ record: borrowing ConsumedRecord, _ rejection: Rejection) {
         let partition = Int(record.partition)
-        do {
-            try deadLetters.send(
-                key: record.key.map { Array($0) }, value: Array(record.value), originalHeaders: record.headers,
-                rejection: rejection, source: record.topicPartition, offset: record.offset)
-        } catch {
-            // The record stays ahead of the committed offset: stop this batch's progress on the
-            // partition by not advancing it; the next poll after a seek would redeliver it. Rare
-            // (local queue full for the whole timeout); logged loudly.
-            logger.error(
-                "cannot queue a refused record for the dead-letter topic",
-                metadata: ["partition": "\(record.partition)", "offset": "\(record.offset)", "error": "\(error)"])
-        }
+        deadLetters.send(
+            key: record.key.map { Array($0) }, value: Array(record.value), originalHeaders: record.headers,
+            rejection: rejection, source: record.topicPartition, offset: record.offset)
         _ = engine.state.shards[partition]!.reject(offset: record.offset, reason: rejection.reason)
         tally.rejected[rejection.reason, default: 0] += 1
     }
@@ -342,14 +416,17 @@ final class IngestPipeline: @unchecked Sendable {
             logger.error("offset out of range and watermarks unavailable", metadata: ["partition": "\(tp.partition)", "error": "\(error)"])
             return
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClock()
         if requested < watermarks.low {
             let lost = watermarks.low - requested
             let loss = DataLossEvent(
                 topic: tp.topic, partition: tp.partition, fromOffset: requested, toOffset: watermarks.low, detectedAtMillis: now,
                 message: "the log start moved past offset \(requested) to \(watermarks.low): \(lost) records were deleted "
                     + "before they were applied (retention); resuming at \(watermarks.low)")
+            // Durable with the skip itself: the next commit writes both.
+            carriedLocal.put(loss.storeKey, loss.encoded())
             withState { state in
+                state.dataLoss.removeAll { $0.storeKey == loss.storeKey }
                 state.dataLoss.append(loss)
                 let index = Int(tp.partition)
                 switch tp.topic {
@@ -376,7 +453,11 @@ final class IngestPipeline: @unchecked Sendable {
                 message: "the state needs offset \(requested) but the log ends at \(watermarks.high): the topic was "
                     + "recreated or truncated. The partition is stopped; rebuild the state (remove the state directory) "
                     + "to consume it again. librdkafka: \(message)")
-            withState { $0.dataLoss.append(loss) }
+            carriedLocal.put(loss.storeKey, loss.encoded())
+            withState { state in
+                state.dataLoss.removeAll { $0.storeKey == loss.storeKey }
+                state.dataLoss.append(loss)
+            }
             logger.error("STATE AHEAD OF LOG", metadata: ["partition": "\(tp.partition)", "detail": "\(loss.message)"])
         }
     }
@@ -385,35 +466,72 @@ final class IngestPipeline: @unchecked Sendable {
 
     /// One atomic commit of every owned shard's changes and offsets. Retries storage failures
     /// with backoff (ingest pauses meanwhile) until it succeeds or a stop is requested.
+    ///
+    /// Never stores a source offset past what it forwarded: after a forward failed, no commit on
+    /// any path writes anything. A commit abandoned after draining keeps what it drained for the
+    /// next one (``carriedLocal``, ``carriedStores``).
     func commit(consumer: KafkaConsumer?) {
-        let started = clock.now
-        // Refused records must be in the dead-letter topic before their offsets are committed.
-        guard deadLetters.awaitDelivered(shouldStop: stopRequested) else {
-            logger.error("stopping with undelivered dead-letter records; their offsets stay uncommitted")
+        if let forwardFailure {
+            logger.error(
+                "commit skipped: a forwarded record was lost, so no offset past it may be stored; the restart replays from the last commit",
+                metadata: ["error": "\(forwardFailure)"])
             return
         }
-        var changes = StateChanges()
+        let started = clock.now
+        // Refused records are in the dead-letter topic, or recorded here as undeliverable, before
+        // the offsets that skip them are committed. Bounded by dead_letter.timeout_ms.
+        var changes = carriedLocal
+        carriedLocal = StateChanges()
+        let undeliverable = deadLetters.awaitDelivered(shouldStop: stopRequested)
+        for record in undeliverable { changes.put(record.storeKey, record.encoded()) }
+        if !undeliverable.isEmpty {
+            var byReason: [RejectReason: Int] = [:]
+            for record in undeliverable { byReason[record.reason, default: 0] += 1 }
+            for (reason, n) in byReason { metrics.undeliverable[reason]?.increment(by: Int64(n)) }
+            withState { state in
+                state.undeliverable.append(contentsOf: undeliverable)
+                state.undeliverableCount += undeliverable.count
+                if state.undeliverable.count > EngineState.undeliverableKept {
+                    state.undeliverable.removeFirst(state.undeliverable.count - EngineState.undeliverableKept)
+                }
+            }
+        }
         var offsets: [TopicPartition: Int64] = [:]
         var stores: [(MovableStore, StateChanges)] = []
         withState { state in
             if split {
+                var drained: [MovableStore: StateChanges] = [:]
                 for shard in state.ownedShards {
-                    stores.append((MovableStore(kind: .user, partition: shard.partition, configuration: configuration), state.shards[Int(shard.partition)]!.drainChanges()))
+                    drained[MovableStore(kind: .user, partition: shard.partition, configuration: configuration)] =
+                        state.shards[Int(shard.partition)]!.drainChanges()
                     if let next = shard.nextOffset { offsets[TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)] = next }
                 }
                 for shard in state.ownedItemShards {
-                    stores.append((MovableStore(kind: .item, partition: shard.partition, configuration: configuration), state.itemShards[Int(shard.partition)]!.drainChanges()))
+                    drained[MovableStore(kind: .item, partition: shard.partition, configuration: configuration)] =
+                        state.itemShards[Int(shard.partition)]!.drainChanges()
                     if let next = shard.nextOffset { offsets[TopicPartition(topic: configuration.itemsTopic, partition: shard.partition)] = next }
                 }
                 if state.ownsEngagements {
-                    stores.append((MovableStore(kind: .engagement, partition: 0, configuration: configuration), state.instance.drainChanges()))
+                    drained[MovableStore(kind: .engagement, partition: 0, configuration: configuration)] = state.instance.drainChanges()
                     if let next = state.instance.nextOffset { offsets[TopicPartition(topic: configuration.engagementsTopic, partition: 0)] = next }
                 }
+                // Carried changes of a store no longer owned are dropped with the store (the new
+                // owner restores from the changelog, which never saw them).
+                for (store, carried) in carriedStores {
+                    guard var later = drained[store] else { continue }
+                    var merged = carried
+                    merged.merge(later: later)
+                    later = merged
+                    drained[store] = later
+                }
+                carriedStores = [:]
+                stores = drained.sorted { ($0.key.kind.rawValue, $0.key.partition) < ($1.key.kind.rawValue, $1.key.partition) }
+                    .map { ($0.key, $0.value) }
                 return
             }
-            changes.append(state.instance.drainChanges())
+            changes.merge(later: state.instance.drainChanges())
             for index in state.shards.indices where state.shards[index] != nil {
-                changes.append(state.shards[index]!.drainChanges())
+                changes.merge(later: state.shards[index]!.drainChanges())
                 if let next = state.shards[index]!.nextOffset {
                     offsets[TopicPartition(topic: configuration.eventsTopic, partition: Int32(index))] = next
                 }
@@ -423,7 +541,18 @@ final class IngestPipeline: @unchecked Sendable {
             // Forwards first: a source offset is committed only after what it forwarded is in Kafka.
             // Then each store's batch goes to its changelog, and only then to the local store, so
             // the local copy is never ahead of the changelog.
-            guard let changelog, let producer, awaitProducer(producer) else { return }
+            guard let changelog, let producer else { return }
+            func abandon(_ why: String, _ error: String) {
+                carriedLocal.merge(later: changes)
+                for (store, storeChanges) in stores { carriedStores[store] = storeChanges }
+                withState { $0.lastCommitError = "\(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(wallClock()) / 1000))): \(why): \(error)" }
+                metrics.commitFailures.increment()
+                logger.error("\(why); the commit is abandoned and its changes carried into the next one", metadata: ["error": "\(error)"])
+            }
+            guard awaitProducer(producer) else {
+                abandon("forwarded records are not delivered", "\(forwardFailure.map { "\($0)" } ?? "stopping with the broker unreachable")")
+                return
+            }
             if forwardedSinceCommit > 0 {
                 forwardedSinceCommit = 0
                 forwardFlushes += 1
@@ -432,63 +561,80 @@ final class IngestPipeline: @unchecked Sendable {
             var tokens: [(MovableStore, UInt64)] = []
             do {
                 for (store, storeChanges) in stores {
+                    try faults?.fail(.changelogSend)
                     if let token = try changelog.send(storeChanges, of: store, repository: repository) { tokens.append((store, token)) }
                 }
             } catch {
-                forwardFailure = error
-                logger.critical("a changelog record could not be queued; the commit is abandoned", metadata: ["error": "\(error)"])
+                // A batch cut short has no `rs-end` record: restore drops it. Retried next commit.
+                abandon("a changelog record could not be queued", "\(error)")
                 return
             }
-            guard awaitProducer(producer) else { return }
+            guard awaitProducer(producer) else {
+                abandon("changelog records are not delivered", "\(forwardFailure.map { "\($0)" } ?? "stopping with the broker unreachable")")
+                return
+            }
+            var positions = StateChanges()
             for (store, token) in tokens {
                 guard let position = changelog.position(after: token) else {
-                    forwardFailure = ForwardError(description: "changelog batch of \(store) has no delivery offset")
-                    logger.critical("a changelog batch was not delivered; the commit is abandoned", metadata: ["store": "\(store)"])
+                    abandon("a changelog batch has no delivery offset", "\(store)")
                     return
                 }
                 var w = BinaryWriter()
                 w.appendBigEndian(UInt64(bitPattern: position))
-                changes.put(store.positionKey, w.bytes)
+                positions.put(store.positionKey, w.bytes)
             }
+            changes.append(positions)
             for (_, storeChanges) in stores { changes.append(storeChanges) }
         }
         lastCommit = clock.now
-        guard !changes.isEmpty else { return }
-        var backoff = Duration.milliseconds(50)
-        writtenCommits += 1
-        crashPoint?.reached(.beforeCommitWrite, commit: writtenCommits)
-        while true {
-            do {
-                try repository.commit(changes)
-                crashPoint?.reached(.afterCommitWrite, commit: writtenCommits)
-                break
-            } catch {
-                metrics.commitFailures.increment()
-                withState { $0.lastCommitError = "\(ISO8601DateFormatter().string(from: Date())): \(error)" }
-                logger.error("state commit failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
-                if stopRequested() && backoff >= .seconds(5) {
-                    logger.critical("giving up the final commit; the store keeps the previous commit", metadata: ["error": "\(error)"])
-                    return
+        if !changes.isEmpty {
+            var backoff = Duration.milliseconds(50)
+            writtenCommits += 1
+            crashPoint?.reached(.beforeCommitWrite, commit: writtenCommits)
+            while true {
+                do {
+                    try faults?.fail(.storageWrite)
+                    try repository.commit(changes)
+                    crashPoint?.reached(.afterCommitWrite, commit: writtenCommits)
+                    break
+                } catch {
+                    metrics.commitFailures.increment()
+                    withState { $0.lastCommitError = "\(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(wallClock()) / 1000))): \(error)" }
+                    logger.error("state commit failed; retrying", metadata: ["error": "\(error)", "backoff": "\(backoff)"])
+                    if stopRequested() && backoff >= .seconds(5) {
+                        // Split mode: the changelog already has this batch; the local copy stays
+                        // behind it, which the next assignment detects and restores.
+                        carriedLocal = changes
+                        logger.critical("giving up the final commit; the store keeps the previous commit", metadata: ["error": "\(error)"])
+                        return
+                    }
+                    Thread.sleep(forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
+                    backoff = min(backoff * 2, .seconds(5))
+                    // After a failed log write RocksDB refuses writes until reopened; reopening
+                    // recovers the last good commit and the same batch is written again.
+                    do { try repository.reopen() } catch { logger.error("reopening the state store failed", metadata: ["error": "\(error)"]) }
                 }
-                Thread.sleep(forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
-                backoff = min(backoff * 2, .seconds(5))
-                // After a failed log write RocksDB refuses writes until reopened; reopening
-                // recovers the last good commit and the same batch is written again.
-                do { try repository.reopen() } catch { logger.error("reopening the state store failed", metadata: ["error": "\(error)"]) }
             }
         }
         let elapsed = clock.now - started
         let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let completedAt = wallClock()
         withState { state in
             for (tp, offset) in offsets where tp.topic == configuration.eventsTopic { state.committedOffsets[tp.partition] = offset }
             for (tp, offset) in offsets where split && tp.topic == configuration.itemsTopic { state.itemCommitted[tp.partition] = offset }
             if let engagements = offsets[TopicPartition(topic: configuration.engagementsTopic, partition: 0)] {
                 state.engagementsCommitted = engagements
             }
-            state.lastCommitAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
-            state.lastCommitDurationMillis = millis
+            // Every completed commit counts, an empty one too: the stall alarm watches the commit
+            // loop, not the traffic.
+            state.lastCompletedCommitAtMillis = completedAt
+            if !changes.isEmpty {
+                state.lastCommitAtMillis = completedAt
+                state.lastCommitDurationMillis = millis
+            }
             state.lastCommitError = nil
         }
+        guard !changes.isEmpty else { return }
         metrics.commits.increment()
         metrics.commitDuration.recordNanoseconds(Int64(millis * 1e6))
         metrics.commitBytes.record(changes.byteCount)
@@ -585,52 +731,28 @@ final class IngestPipeline: @unchecked Sendable {
         directory.publish(partitions: partitions)
     }
 
-    private func refreshStatus(consumer: KafkaConsumer, now: ContinuousClock.Instant) {
+    /// Throughput, family sizes and the watermark gauge, on the ingest thread. Lags and the stall
+    /// alarm are kept by ``EndOffsetMonitor`` on its own thread, so they stay true while this
+    /// thread is blocked.
+    private func refreshStatus(now: ContinuousClock.Instant) {
         let elapsed = now - lastStatus
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         lastStatus = now
         let refreshSizes = now - lastSizes >= .seconds(5) || withState { $0.familySizes.isEmpty }
         if refreshSizes { lastSizes = now }
-        let (applied, lag, watermark, lags, sizes): (UInt64, Int64, Int64?, [Int32: Int64], [FamilySize]?) = withState { state in
+        let (applied, watermark, sizes): (UInt64, Int64?, [FamilySize]?) = withState { state in
             var applied: UInt64 = 0
-            var lag: Int64 = 0
-            var lags: [Int32: Int64] = [:]
             var watermark: Int64? = nil
             for shard in state.ownedShards {
                 applied += shard.counters.appliedTotal
-                let tp = TopicPartition(topic: configuration.eventsTopic, partition: shard.partition)
-                if let cached = consumer.cachedWatermarks(tp)?.high, cached >= 0 {
-                    // The cached high watermark is from the last fetch; never report an end
-                    // before what has already been applied.
-                    let high = max(cached, shard.nextOffset ?? 0)
-                    state.endOffsets[shard.partition] = high
-                    let partitionLag = high - (shard.nextOffset ?? 0)
-                    lags[shard.partition] = partitionLag
-                    lag += partitionLag
-                }
                 if let w = shard.watermark?.millis { watermark = max(watermark ?? w, w) }
-            }
-            if split {
-                for shard in state.ownedItemShards {
-                    let tp = TopicPartition(topic: configuration.itemsTopic, partition: shard.partition)
-                    if let cached = consumer.cachedWatermarks(tp)?.high, cached >= 0 {
-                        state.itemEnds[shard.partition] = max(cached, shard.nextOffset ?? 0)
-                    }
-                }
-                if state.ownsEngagements,
-                    let cached = consumer.cachedWatermarks(TopicPartition(topic: configuration.engagementsTopic, partition: 0))?.high, cached >= 0
-                {
-                    state.engagementsEnd = max(cached, state.instance.nextOffset ?? 0)
-                }
             }
             let delta = applied >= appliedAtLastStatus ? applied - appliedAtLastStatus : 0
             state.eventsPerSecond = seconds > 0 ? Double(delta) / seconds : 0
             if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards + state.ownedItemShards) }
-            return (applied, lag, watermark, lags, refreshSizes ? state.familySizes : nil)
+            return (applied, watermark, refreshSizes ? state.familySizes : nil)
         }
         appliedAtLastStatus = applied
-        metrics.lag.record(lag)
-        for (partition, value) in lags { metrics.lag(partition: partition).record(value) }
         for size in sizes ?? [] { metrics.recordSize(family: size.family, entries: size.entries, bytes: size.bytes) }
         if let watermark { metrics.watermark.record(watermark) }
         metrics.deadLetterPending.record(deadLetters.pendingCount)
@@ -713,7 +835,6 @@ final class IngestPipeline: @unchecked Sendable {
                 case configuration.engagementsTopic where split:
                     state.ownsEngagements = false
                     state.engagementsCommitted = nil
-                    state.engagementsEnd = nil
                     state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
                 default: break
                 }

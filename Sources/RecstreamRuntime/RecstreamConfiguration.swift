@@ -91,6 +91,31 @@ public struct RecstreamConfiguration: Sendable {
     public var allowedLatenessMillis: Int64 = 600_000
     /// Key `ingest.dedup_window_ms`, default 600000 (10 minutes); at least the allowed lateness.
     public var dedupWindowMillis: Int64 = 600_000
+    /// An event whose `ts` is more than this ahead of the wall clock goes to the dead-letter topic
+    /// (reason `future_ts`) and never moves a watermark. Key `ingest.max_future_ms`, default
+    /// 300000 (5 minutes): wider than ordinary client clock drift, and below the allowed lateness,
+    /// so an accepted event at the limit cannot make on-time events late.
+    public var maxFutureMillis: Int64 = 300_000
+    /// `/v1/status` reports `stalled` and `/readyz` fails when no commit completed for this long.
+    /// Key `ingest.stall_after_ms`, default 60000: above every bounded wait inside one commit
+    /// (the dead-letter time-out, storage retries of a few seconds).
+    public var stallAfterMillis: Int64 = 60_000
+
+    // MARK: dead letters
+    /// Largest value written to the dead-letter topic; a longer refused record is cut to this
+    /// (header `recstream.truncated`, `recstream.original.size` the real size). Key
+    /// `dead_letter.max_value_bytes`, default 65536.
+    public var deadLetterMaxValueBytes = 64 * 1024
+    /// How long one dead-letter record may take to be acknowledged, retries included, before it
+    /// is recorded in the state store as undeliverable. Key `dead_letter.timeout_ms`, default 30000.
+    public var deadLetterTimeoutMillis: Int64 = 30_000
+
+    // MARK: identities
+    /// Ids one dictionary (a shard's users or items, the engagement stage's users or items) may
+    /// hold; an event naming a new id beyond it goes to the dead-letter topic (reason
+    /// `dictionary_full`). Key `state.max_dictionary_ids`, default 2000000000 (below the 2^31 the
+    /// dense indices allow).
+    public var maxDictionaryIDs = 2_000_000_000
 
     // MARK: exposure
     /// Days of event time an exposure is remembered (at least; at most one slice more). Key
@@ -236,6 +261,14 @@ public struct RecstreamConfiguration: Sendable {
         if commitIntervalMillis < 10 { problems.append("state.commit_interval_ms must be >= 10, got \(commitIntervalMillis)") }
         if !(1...100_000).contains(maxBatch) { problems.append("ingest.max_batch: 1...100000, got \(maxBatch)") }
         if maxRecordBytes < 256 { problems.append("ingest.max_record_bytes must be >= 256") }
+        if !(1024...(900 * 1024)).contains(deadLetterMaxValueBytes) {
+            problems.append("dead_letter.max_value_bytes: 1024...921600 (below Kafka's 1 MB record limit), got \(deadLetterMaxValueBytes)")
+        }
+        if deadLetterTimeoutMillis < 100 { problems.append("dead_letter.timeout_ms must be >= 100, got \(deadLetterTimeoutMillis)") }
+        if stallAfterMillis < commitIntervalMillis {
+            problems.append("ingest.stall_after_ms (\(stallAfterMillis)) must be at least state.commit_interval_ms (\(commitIntervalMillis))")
+        }
+        if !(1...2_000_000_000).contains(maxDictionaryIDs) { problems.append("state.max_dictionary_ids: 1...2000000000, got \(maxDictionaryIDs)") }
         problems += shardConfiguration.validate().map { "ingest: \($0)" }
         do { _ = try cooccurrence() } catch { problems.append(error.description) }
         do { _ = try embedding() } catch { problems.append(error.description) }

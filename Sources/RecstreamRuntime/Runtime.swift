@@ -62,8 +62,17 @@ public final class Runtime: AdminOperations, Sendable {
             split
             ? InstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
             : try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
-        engine = StateEngine(
+        let engine = StateEngine(
             configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance, ownsEngagements: !split)
+        self.engine = engine
+        // Facts about this state directory that must survive restarts.
+        let dataLoss = try repository.dataLossEvents()
+        let undeliverable = try repository.undeliverable(limit: EngineState.undeliverableKept)
+        engine.lock.withLock {
+            engine.state.dataLoss = dataLoss
+            engine.state.undeliverable = undeliverable.records
+            engine.state.undeliverableCount = undeliverable.total
+        }
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
             metricsFactory: metricsFactory, logger: logger)
@@ -87,6 +96,15 @@ public final class Runtime: AdminOperations, Sendable {
         lookalikeSummaryService = PeriodicService(interval: .milliseconds(lookalikeConfiguration.summaryIntervalMillis)) {
             _ = try? await summaryJob.run()
         }
+    }
+
+    /// Refused records the dead-letter topic did not take, from the state store.
+    public func undeliverable(limit: Int) async throws -> UndeliverableList {
+        let repository = self.repository
+        return try await Task.detached {
+            let (records, total) = try repository.undeliverable(limit: limit)
+            return UndeliverableList(total: total, records: records)
+        }.value
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).

@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamKafka
 
 /// The state one instance owns, shared between the ingest thread (the only writer) and the query
 /// API (readers). Implements ``StateQueries``: every read takes the engine lock briefly, copies
@@ -13,17 +14,51 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     let startedAtMillis: Int64
     /// Guarded by `lock`; set once the bootstrap address is known.
     var bootstrapServers: String
+    let wallClock: @Sendable () -> Int64
+    /// An end offset older than this is stale: the partition's lag is reported unknown.
+    static let endOffsetFreshMillis: Int64 = 5_000
 
     public init(
         configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
-        ownsEngagements: Bool = true
+        ownsEngagements: Bool = true, wallClock: @escaping @Sendable () -> Int64 = WallClock.system
     ) {
         state = EngineState(instance: instance)
         state.ownsEngagements = ownsEngagements
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers
-        startedAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
+        self.wallClock = wallClock
+        startedAtMillis = wallClock()
+    }
+
+    /// Whether the instance can answer keyed queries yet: false until its first assignment is
+    /// installed (a restarted instance waiting for its partitions), so routes answer 503 with
+    /// Retry-After instead of a 404 that would read as "no data".
+    public func warmingUp() -> String? {
+        // Split mode: queries go to the owners' claims (forwarding answers 503 while a partition
+        // has no fresh owner), and an instance may rightly own nothing.
+        guard configuration.pipelineMode == .single else { return nil }
+        return lock.withLock {
+            guard state.ownedShards.isEmpty else { return nil }
+            return state.consuming ? "no partitions assigned yet (joining the consumer group, restoring state)" : "ingest has not started"
+        }
+    }
+
+    /// Every partition this instance owns now, of every topic it consumes.
+    func ownedTopicPartitions() -> [TopicPartition] {
+        lock.withLock {
+            state.ownedShards.map { TopicPartition(topic: configuration.eventsTopic, partition: $0.partition) }
+                + state.ownedItemShards.map { TopicPartition(topic: configuration.itemsTopic, partition: $0.partition) }
+                + (configuration.pipelineMode == .split && state.ownsEngagements
+                    ? [TopicPartition(topic: configuration.engagementsTopic, partition: 0)] : [])
+        }
+    }
+
+    /// The end offset of `tp` if the brokers reported it recently, and its age in seconds.
+    private func liveEnd(_ tp: TopicPartition, now: Int64) -> (offset: Int64?, age: Double?) {
+        guard let end = state.liveEnds[tp] else { return (nil, nil) }
+        let age = Double(now - end.atMillis) / 1000
+        return (now - end.atMillis <= Self.endOffsetFreshMillis ? end.offset : nil, age)
     }
 
     /// Whether this instance serves the engagement stage's state (co-occurrence, histories, seeds,
@@ -68,26 +103,40 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     }
 
     public func status() -> InstanceStatus {
-        lock.withLock {
+        let now = wallClock()
+        return lock.withLock {
             let shards = state.ownedShards
-            let partitions = shards.map { shard in
-                PartitionStatus(
+            func end(_ topic: String, _ partition: Int32) -> (offset: Int64?, age: Double?) {
+                liveEnd(TopicPartition(topic: topic, partition: partition), now: now)
+            }
+            let userPartitions: [PartitionStatus] = shards.map { shard in
+                let e = end(configuration.eventsTopic, shard.partition)
+                return PartitionStatus(
                     topic: configuration.eventsTopic, partition: shard.partition, appliedOffset: shard.nextOffset,
-                    committedOffset: state.committedOffsets[shard.partition], endOffset: state.endOffsets[shard.partition],
+                    committedOffset: state.committedOffsets[shard.partition], endOffset: e.offset,
                     watermarkMillis: shard.watermark?.millis, applied: shard.counters.appliedTotal,
-                    duplicates: shard.counters.duplicates, late: shard.counters.late, rejected: shard.counters.rejected)
-            } + state.ownedItemShards.map { shard in
-                PartitionStatus(
+                    duplicates: shard.counters.duplicates, late: shard.counters.late, rejected: shard.counters.rejected,
+                    endOffsetAgeSeconds: e.age, lateExposuresKept: shard.counters.lateExposuresKept)
+            }
+            let itemPartitions: [PartitionStatus] = state.ownedItemShards.map { shard in
+                let e = end(configuration.itemsTopic, shard.partition)
+                return PartitionStatus(
                     topic: configuration.itemsTopic, partition: shard.partition, appliedOffset: shard.nextOffset,
-                    committedOffset: state.itemCommitted[shard.partition], endOffset: state.itemEnds[shard.partition], watermarkMillis: shard.watermark?.millis, applied: shard.counters.appliedTotal,
-                    duplicates: shard.counters.duplicates, late: shard.counters.late, rejected: [:])
-            } + (configuration.pipelineMode == .split && state.ownsEngagements
-                ? [
+                    committedOffset: state.itemCommitted[shard.partition], endOffset: e.offset, watermarkMillis: shard.watermark?.millis,
+                    applied: shard.counters.appliedTotal, duplicates: shard.counters.duplicates, late: shard.counters.late,
+                    rejected: shard.counters.rejected, endOffsetAgeSeconds: e.age)
+            }
+            var partitions = userPartitions + itemPartitions
+            if configuration.pipelineMode == .split && state.ownsEngagements {
+                let e = end(configuration.engagementsTopic, 0)
+                partitions.append(
                     PartitionStatus(
                         topic: configuration.engagementsTopic, partition: 0, appliedOffset: state.instance.nextOffset,
-                        committedOffset: state.engagementsCommitted, endOffset: state.engagementsEnd, watermarkMillis: state.instance.watermark?.millis,
-                        applied: 0, duplicates: 0, late: 0, rejected: [:])
-                ] : [])
+                        committedOffset: state.engagementsCommitted, endOffset: e.offset, watermarkMillis: state.instance.watermark?.millis,
+                        applied: 0, duplicates: 0, late: 0, rejected: [:], endOffsetAgeSeconds: e.age))
+            }
+            let sinceCommit = Double(now - (state.lastCompletedCommitAtMillis ?? startedAtMillis)) / 1000
+            let stallAfter = Double(configuration.stallAfterMillis) / 1000
             return InstanceStatus(
                 version: version, bootstrapServers: bootstrapServers, groupID: configuration.groupID,
                 eventsTopic: configuration.eventsTopic, deadLetterTopic: configuration.deadLetterTopic,
@@ -96,7 +145,9 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 eventsPerSecond: state.eventsPerSecond, watermarkMillis: ItemStatsQuery.watermark(of: shards)?.millis,
                 consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss,
                 lastRecordAtMillis: state.lastRecordAtMillis,
-                secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(Int64(Date().timeIntervalSince1970 * 1000) - $0) / 1000 })
+                secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(now - $0) / 1000 },
+                secondsSinceLastCommit: sinceCommit, stalled: state.consuming && sinceCommit > stallAfter, stallAfterSeconds: stallAfter,
+                undeliverableRecords: state.undeliverableCount)
         }
     }
 

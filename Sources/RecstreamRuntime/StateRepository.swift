@@ -142,6 +142,29 @@ final class StateRepository: @unchecked Sendable {
         return engagements
     }
 
+    /// Every data-loss event recorded in this state directory, oldest source position first.
+    func dataLossEvents() throws -> [DataLossEvent] {
+        var events: [DataLossEvent] = []
+        try store.scan(prefix: DataLossEvent.keyPrefix) { _, value in
+            events.append(try DataLossEvent.decode(Array(value)))
+            return true
+        }
+        return events
+    }
+
+    /// Refused records the dead-letter topic did not take, in source order, at most `limit`
+    /// (from the first), and how many there are in all.
+    func undeliverable(limit: Int) throws -> (records: [UndeliverableRecord], total: Int) {
+        var records: [UndeliverableRecord] = []
+        var total = 0
+        try store.scan(prefix: UndeliverableRecord.keyPrefix) { _, value in
+            total += 1
+            if records.count < limit { records.append(try UndeliverableRecord.decode(Array(value))) }
+            return true
+        }
+        return (records, total)
+    }
+
     static let commitKey: [UInt8] = Array("F/commit".utf8)
     /// The sidecar file naming the last commit written; see ``verifyNotRolledBack()``.
     var commitMarkerPath: String { (path as NSString).appendingPathComponent("RECSTREAM-COMMIT") }

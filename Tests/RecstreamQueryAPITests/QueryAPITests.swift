@@ -240,6 +240,7 @@ struct QueryAPITests {
         func recompute() async throws -> RecomputeReport {
             RecomputeReport(engagements: 1, engagementsInWindow: 1, items: 1, windowEndMillis: 0, seconds: 0, swapped: true)
         }
+        func undeliverable(limit: Int) async throws -> UndeliverableList { UndeliverableList(total: 0, records: []) }
     }
 
     @Test(arguments: [

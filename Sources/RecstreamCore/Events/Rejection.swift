@@ -28,6 +28,15 @@ public enum RejectReason: String, CaseIterable, Sendable, Hashable, Codable {
     case recordTooLarge = "record_too_large"
     /// The record's content-type header names an encoding recstream does not read.
     case unsupportedContentType = "unsupported_content_type"
+    /// `ts` is further ahead of the wall clock than `ingest.max_future_ms` (a client clock set in
+    /// the future). Decided by the runtime, which owns the clock, not by the decoder: such an
+    /// event would move its partition's watermark into the future, making every on-time event
+    /// after it late.
+    case futureTimestamp = "future_ts"
+    /// The event names a user or item id that is new while its shard's id dictionary is at its
+    /// cap (`state.max_dictionary_ids` or 4 GiB of id bytes). Decided by the runtime; the events
+    /// of known ids keep flowing.
+    case dictionaryFull = "dictionary_full"
 }
 
 /// A refused record: the reason, and a one-line detail for people ("user_id is 130 bytes, the

@@ -65,9 +65,20 @@ public struct ExposureFilters: ShardFamily {
     /// ``recordExposure(user:itemHash:at:watermark:)`` for exposures instead.
     public mutating func apply(_ event: ShardEvent) {}
 
-    /// Does nothing: an exposure later than the shard's allowed lateness is not remembered (the
-    /// shard counts it as late).
+    /// Does nothing: the shard offers late exposures to ``recordExposure(user:itemHash:at:watermark:)``
+    /// itself (the filter keeps every exposure inside its retention, late or not).
     public mutating func recordLateDrop(_ event: ShardEvent) {}
+
+    /// Whether an exposure at `time` is inside the retention at `watermark` (with the
+    /// configuration's geometry): its slice ends after W − N. An exposure outside it would be
+    /// forgotten at once, so the shard neither records it nor interns its user.
+    public func retains(_ time: EventTime, watermark: EventTime) -> Bool {
+        let length = configuration.sliceLengthMillis
+        let q = time.millis / length
+        let slice = (time.millis % length != 0 && time.millis < 0) ? q - 1 : q
+        let (cutoff, overflow) = watermark.millis.subtractingReportingOverflow(configuration.retentionMillis)
+        return overflow || (slice + 1) * length > cutoff
+    }
 
     /// Remembers that `user` was shown the item at `time`. `watermark` is the shard's watermark
     /// including this event. Then sweeps a few users for expired slices.

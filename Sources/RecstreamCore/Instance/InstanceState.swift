@@ -59,6 +59,21 @@ public struct InstanceState: Sendable {
         seeds.apply(engagement, watermark: mark)
     }
 
+    /// Whether an engagement of `userID` with `itemID` would intern no new id beyond `maxIDs` per
+    /// dictionary (see ``Shard/admits(_:idBytes:maxIDs:)``).
+    public func admits(type: EventType, userID: Span<UInt8>, itemID: Span<UInt8>, maxIDs: Int) -> Bool {
+        guard isEngagement(type) else { return true }
+        return users.admits(userID, maxCount: maxIDs) && items.admits(itemID, maxCount: maxIDs)
+    }
+
+    /// Moves past a record of the engagement topic without applying it (its ids do not fit the
+    /// dictionaries; the runtime counts and logs it).
+    public mutating func skip(offset: Int64) {
+        if let next = nextOffset, offset < next { return }
+        nextOffset = offset + 1
+        metaDirty = true
+    }
+
     /// Two-stage pipeline: applies a record of the engagement topic read at `offset`. A record whose
     /// source offset was applied before (re-forwarded after an upstream restart) is ignored.
     @discardableResult

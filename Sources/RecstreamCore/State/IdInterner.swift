@@ -68,6 +68,18 @@ public struct IdInterner: Sendable {
         }
     }
 
+    /// Whether one more id of any length fits: fewer than `maxCount` ids, and room for a longest
+    /// id in the arena (offsets are 32-bit). O(1); callers check it before interning an id that
+    /// may be new, so a full dictionary refuses input instead of trapping.
+    @inline(__always) public func hasRoom(maxCount: Int) -> Bool {
+        count < min(maxCount, Int(Int32.max)) && arena.count + Int(UInt8.max) + 1 <= Int(UInt32.max)
+    }
+
+    /// Whether interning `bytes` would succeed under `maxCount`: it is known, or there is room.
+    public func admits(_ bytes: Span<UInt8>, maxCount: Int) -> Bool {
+        hasRoom(maxCount: maxCount) || lookup(bytes) != nil
+    }
+
     /// The index of `bytes`, interning it first if needed.
     /// - Returns: the index and whether it was new.
     public mutating func intern(_ bytes: Span<UInt8>) -> (index: Int32, isNew: Bool) {

@@ -64,7 +64,11 @@ public struct Shard: Sendable {
         }
         let previous = watermark ?? event.time
         if event.time.millis < previous.millis - configuration.allowedLatenessMillis {
+            // Late for the windowed families, whose exactness rests on the dedup memory (it spans
+            // the allowed lateness only). The exposure filter is a set: remembering an exposure
+            // twice changes nothing, so it keeps every exposure inside its own retention.
             counters.late += 1
+            if rememberExposure(event, ids: ids, watermark: previous) { counters.lateExposuresKept += 1 }
             if configuration.forwardsItemSide { return .late }
             let item = items.intern(ids.extracting(event.itemID)).index
             itemStatistics.recordLateDrop(
@@ -84,15 +88,45 @@ public struct Shard: Sendable {
                 type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
             itemStatistics.apply(shardEvent)
         }
-        if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
-            let itemBytes = ids.extracting(event.itemID)
-            let hash = ExposureHash(itemBytes)
-            let user = users.intern(ids.extracting(event.userID)).index
-            if event.type == .exposure || !exposureFilters.contains(user: user, itemHash: hash, watermark: newWatermark) {
-                exposureFilters.recordExposure(user: user, itemHash: hash, at: event.time, watermark: newWatermark)
-            }
-        }
+        rememberExposure(event, ids: ids, watermark: newWatermark)
         return .applied
+    }
+
+    /// Records an exposure (or, with `clickImpliesExposure`, a click on an item the filter does
+    /// not hold) in the user's filter, evaluated at `watermark`. Returns whether the filter took
+    /// it: false for other types and for an exposure older than the filter's retention.
+    @discardableResult
+    private mutating func rememberExposure(_ event: DecodedEvent, ids: Span<UInt8>, watermark: EventTime) -> Bool {
+        guard event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) else { return false }
+        let hash = ExposureHash(ids.extracting(event.itemID))
+        if event.type == .click, let known = users.lookup(ids.extracting(event.userID)),
+            exposureFilters.contains(user: known, itemHash: hash, watermark: watermark)
+        {
+            return false
+        }
+        guard exposureFilters.retains(event.time, watermark: watermark) else { return false }
+        let user = users.intern(ids.extracting(event.userID)).index
+        exposureFilters.recordExposure(user: user, itemHash: hash, at: event.time, watermark: watermark)
+        return true
+    }
+
+    /// Whether applying `event` would intern no new id beyond `maxIDs` per dictionary (nor past
+    /// the 4 GiB of id bytes a dictionary can address). The runtime refuses an event that fails
+    /// this (dead-letter reason `dictionary_full`) instead of letting a dictionary trap; events
+    /// naming known ids always pass. O(1) while the dictionaries have room.
+    public func admits(_ event: DecodedEvent, idBytes: [UInt8], maxIDs: Int) -> Bool {
+        let ids = idBytes.span
+        if !configuration.forwardsItemSide && !items.admits(ids.extracting(event.itemID), maxCount: maxIDs) { return false }
+        if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
+            return users.admits(ids.extracting(event.userID), maxCount: maxIDs)
+        }
+        return true
+    }
+
+    /// Item-keyed stage: whether a forwarded record's item fits the dictionary (see
+    /// ``admits(_:idBytes:maxIDs:)``).
+    public func admitsForwarded(_ event: ForwardedEvent, maxIDs: Int) -> Bool {
+        items.admits(event.itemID.span, maxCount: maxIDs)
     }
 
     /// Item-keyed stage: applies a record of the item repartition topic read at `offset`. A record
@@ -237,7 +271,7 @@ public struct Shard: Sendable {
 
     private func encodeMeta() -> [UInt8] {
         var w = BinaryWriter(capacity: 96)
-        w.append(2)  // meta record version
+        w.append(3)  // meta record version
         w.appendSignedVarint(nextOffset ?? -1)
         w.appendSignedVarint(watermark?.millis ?? -1)
         w.appendVarint(commitSequence)
@@ -252,13 +286,14 @@ public struct Shard: Sendable {
             w.appendVarint(n)
         }
         sources.encode(into: &w)
+        w.appendVarint(counters.lateExposuresKept)
         return w.bytes
     }
 
     private mutating func restoreMeta(_ value: [UInt8]) throws(StateDecodingError) {
         var r = BinaryReader(value)
         let version = try r.readByte()
-        guard version == 1 || version == 2 else { throw StateDecodingError("shard meta version \(version)") }
+        guard (1...3).contains(version) else { throw StateDecodingError("shard meta version \(version)") }
         let offset = try r.readSignedVarint()
         nextOffset = offset >= 0 ? offset : nil
         let mark = try r.readSignedVarint()
@@ -279,6 +314,7 @@ public struct Shard: Sendable {
             counters.rejected[reason] = try r.readVarint()
         }
         if version >= 2 { try sources.decode(from: &r) }
+        if version >= 3 { counters.lateExposuresKept = try r.readVarint() }
         try r.expectEnd()
     }
 

@@ -49,7 +49,9 @@ public enum ApplyOutcome: Sendable, Hashable {
     case applied
     /// An event with the same id was applied before; nothing changed.
     case duplicate
-    /// The event was older than the watermark minus the allowed lateness; counted, not applied.
+    /// The event was older than the watermark minus the allowed lateness: dropped by the windowed
+    /// families and counted as late. An exposure among them is still remembered by the exposure
+    /// filter when it is inside the filter's retention (see ``Shard/apply(_:idBytes:offset:)``).
     case late
     /// The record's offset was already reflected in the state (a redelivery); ignored.
     case alreadyApplied
@@ -60,7 +62,12 @@ public struct ShardCounters: Sendable, Hashable, Codable {
     /// Applied events by ``EventType/index``.
     public var applied: [UInt64] = Array(repeating: 0, count: EventType.count)
     public var duplicates: UInt64 = 0
+    /// Events older than the watermark minus the allowed lateness: dropped from the windowed
+    /// families (item statistics, co-occurrence, histories, seeds, the engagement log).
     public var late: UInt64 = 0
+    /// Of the late events, exposures the exposure filter still remembered because they were inside
+    /// its retention (a phone uploading yesterday's exposures after a flight).
+    public var lateExposuresKept: UInt64 = 0
     /// Records refused by the decoder, by reason.
     public var rejected: [RejectReason: UInt64] = [:]
 

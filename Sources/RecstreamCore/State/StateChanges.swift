@@ -39,6 +39,26 @@ public struct StateChanges: Sendable {
         rangeDeletes.append(RangeDelete(from: from, to: to))
     }
 
+    /// Folds in `later`, changes drained after these, so that writing the result equals writing
+    /// these and then `later` (a storage batch applies range deletes, then deletes, then puts).
+    /// A put here whose key `later` deletes, point-wise or by range, is dropped. Used to carry an
+    /// abandoned commit's changes into the next one. Cost: O(n log n) in the records.
+    public mutating func merge(later: StateChanges) {
+        if !later.deletes.isEmpty || !later.rangeDeletes.isEmpty {
+            let deleted = Set(later.deletes)
+            let ranges = later.rangeDeletes
+            puts.removeAll { put in
+                deleted.contains(put.key)
+                    || ranges.contains { range in
+                        put.key.lexicographicallyPrecedes(range.to) && !put.key.lexicographicallyPrecedes(range.from)
+                    }
+            }
+            byteCount = puts.reduce(0) { $0 + $1.key.count + $1.value.count } + deletes.reduce(0) { $0 + $1.count }
+                + rangeDeletes.reduce(0) { $0 + $1.from.count + $1.to.count }
+        }
+        append(later)
+    }
+
     public mutating func append(_ other: StateChanges) {
         puts.append(contentsOf: other.puts)
         deletes.append(contentsOf: other.deletes)

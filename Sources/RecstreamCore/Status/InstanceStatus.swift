@@ -31,16 +31,36 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
     public var partitions: [PartitionStatus]
     /// Entries and approximate bytes per state family, summed over owned partitions.
     public var state: [FamilySize]
-    /// Records given up as lost because the log no longer held them (see docs/events.md).
+    /// Records given up as lost because the log no longer held them (see docs/events.md);
+    /// persisted, so a restart still reports them.
     public var dataLoss: [DataLossEvent]
+    /// Seconds since the last commit completed (an empty one included), or since the start
+    /// before the first: how long the commit loop has not moved.
+    public var secondsSinceLastCommit: Double?
+    /// True while ingest runs and no commit completed for ``stallAfterSeconds``: the commit loop
+    /// is stuck (a blocked write, an unreachable broker). `/readyz` fails meanwhile.
+    public var stalled: Bool
+    /// `ingest.stall_after_ms` in seconds.
+    public var stallAfterSeconds: Double
+    /// Total lag over owned partitions; nil (unknown, never 0) while any owned partition's end
+    /// offset is unknown or stale.
+    public var totalLag: Int64?
+    /// Refused records the dead-letter topic did not take, recorded in the state store instead
+    /// (`recstream admin undeliverable` lists them).
+    public var undeliverableRecords: Int
 
     public init(
         version: String, bootstrapServers: String, groupID: String, eventsTopic: String, deadLetterTopic: String,
         startedAtMillis: Int64, lastCommitAtMillis: Int64? = nil, lastCommitDurationMillis: Double? = nil,
         lastCommitError: String? = nil, eventsPerSecond: Double = 0, watermarkMillis: Int64? = nil,
         consuming: Bool = false, partitions: [PartitionStatus] = [], state: [FamilySize] = [],
-        dataLoss: [DataLossEvent] = [], lastRecordAtMillis: Int64? = nil, secondsSinceLastRecord: Double? = nil
+        dataLoss: [DataLossEvent] = [], lastRecordAtMillis: Int64? = nil, secondsSinceLastRecord: Double? = nil,
+        secondsSinceLastCommit: Double? = nil, stalled: Bool = false, stallAfterSeconds: Double = 60, undeliverableRecords: Int = 0
     ) {
+        self.secondsSinceLastCommit = secondsSinceLastCommit
+        self.stalled = stalled
+        self.stallAfterSeconds = stallAfterSeconds
+        self.undeliverableRecords = undeliverableRecords
         self.lastRecordAtMillis = lastRecordAtMillis
         self.secondsSinceLastRecord = secondsSinceLastRecord
         self.version = version
@@ -58,16 +78,70 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
         self.partitions = partitions
         self.state = state
         self.dataLoss = dataLoss
+        self.totalLag = Self.total(of: partitions)
     }
 
-    /// Total lag over owned partitions, when every end offset is known.
-    public var totalLag: Int64? {
+    /// The sum of the partitions' lags when every one is known; nil otherwise (and for none).
+    public static func total(of partitions: [PartitionStatus]) -> Int64? {
+        guard !partitions.isEmpty else { return nil }
         var sum: Int64 = 0
         for p in partitions {
             guard let lag = p.lag else { return nil }
             sum += lag
         }
         return sum
+    }
+
+    /// Why this instance should not take traffic yet, one line each; empty when ready. Ready
+    /// means: ingest runs, partitions are assigned, every owned partition's lag is known and the
+    /// total is at most `maxLag`, and commits are not stalled.
+    public func notReadyReasons(maxLag: Int64) -> [String] {
+        var reasons: [String] = []
+        if !consuming { reasons.append("ingest is not consuming") }
+        if partitions.isEmpty { reasons.append("no partitions assigned (state not restored yet, or more instances than partitions)") }
+        let unknown = partitions.filter { $0.lag == nil }
+        if !unknown.isEmpty {
+            reasons.append(
+                "lag unknown for \(unknown.count) of \(partitions.count) partitions (end offsets not reported yet): "
+                    + unknown.prefix(8).map { "\($0.topic)[\($0.partition)]" }.joined(separator: ", "))
+        }
+        if let totalLag, totalLag > maxLag { reasons.append("consumer lag \(totalLag) is above \(maxLag)") }
+        if stalled {
+            reasons.append(
+                "commits stalled: none completed for \(Int(secondsSinceLastCommit ?? 0)) s (ingest.stall_after_ms = \(Int(stallAfterSeconds * 1000)))"
+                    + (lastCommitError.map { "; last error: \($0)" } ?? ""))
+        }
+        return reasons
+    }
+}
+
+extension InstanceStatus {
+    /// Encodes every optional as `null` when absent (an unknown total lag is `null`, never a
+    /// missing key a reader might default to 0).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(bootstrapServers, forKey: .bootstrapServers)
+        try c.encode(groupID, forKey: .groupID)
+        try c.encode(eventsTopic, forKey: .eventsTopic)
+        try c.encode(deadLetterTopic, forKey: .deadLetterTopic)
+        try c.encode(startedAtMillis, forKey: .startedAtMillis)
+        try c.encode(lastCommitAtMillis, forKey: .lastCommitAtMillis)
+        try c.encode(lastCommitDurationMillis, forKey: .lastCommitDurationMillis)
+        try c.encode(lastCommitError, forKey: .lastCommitError)
+        try c.encode(eventsPerSecond, forKey: .eventsPerSecond)
+        try c.encode(watermarkMillis, forKey: .watermarkMillis)
+        try c.encode(consuming, forKey: .consuming)
+        try c.encode(lastRecordAtMillis, forKey: .lastRecordAtMillis)
+        try c.encode(secondsSinceLastRecord, forKey: .secondsSinceLastRecord)
+        try c.encode(partitions, forKey: .partitions)
+        try c.encode(state, forKey: .state)
+        try c.encode(dataLoss, forKey: .dataLoss)
+        try c.encode(secondsSinceLastCommit, forKey: .secondsSinceLastCommit)
+        try c.encode(stalled, forKey: .stalled)
+        try c.encode(stallAfterSeconds, forKey: .stallAfterSeconds)
+        try c.encode(totalLag, forKey: .totalLag)
+        try c.encode(undeliverableRecords, forKey: .undeliverableRecords)
     }
 }
 
@@ -79,20 +153,31 @@ public struct PartitionStatus: Sendable, Codable, Hashable {
     public var appliedOffset: Int64?
     /// Next offset recorded in the last durable commit.
     public var committedOffset: Int64?
-    /// The partition's log end offset as last seen by the consumer.
+    /// The partition's log end offset as the broker last reported it (refreshed every second);
+    /// nil while unknown or older than a few seconds.
     public var endOffset: Int64?
-    /// endOffset - appliedOffset.
+    /// endOffset − appliedOffset, at least 0 (the end is read a moment before the applied offset,
+    /// so records that arrived in between can put the applied offset ahead); nil (unknown, never 0)
+    /// while the end offset is unknown.
     public var lag: Int64?
+    /// Seconds since the end offset was reported.
+    public var endOffsetAgeSeconds: Double?
     public var watermarkMillis: Int64?
     public var applied: UInt64
     public var duplicates: UInt64
+    /// Events dropped from the windowed families as later than the allowed lateness.
     public var late: UInt64
+    /// Of those, exposures the exposure filter still remembered (inside its retention).
+    public var lateExposuresKept: UInt64
     public var rejected: [RejectReason: UInt64]
 
     public init(
         topic: String, partition: Int32, appliedOffset: Int64?, committedOffset: Int64?, endOffset: Int64?,
-        watermarkMillis: Int64?, applied: UInt64, duplicates: UInt64, late: UInt64, rejected: [RejectReason: UInt64]
+        watermarkMillis: Int64?, applied: UInt64, duplicates: UInt64, late: UInt64, rejected: [RejectReason: UInt64],
+        endOffsetAgeSeconds: Double? = nil, lateExposuresKept: UInt64 = 0
     ) {
+        self.endOffsetAgeSeconds = endOffsetAgeSeconds
+        self.lateExposuresKept = lateExposuresKept
         self.topic = topic
         self.partition = partition
         self.appliedOffset = appliedOffset
@@ -104,6 +189,27 @@ public struct PartitionStatus: Sendable, Codable, Hashable {
         self.duplicates = duplicates
         self.late = late
         self.rejected = rejected
+    }
+}
+
+extension PartitionStatus {
+    /// Encodes an unknown end offset and lag as `null` rather than leaving the keys out, so a
+    /// reader cannot mistake "not reported" for an absent field it may default to 0.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(topic, forKey: .topic)
+        try c.encode(partition, forKey: .partition)
+        try c.encode(appliedOffset, forKey: .appliedOffset)
+        try c.encode(committedOffset, forKey: .committedOffset)
+        try c.encode(endOffset, forKey: .endOffset)
+        try c.encode(lag, forKey: .lag)
+        try c.encode(endOffsetAgeSeconds, forKey: .endOffsetAgeSeconds)
+        try c.encode(watermarkMillis, forKey: .watermarkMillis)
+        try c.encode(applied, forKey: .applied)
+        try c.encode(duplicates, forKey: .duplicates)
+        try c.encode(late, forKey: .late)
+        try c.encode(lateExposuresKept, forKey: .lateExposuresKept)
+        try c.encode(rejected, forKey: .rejected)
     }
 }
 
@@ -167,6 +273,13 @@ public protocol StateQueries: Sendable {
     func exposed(pairs: [(userID: String, itemID: String)]) -> [Bool]
     /// The user's live exposure slices; nil when the user has none.
     func exposureSummary(_ userID: String) -> ExposureSummary?
+    /// Why keyed queries cannot be answered yet (no partitions assigned or restored), or nil
+    /// when they can.
+    func warmingUp() -> String?
+}
+
+extension StateQueries {
+    public func warmingUp() -> String? { nil }
 }
 
 /// An item and a count, in a ranking.
@@ -271,4 +384,19 @@ public protocol AdminOperations: Sendable {
     func checkpoint() async throws -> CheckpointReport
     /// Recomputes ItemCF and Swing exactly from the engagement log and swaps the result in.
     func recompute() async throws -> RecomputeReport
+    /// Refused records the dead-letter topic did not take (recorded in the state store instead),
+    /// in source order, at most `limit`.
+    func undeliverable(limit: Int) async throws -> UndeliverableList
+}
+
+/// `GET /v1/admin/undeliverable`: how many refused records the dead-letter topic did not take,
+/// and the first `limit` of them.
+public struct UndeliverableList: Sendable, Codable, Hashable {
+    public var total: Int
+    public var records: [UndeliverableRecord]
+
+    public init(total: Int, records: [UndeliverableRecord]) {
+        self.total = total
+        self.records = records
+    }
 }

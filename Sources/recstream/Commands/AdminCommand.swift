@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOHTTP1
+import RecstreamCore
 
 /// Options every admin command shares.
 struct APIOptions: ParsableArguments {
@@ -32,6 +33,7 @@ struct AdminCommand: AsyncParsableCommand {
               status          partitions owned, offsets, lag, commits, state sizes, throughput
               checkpoint      write a consistent copy of the committed state (needs the admin token off loopback)
               recompute       recompute ItemCF and Swing exactly from the engagement log now
+              undeliverable   refused records the dead-letter topic did not take (kept in the state store)
             Item statistics:
               item-stats      windowed counts, totals and smoothed rates of items
               top-items       the items with the most events of a type in a window
@@ -56,6 +58,7 @@ struct AdminCommand: AsyncParsableCommand {
             AdminHistoryCommand.self, AdminExposedCommand.self, AdminExposureSummaryCommand.self, AdminCheckpointCommand.self,
             AdminRecomputeCommand.self, AdminModelsCommand.self, AdminRollbackCommand.self, TrainCommand.self,
             AdminRetrieveCommand.self, AdminSeedsCommand.self, AdminScoreCommand.self, AdminLookalikeCommand.self,
+            AdminUndeliverableCommand.self,
         ]
     )
 }
@@ -86,8 +89,13 @@ struct AdminStatusCommand: AsyncParsableCommand {
                 Terminal.out(String(decoding: data, as: UTF8.self))
                 return
             }
-            guard let body = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw APIClient.Failure(description: "the status is not a JSON object")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let body: InstanceStatus
+            do {
+                body = try decoder.decode(InstanceStatus.self, from: data)
+            } catch {
+                throw APIClient.Failure(description: "\(options.api)/v1/status: not a status this version reads: \(error)")
             }
             Terminal.out(StatusRendering.render(body))
         }
@@ -334,6 +342,52 @@ struct AdminExposureSummaryCommand: AsyncParsableCommand {
                 [StatusRendering.time($0["start_millis"]), StatusRendering.time($0["end_millis"]), StatusRendering.int($0["estimated_count"]),
                  StatusRendering.int($0["bytes"]), String(format: "%.4f%%", ($0["estimated_fpr"] as? Double ?? 0) * 100)]
             }))
+        }
+    }
+}
+
+struct AdminUndeliverableCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "undeliverable",
+        abstract: "Refused records the dead-letter topic did not take, recorded in the state store instead.",
+        discussion: """
+            A refused record goes to the dead-letter topic with its reason. When that topic cannot take it \
+            (missing on a cluster without auto-creation, write not authorized, broker away longer than \
+            dead_letter.timeout_ms), ingest records the fact here, with the source topic, partition and \
+            offset (the record itself is still there until retention removes it), and goes on.
+            """)
+
+    @OptionGroup var options: APIOptions
+
+    @Option(help: "List at most this many, in source order (1...10000).")
+    var limit = 100
+
+    func run() async throws {
+        try await reportingFailures {
+            let (status, data) = try await options.client.request("/v1/admin/undeliverable?limit=\(limit)")
+            guard status == 200 else {
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+                let message = ((object?["error"] as? [String: Any])?["message"] as? String) ?? "HTTP \(status)"
+                throw APIClient.Failure(description: "\(options.api)/v1/admin/undeliverable: \(message)")
+            }
+            if options.json {
+                Terminal.out(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let list = try decoder.decode(UndeliverableList.self, from: data)
+            Terminal.out("\(list.total) refused records could not be written to the dead-letter topic")
+            guard !list.records.isEmpty else { return }
+            Terminal.out(
+                Terminal.table(
+                    ["source", "offset", "reason", "bytes", "recorded", "error"],
+                    list.records.map {
+                        [
+                            "\($0.topic)[\($0.partition)]", String($0.offset), $0.reason.rawValue, Terminal.grouped($0.originalBytes),
+                            StatusRendering.time($0.recordedAtMillis), String($0.error.prefix(80)),
+                        ]
+                    }))
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RecstreamCore
 
 /// Text renderings of the API's JSON for people.
 enum StatusRendering {
@@ -14,40 +15,50 @@ enum StatusRendering {
         return formatter.string(from: Date(timeIntervalSince1970: m / 1000))
     }
 
-    static func render(_ s: [String: Any]) -> String {
+    /// The status for people. An unknown lag prints `?` and keeps the total unknown: a partition
+    /// not read yet is never summed as caught up.
+    static func render(_ s: InstanceStatus) -> String {
         var lines: [String] = []
-        lines.append("recstream \(s["version"] as? String ?? "?")  group \(s["group_id"] as? String ?? "?")  brokers \(s["bootstrap_servers"] as? String ?? "?")")
+        lines.append("recstream \(s.version)  group \(s.groupID)  brokers \(s.bootstrapServers)")
         lines.append(
-            "consuming: \((s["consuming"] as? Bool) == true ? "yes" : "no")   events/s: \(int(s["events_per_second"]))   "
-                + "watermark: \(time(s["watermark_millis"]))   last commit: \(time(s["last_commit_at_millis"]))"
-                + ((s["last_commit_duration_millis"] as? Double).map { String(format: " (%.1f ms)", $0) } ?? ""))
-        if let error = s["last_commit_error"] as? String { lines.append("LAST COMMIT ERROR: \(error)") }
-        let partitions = (s["partitions"] as? [[String: Any]] ?? []).sorted { ($0["partition"] as? Int ?? 0) < ($1["partition"] as? Int ?? 0) }
-        var totalLag = 0
+            "consuming: \(s.consuming ? "yes" : "no")   events/s: \(int(s.eventsPerSecond))   "
+                + "watermark: \(time(s.watermarkMillis))   last commit: \(time(s.lastCommitAtMillis))"
+                + (s.lastCommitDurationMillis.map { String(format: " (%.1f ms)", $0) } ?? ""))
+        if s.stalled {
+            lines.append(
+                "STALLED: no commit completed for \(Int(s.secondsSinceLastCommit ?? 0)) s (threshold \(Int(s.stallAfterSeconds)) s)")
+        }
+        if let error = s.lastCommitError { lines.append("LAST COMMIT ERROR: \(error)") }
+        let partitions = s.partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         let rows = partitions.map { p -> [String] in
-            totalLag += p["lag"] as? Int ?? 0
-            let rejected = (p["rejected"] as? [String: Int] ?? [:]).values.reduce(0, +)
-            return [
-                "\(p["topic"] as? String ?? "?")[\(p["partition"] as? Int ?? -1)]", int(p["applied_offset"]),
-                int(p["committed_offset"]), int(p["end_offset"]), int(p["lag"]), int(p["applied"]), int(p["duplicates"]),
-                int(p["late"]), Terminal.grouped(rejected),
+            [
+                "\(p.topic)[\(p.partition)]", int(p.appliedOffset), int(p.committedOffset), int(p.endOffset),
+                p.lag.map { Terminal.grouped(Int($0)) } ?? "?", int(Int(p.applied)), int(Int(p.duplicates)), int(Int(p.late)),
+                Terminal.grouped(Int(p.rejected.values.reduce(0, +))),
             ]
         }
         lines.append("")
         lines.append(
             Terminal.table(
                 ["partition", "applied_to", "committed", "end", "lag", "events", "dups", "late", "dlq"], rows))
-        lines.append("total lag: \(Terminal.grouped(totalLag))")
-        let state = s["state"] as? [[String: Any]] ?? []
-        if !state.isEmpty {
-            lines.append("")
+        if let total = s.totalLag {
+            lines.append("total lag: \(Terminal.grouped(Int(total)))")
+        } else {
+            let unknown = s.partitions.filter { $0.lag == nil }.count
             lines.append(
-                Terminal.table(
-                    ["state family", "entries", "bytes"],
-                    state.map { [$0["family"] as? String ?? "?", int($0["entries"]), int($0["bytes"])] }))
+                s.partitions.isEmpty
+                    ? "total lag: unknown (no partitions assigned)" : "total lag: unknown (\(unknown) of \(s.partitions.count) partitions not reported yet)")
         }
-        for loss in s["data_loss"] as? [[String: Any]] ?? [] {
-            lines.append("DATA LOSS partition \(loss["partition"] as? Int ?? -1): \(loss["message"] as? String ?? "")")
+        if s.undeliverableRecords > 0 {
+            lines.append(
+                "UNDELIVERABLE: \(s.undeliverableRecords) refused records could not be written to \(s.deadLetterTopic) (recstream admin undeliverable)")
+        }
+        if !s.state.isEmpty {
+            lines.append("")
+            lines.append(Terminal.table(["state family", "entries", "bytes"], s.state.map { [$0.family, int($0.entries), int($0.bytes)] }))
+        }
+        for loss in s.dataLoss {
+            lines.append("DATA LOSS \(loss.topic)[\(loss.partition)]: \(loss.message)")
         }
         return lines.joined(separator: "\n")
     }
