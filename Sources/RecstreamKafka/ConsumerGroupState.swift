@@ -20,6 +20,9 @@ final class ConsumerGroupState {
     var queue: OpaquePointer?
     /// While true (inside `close()`), callbacks are applied at once instead of deferred.
     var applyImmediately = false
+    /// True when the application assigns partitions itself (no subscription, no group
+    /// management): assignments are then incremental whatever the group protocol.
+    var manual = false
     /// Rebalance callbacks not yet applied, in arrival order.
     var pending: [Rebalance] = []
     /// Partitions the listener has been given and not yet had revoked.
@@ -102,7 +105,7 @@ final class ConsumerGroupState {
             let starts = partitions.isEmpty ? [:] : listener.partitionsAssigned(partitions)
             let offsets = partitions.map { tp in (tp, (starts[tp] ?? defaultStart).native) }
             let list = TopicPartitionList(offsets)
-            if isCooperative(rk) {
+            if isCooperative(rk) || manual {
                 // rd_kafka_incremental_assign(): copies the list; returns an error object we own.
                 if let error = rd_kafka_incremental_assign(rk, list.pointer) {
                     rebalanceErrors.append(KafkaError(consuming: error))
@@ -132,8 +135,19 @@ final class ConsumerGroupState {
         }
     }
 
+    /// Manual assignment: tells the listener every owned partition is revoked and drops them
+    /// (librdkafka has no group to serve a final revoke for a manual assignment).
+    func revokeAllManual(rk: OpaquePointer) {
+        guard manual else { return }
+        let all = owned.sorted()
+        if !all.isEmpty {
+            listener.partitionsRevoked(all)
+            unassign(all, rk: rk)
+        }
+    }
+
     private func unassign(_ partitions: [TopicPartition], rk: OpaquePointer) {
-        if isCooperative(rk) {
+        if isCooperative(rk) || manual {
             let list = TopicPartitionList(partitions)
             // rd_kafka_incremental_unassign(): copies the list; returns an error object we own.
             if let error = rd_kafka_incremental_unassign(rk, list.pointer) {

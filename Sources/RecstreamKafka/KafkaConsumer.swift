@@ -129,6 +129,18 @@ public final class KafkaConsumer {
         }
     }
 
+    /// Takes `partitions` without group management (instead of `subscribe`): the listener's
+    /// `partitionsAssigned` runs at the next `poll`, exactly as for a group assignment, and
+    /// decides where each starts. Nothing else in the group can move them; `close()` revokes
+    /// them. May be called again to add partitions. The group id is still used for `commit`.
+    ///
+    /// - Throws: `_STATE` after `close()` or after `subscribe`.
+    public func assign(_ partitions: [TopicPartition]) throws(KafkaError) {
+        try checkOpen()
+        state.manual = true
+        state.pending.append(.assign(partitions))
+    }
+
     /// Serves group callbacks and hands out up to `maxRecords` records, one by one, to `body`.
     ///
     /// Waits up to `timeout` for the first record or event, then takes whatever else is
@@ -318,6 +330,7 @@ public final class KafkaConsumer {
         isClosed = true
         state.applyPending(rk: rk)
         state.applyImmediately = true
+        state.revokeAllManual(rk: rk)
         // rd_kafka_consumer_close(): leaves the group and serves the final revoke through the
         // rebalance callback on this thread.
         _ = rd_kafka_consumer_close(rk)

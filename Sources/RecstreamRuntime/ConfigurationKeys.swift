@@ -148,6 +148,10 @@ public enum ConfigurationKeys {
             name: "kafka.create_topics", help: "create missing topics at start, default true",
             apply: { c, v throws(ConfigurationError) in c.createTopics = try bool("kafka.create_topics", v) },
             read: { String($0.createTopics) }),
+        ConfigurationKey(
+            name: "instance.id", help: "this instance's identity in the group directory, default <host name>:<absolute state dir>",
+            apply: { c, v in c.instanceID = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
+            read: { $0.instanceID ?? "(host:state dir)" }),
         choice("kafka.start_from", "where a partition without state starts: earliest (default) or latest", \.startFrom),
         string("http.address", "query API HOST:PORT (port 0 = any free port), default 127.0.0.1:8080", \.httpAddress),
         ConfigurationKey(

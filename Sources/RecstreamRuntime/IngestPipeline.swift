@@ -46,8 +46,14 @@ final class IngestPipeline: @unchecked Sendable {
     /// Split mode: one idempotent producer for forwarded records and changelog batches.
     private let producer: KafkaProducer?
     private let changelog: Changelog?
-    /// Split mode: the group's ownership directory (published to and read from Kafka).
-    let directory: OwnershipDirectory?
+    /// The group's directory (published to and read from Kafka): query forwarding in split mode,
+    /// the one-instance guard in single mode.
+    let directory: OwnershipDirectory
+    /// Single mode: when the events topic's partition count was last checked (new partitions
+    /// are assigned as they appear).
+    private var lastPartitionCheck: ContinuousClock.Instant
+    private var lastConflictCheck: ContinuousClock.Instant
+    private var assignedPartitionCount = 0
     /// The owned partitions changed (or were never published): publish a claim.
     private var claimDue = true
     /// A forward that could not be queued or delivered: ingest stops, and no commit on any path
@@ -74,7 +80,7 @@ final class IngestPipeline: @unchecked Sendable {
 
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
-        repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger,
+        repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger, identity: String,
         wallClock: @escaping @Sendable () -> Int64 = WallClock.system
     ) throws {
         self.wallClock = wallClock
@@ -108,13 +114,16 @@ final class IngestPipeline: @unchecked Sendable {
                 configuration: producerConfiguration, queueFullTimeout: .seconds(3_600), onDelivery: { offsets.record($0) })
             self.producer = producer
             changelog = Changelog(producer: producer, offsets: offsets, kafka: kafka, logger: logger)
-            directory = try OwnershipDirectory(configuration: configuration, kafka: kafka, logger: logger)
         } else {
             producer = nil
             changelog = nil
-            directory = nil
         }
+        directory = try OwnershipDirectory(
+            configuration: configuration, kafka: kafka, logger: logger, identity: identity, startedAtMillis: engine.startedAtMillis,
+            wallClock: wallClock)
         let now = clock.now
+        lastPartitionCheck = now
+        lastConflictCheck = now
         lastCommit = now
         lastStatus = now
         // Sizes are first computed at the first status refresh, then every five seconds.
@@ -148,17 +157,27 @@ final class IngestPipeline: @unchecked Sendable {
             endOffsets.stop()
             self.consumer = nil
             deadLetters.close()
-            directory?.stop()
+            directory.stop()
             producer?.close()
         }
+        let counts = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
         if split {
-            let counts = try InternalTopics.ensure(configuration: configuration, kafka: kafkaConfiguration, logger: logger)
             itemsPartitions = counts.items
-            directory?.setPartitionCounts(events: counts.events, items: counts.items)
-            directory?.start()
+            directory.setPartitionCounts(events: counts.events, items: counts.items)
             withState { $0.itemsPartitions = counts.items }
         }
-        try consumer.subscribe(configuration.subscribedTopics)
+        directory.start()
+        try checkGroupAtStart()
+        if split {
+            try consumer.subscribe(configuration.subscribedTopics)
+        } else {
+            // Single mode owns every partition by definition: it takes them itself instead of
+            // joining a group rebalance, so a restart resumes at once (no wait for a group
+            // coordinator to time the previous member out), and no other member can take any.
+            assignedPartitionCount = counts.events
+            try consumer.assign((0..<Int32(counts.events)).map { TopicPartition(topic: configuration.eventsTopic, partition: $0) })
+        }
+        publishClaim()
         withState { $0.consuming = true }
         logger.info("ingest started", metadata: ["topic": "\(configuration.eventsTopic)", "group": "\(configuration.groupID)"])
 
@@ -206,6 +225,18 @@ final class IngestPipeline: @unchecked Sendable {
             }
             if now - lastStatus >= .seconds(1) { refreshStatus(now: now) }
             if claimDue { publishClaim() }
+            if now - lastConflictCheck >= .seconds(2) {
+                lastConflictCheck = now
+                if let conflict = yieldingConflict() {
+                    logger.critical("\(conflict)")
+                    failure = conflict
+                    break
+                }
+            }
+            if !split && now - lastPartitionCheck >= .seconds(30) {
+                lastPartitionCheck = now
+                assignNewPartitions(consumer: consumer)
+            }
             serveCutRequests(consumer: consumer)
         }
         failCutRequests(reason: "ingest stopped")
@@ -672,6 +703,49 @@ final class IngestPipeline: @unchecked Sendable {
         return true
     }
 
+    // MARK: One group, one mode
+
+    /// Before consuming: claims the group in the directory, reads the claims already there, and
+    /// refuses to run beside an instance it must not run beside (see ``OwnershipDirectory/conflicts()``).
+    private func checkGroupAtStart() throws {
+        publishClaim()
+        if !directory.awaitCaughtUp(within: .seconds(5)) {
+            logger.warning(
+                "cannot read the group directory; starting without checking for other instances of the group",
+                metadata: ["topic": "\(configuration.directoryTopic)"])
+        }
+        if let conflict = directory.conflicts().first { throw GroupConflict(claim: conflict, mode: configuration.pipelineMode, group: configuration.groupID) }
+    }
+
+    /// While running: a conflicting instance that started before this one (or at the same
+    /// millisecond with a smaller identity) wins; this one stops.
+    private func yieldingConflict() -> GroupConflict? {
+        for claim in directory.conflicts() {
+            let theirs = claim.startedAtMillis ?? Int64.min
+            if theirs < directory.startedAtMillis || (theirs == directory.startedAtMillis && claim.identity < directory.identity) {
+                return GroupConflict(claim: claim, mode: configuration.pipelineMode, group: configuration.groupID)
+            }
+        }
+        return nil
+    }
+
+    /// Single mode: takes partitions added to the events topic since the last check.
+    private func assignNewPartitions(consumer: KafkaConsumer) {
+        do {
+            let admin = try KafkaAdmin(configuration: kafkaConfiguration)
+            guard let count = try admin.partitionCount(of: configuration.eventsTopic, timeout: .seconds(5)), count > assignedPartitionCount
+            else { return }
+            let added = (Int32(assignedPartitionCount)..<Int32(count)).map { TopicPartition(topic: configuration.eventsTopic, partition: $0) }
+            logger.warning(
+                "the events topic has new partitions; consuming them (keys now map to other partitions: see docs/scaling.md, Adding partitions)",
+                metadata: ["partitions": "\(count)", "was": "\(assignedPartitionCount)"])
+            try consumer.assign(added)
+            assignedPartitionCount = count
+        } catch {
+            logger.debug("partition count check failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     // MARK: Exact recompute cuts
 
     private let cutRequests = Mutex<[CheckedContinuation<(cut: CooccurrenceCut, logSequence: UInt64), any Error>]>([])
@@ -717,10 +791,9 @@ final class IngestPipeline: @unchecked Sendable {
 
     // MARK: Status
 
-    /// Split mode: tells the group which partitions this instance owns and where it answers, after
+    /// Tells the group which partitions this instance owns, its mode and where it answers, after
     /// every change (the directory renews the claim on its own thread).
     private func publishClaim() {
-        guard let directory, directory.selfURL != nil else { return }
         claimDue = false
         let partitions: [String: [Int32]] = withState { state in
             [
@@ -895,5 +968,22 @@ struct CrashPoint {
     func reached(_ moment: Moment, commit: Int) {
         guard moment == self.moment, commit == self.commit else { return }
         kill(getpid(), SIGKILL)
+    }
+}
+
+/// Another instance of the group runs in a way this one must not run beside: two single-mode
+/// instances (each would see part of the input), or single and split mode in one group.
+struct GroupConflict: Error, CustomStringConvertible {
+    var claim: OwnershipClaim
+    var mode: RecstreamConfiguration.PipelineMode
+    var group: String
+
+    var description: String {
+        let other = "instance \(claim.identity)\(claim.url.isEmpty ? "" : " at \(claim.url)") (\(claim.mode ?? "split") mode)"
+        let what =
+            mode == .single
+            ? "pipeline.mode=single needs to be the only instance of its consumer group, and \(other) runs in group \(group)"
+            : "\(other) runs in group \(group) in single mode, which owns every partition"
+        return "refusing to run: \(what). Run several instances with --set pipeline.mode=split (docs/scaling.md), or give this one its own kafka.group_id. A stopped instance's claim expires \(OwnershipDirectory.freshnessMillis / 1000) s after its last renewal."
     }
 }

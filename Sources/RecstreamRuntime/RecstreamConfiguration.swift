@@ -42,6 +42,10 @@ public struct RecstreamConfiguration: Sendable {
     public var createTopics = true
     /// Where a partition with no committed state starts: `earliest` or `latest`. Key `kafka.start_from`, default `earliest`.
     public var startFrom: StartPosition = .earliest
+    /// This instance's identity in its group's directory (`<group id>.instances`): a restart with
+    /// the same identity replaces its own claim, a different identity is another instance. Key
+    /// `instance.id`, default `<host name>:<absolute state directory>`.
+    public var instanceID: String? = nil
     /// Extra librdkafka properties (security, tuning), passed through verbatim; secrets are
     /// masked in every printout. Keys `kafka.properties.<librdkafka key>`.
     public var kafkaProperties: [String: String] = [:]

@@ -31,6 +31,8 @@ public final class Runtime: AdminOperations, Sendable {
     public let lookalikeSummaryJob: LookalikeSummaryJob
     /// Split mode: the group's ownership directory (query forwarding); nil in single mode.
     public let directory: OwnershipDirectory?
+    /// The group's directory in either mode (claims; in single mode the one-instance guard).
+    public let groupDirectory: OwnershipDirectory
 
     /// Opens the store and prepares ingest; nothing is consumed until `ingest.run()`.
     /// - Throws: configuration, storage (locked, corrupt, mismatched directory) or Kafka client
@@ -73,11 +75,15 @@ public final class Runtime: AdminOperations, Sendable {
             engine.state.undeliverable = undeliverable.records
             engine.state.undeliverableCount = undeliverable.total
         }
+        let identity =
+            configuration.instanceID
+            ?? "\(ProcessInfo.processInfo.hostName):\(URL(fileURLWithPath: stateDirectory).standardizedFileURL.path)"
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
-            metricsFactory: metricsFactory, logger: logger)
+            metricsFactory: metricsFactory, logger: logger, identity: identity)
         ingest = IngestService(pipeline: pipeline)
-        directory = pipeline.directory
+        groupDirectory = pipeline.directory
+        directory = split ? pipeline.directory : nil
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         let job = recomputeJob

@@ -36,9 +36,27 @@ public struct OwnershipClaim: Sendable, Codable, Hashable {
     /// `engagement` (the engagement topic's partition 0).
     public var partitions: [String: [Int32]]
 
-    public init(url: String, atMillis: Int64, partitions: [String: [Int32]]) {
+    /// `single` or `split` (absent in claims of older versions: split).
+    public var mode: String?
+    /// The instance's identity (host and state directory by default, `kafka.instance_id` when
+    /// set): a restart of the same instance replaces its own claim instead of conflicting with it.
+    public var instance: String?
+    /// Wall-clock milliseconds when the instance started: when two instances conflict, the one
+    /// that started later yields.
+    public var startedAtMillis: Int64?
+
+    public init(
+        url: String, atMillis: Int64, partitions: [String: [Int32]], mode: String? = nil, instance: String? = nil,
+        startedAtMillis: Int64? = nil
+    ) {
         self.url = url
         self.atMillis = atMillis
         self.partitions = partitions
+        self.mode = mode
+        self.instance = instance
+        self.startedAtMillis = startedAtMillis
     }
+
+    /// The key a claim is known by in the directory.
+    public var identity: String { instance ?? url }
 }

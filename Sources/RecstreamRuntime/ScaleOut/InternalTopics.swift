@@ -21,7 +21,11 @@ enum InternalTopics {
         }
         var missing: [TopicSpec] = []
         var items = events
-        for topic in configuration.internalTopics(eventsPartitions: events) {
+        let wanted =
+            configuration.pipelineMode == .split
+            ? configuration.internalTopics(eventsPartitions: events)
+            : configuration.internalTopics(eventsPartitions: events).filter { $0.name == configuration.directoryTopic }
+        for topic in wanted {
             if let existing = try admin.partitionCount(of: topic.name, timeout: .seconds(30)) {
                 if topic.name == configuration.itemsTopic { items = existing }
             } else {
@@ -31,6 +35,12 @@ enum InternalTopics {
                         config: topic.compacted ? ["cleanup.policy": "compact"] : [:]))
             }
         }
+        if configuration.pipelineMode == .single && !missing.isEmpty && admin.controllerID(timeout: .seconds(5)) == nil {
+            // A cluster without a controller (the embedded mock) serves no CreateTopics; there the
+            // directory's first claim creates its topic (producers may auto-create).
+            logger.info("the directory topic is created by the first claim", metadata: ["topic": "\(configuration.directoryTopic)"])
+            return (events, items)
+        }
         if !missing.isEmpty {
             logger.notice("creating internal topics", metadata: ["topics": "\(missing.map(\.name))"])
             do {
@@ -39,7 +49,7 @@ enum InternalTopics {
                 // Another instance may have created them meanwhile.
                 for spec in missing where try admin.partitionCount(of: spec.name, timeout: .seconds(30)) == nil {
                     throw ForwardError(
-                        description: "cannot create the internal topics of split mode (\(error)). Create them before starting: "
+                        description: "cannot create the internal topics (\(error)). Create them before starting: "
                             + missing.map { "\($0.name) (\($0.partitions) partitions\($0.config.isEmpty ? "" : ", cleanup.policy=compact"))" }
                             .joined(separator: ", ")
                             + "; with `recstream broker`, pass --group \(configuration.groupID) --events-partitions \(events).")

@@ -4,12 +4,17 @@ import RecstreamCore
 import RecstreamKafka
 import Synchronization
 
-/// Split mode: who owns which partition, learned through Kafka. Every instance publishes an
-/// ``OwnershipClaim`` (its advertised URL and owned partitions) to the group's compacted
-/// one-partition topic `<group id>.instances` after every rebalance and every few seconds, and
-/// tails that topic. Ownership itself is Kafka's consumer-group assignment; the directory only
-/// spreads the word so queries can be forwarded to owners. A claim not renewed within
-/// ``freshnessMillis`` is ignored (its instance stopped or hangs).
+/// Who runs in the group and who owns which partition, learned through Kafka. Every instance
+/// publishes an ``OwnershipClaim`` (its identity, mode, advertised URL and owned partitions) to
+/// the group's compacted one-partition topic `<group id>.instances` after every rebalance and
+/// every 2 s, and tails that topic. A claim not renewed within ``freshnessMillis`` is ignored
+/// (its instance stopped or hangs).
+///
+/// Split mode: ownership itself is Kafka's consumer-group assignment; the directory spreads the
+/// word so queries can be forwarded to owners. Single mode: the directory is the guard that one
+/// instance owns the group: a single-mode instance refuses to start while another instance has
+/// a fresh claim in the group, and a split-mode instance refuses while a single-mode one has
+/// (``conflicts()``); of two that started at the same moment, the later one yields.
 public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     static let freshnessMillis: Int64 = 15_000
 
@@ -24,14 +29,26 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     /// The directory's own producer: claims never queue behind a large changelog batch.
     private let producer: KafkaProducer
     private let logger: Logger
-    private let state = Mutex<(selfURL: String?, claims: [String: OwnershipClaim], stop: Bool)>((nil, [:], false))
+    private let state = Mutex<(selfURL: String?, claims: [String: OwnershipClaim], stop: Bool, caughtUp: Bool)>((nil, [:], false, false))
     private var thread: Thread?
+    /// This instance's identity, mode and start, carried by every claim it publishes.
+    let identity: String
+    let mode: RecstreamConfiguration.PipelineMode
+    let startedAtMillis: Int64
+    private let wallClock: @Sendable () -> Int64
 
-    init(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) throws {
+    init(
+        configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger, identity: String, startedAtMillis: Int64,
+        wallClock: @escaping @Sendable () -> Int64 = WallClock.system
+    ) throws {
         producer = try KafkaProducer(configuration: kafka)
         topic = configuration.directoryTopic
         self.kafka = kafka
         self.logger = logger
+        self.identity = identity
+        self.mode = configuration.pipelineMode
+        self.startedAtMillis = startedAtMillis
+        self.wallClock = wallClock
         itemsPartitions = Mutex(0)
     }
 
@@ -55,12 +72,15 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
                 do {
                     let reader = try PartitionReader(configuration: kafka, partition: TopicPartition(topic: topic, partition: 0))
                     defer { reader.close() }
+                    let end = try reader.watermarks(timeout: .seconds(10))
+                    if end.high <= end.low { self.state.withLock { $0.caughtUp = true } }
                     try reader.tail(from: 0, shouldStop: { self.isStopped }) { record in
+                        if record.offset + 1 >= end.high { self.state.withLock { $0.caughtUp = true } }
                         guard !record.isNullValue, let claim = try? JSONDecoder().decode(OwnershipClaim.self, from: Data(record.value)) else {
                             return
                         }
                         self.state.withLock { s in
-                            if (s.claims[claim.url]?.atMillis ?? Int64.min) <= claim.atMillis { s.claims[claim.url] = claim }
+                            if (s.claims[claim.identity]?.atMillis ?? Int64.min) <= claim.atMillis { s.claims[claim.identity] = claim }
                         }
                     }
                 } catch {
@@ -89,6 +109,27 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
 
     private var isStopped: Bool { state.withLock { $0.stop } }
 
+    /// Waits until the directory has read every claim published before it started (or `limit`
+    /// passed). False when it could not catch up: the guard then works from what it has.
+    func awaitCaughtUp(within limit: Duration) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline {
+            if state.withLock({ $0.caughtUp }) { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// Fresh claims of other instances that this one must not run beside: in single mode any
+    /// other instance of the group, in split mode any single-mode instance.
+    func conflicts() -> [OwnershipClaim] {
+        claims().filter { claim in
+            guard claim.identity != identity else { return false }
+            return mode == .single || claim.mode == RecstreamConfiguration.PipelineMode.single.rawValue
+        }
+    }
+
     /// Publishes this instance's claim through `producer` now and every 2 s from then on (no-op
     /// until the URL is known).
     func publish(partitions: [String: [Int32]]) {
@@ -100,13 +141,16 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     /// renewal thread cannot cross: a claim with older partitions never gets a newer timestamp.
     private func renew() {
         published.withLock { published in
-            guard let partitions = published, let url = selfURL else { return }
-            let claim = OwnershipClaim(url: url, atMillis: Int64(Date().timeIntervalSince1970 * 1000), partitions: partitions)
+            // Single mode claims the group before its API is bound (the guard needs no URL).
+            guard let partitions = published, let url = selfURL ?? (mode == .single ? "" : nil) else { return }
+            let claim = OwnershipClaim(
+                url: url, atMillis: wallClock(), partitions: partitions, mode: mode.rawValue, instance: identity,
+                startedAtMillis: startedAtMillis)
             // Known at once locally, even before the topic echoes it back.
-            state.withLock { $0.claims[url] = claim }
+            state.withLock { $0.claims[identity] = claim }
             guard let value = try? JSONEncoder().encode(claim) else { return }
             do {
-                try producer.send(topic: topic, partition: 0, key: Array(url.utf8), value: Array(value))
+                try producer.send(topic: topic, partition: 0, key: Array(identity.utf8), value: Array(value))
             } catch {
                 logger.warning("cannot publish the ownership claim", metadata: ["error": "\(error)"])
             }
@@ -114,7 +158,7 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     }
 
     public func claims() -> [OwnershipClaim] {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClock()
         return state.withLock { $0.claims.values }.filter { now - $0.atMillis <= Self.freshnessMillis }.sorted { $0.url < $1.url }
     }
 

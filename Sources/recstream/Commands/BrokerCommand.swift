@@ -19,7 +19,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Topics to create as NAME[:PARTITIONS] (repeatable). Default: recstream.events:8 and recstream.events.dlq:1.")
     var topic: [String] = []
 
-    @Option(help: "Also create the split-mode internal topics of this consumer group (repeatable; the default group is recstream).")
+    @Option(help: "Create the internal topics (split-mode topics, changelogs, the group directory) of this consumer group (repeatable; default: the default group, recstream).")
     var group: [String] = []
 
     @Option(help: "Partitions of the events topic the --group internal topics are sized for.")
@@ -40,7 +40,9 @@ struct BrokerCommand: AsyncParsableCommand {
         if topics.isEmpty { topics = [("recstream.events", 8), ("recstream.events.dlq", 1)] }
         // The mock cluster does not serve CreateTopics, so split-mode instances cannot create
         // their internal topics themselves: they are made here.
-        for name in group {
+        // With no --group, the default group's: two `recstream run --set pipeline.mode=split`
+        // against this broker then work as they are.
+        for name in group.isEmpty ? [RecstreamConfiguration().groupID] : group {
             var configuration = RecstreamConfiguration()
             configuration.groupID = name
             topics += configuration.internalTopics(eventsPartitions: eventsPartitions).map { ($0.name, $0.partitions) }

@@ -31,10 +31,9 @@ struct Server {
             let embedded = try EmbeddedBroker()
             try embedded.createTopic(configuration.eventsTopic, partitions: configuration.eventsPartitions)
             try embedded.createTopic(configuration.deadLetterTopic, partitions: configuration.deadLetterPartitions)
-            if configuration.pipelineMode == .split {
-                for topic in configuration.internalTopics(eventsPartitions: configuration.eventsPartitions) {
-                    try embedded.createTopic(topic.name, partitions: topic.partitions)
-                }
+            for topic in configuration.internalTopics(eventsPartitions: configuration.eventsPartitions)
+            where configuration.pipelineMode == .split || topic.name == configuration.directoryTopic {
+                try embedded.createTopic(topic.name, partitions: topic.partitions)
             }
             broker = embedded
             bootstrap = embedded.bootstrapServers
@@ -84,7 +83,7 @@ struct Server {
             boundHost, boundPort in
             let url = "http://\(boundHost):\(boundPort)"
             // Other instances forward queries here: a wildcard bind is advertised by host name.
-            runtime.directory?.setSelfURL(
+            runtime.groupDirectory.setSelfURL(
                 configuration.advertisedURL
                     ?? (["0.0.0.0", "::"].contains(boundHost) ? "http://\(ProcessInfo.processInfo.hostName):\(boundPort)" : url))
             Terminal.out("api: \(url)")
