@@ -129,13 +129,6 @@ public final class KafkaAdmin {
         return String(cString: raw)
     }
 
-    /// The cluster's controller broker id, or nil when the cluster reports none (librdkafka's
-    /// 2.0.2 mock cluster, which also serves no CreateTopics) or did not answer in time.
-    public func controllerID(timeout: Duration) -> Int32? {
-        let id = rd_kafka_controllerid(rk, timeout.clampedMilliseconds)
-        return id >= 0 ? id : nil
-    }
-
     /// The partition's low and high watermarks, from its leader.
     ///
     /// - Throws: `_TIMED_OUT`, `UNKNOWN_TOPIC_OR_PART`, or the broker's error.

@@ -709,7 +709,12 @@ final class IngestPipeline: @unchecked Sendable {
     /// refuses to run beside an instance it must not run beside (see ``OwnershipDirectory/conflicts()``).
     private func checkGroupAtStart() throws {
         publishClaim()
-        if !directory.awaitCaughtUp(within: .seconds(5)) {
+        var caughtUp = directory.awaitCaughtUp(within: .seconds(5))
+        if !caughtUp && !split && InternalTopics.ensureDirectory(configuration: configuration, kafka: kafkaConfiguration, logger: logger) {
+            publishClaim()
+            caughtUp = directory.awaitCaughtUp(within: .seconds(5))
+        }
+        if !caughtUp {
             logger.warning(
                 "cannot read the group directory; starting without checking for other instances of the group",
                 metadata: ["topic": "\(configuration.directoryTopic)"])

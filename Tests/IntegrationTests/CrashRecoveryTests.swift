@@ -30,43 +30,40 @@ struct CrashRecoveryTests {
         config.users = 20_000
         config.items = 3_000
         let events = Array(EventGenerator(config))
-        let firstPart = 110_000
+        // The stream arrives in kills + 1 parts: one before the first start, one before each
+        // restart, so every restarted instance has records to apply when it is killed.
+        let parts = (0...kills).map { k in (events.count * k / (kills + 1))..<(events.count * (k + 1) / (kills + 1)) }
         let producer = try TestProducer(bootstrap)
-        for event in events[..<firstPart] { try producer.send(event) }
+        for event in events[parts[0]] { try producer.send(event) }
         try producer.flush()
 
         func start(_ dir: String, group: String) throws -> RecstreamProcess {
             try RecstreamProcess([
                 "run", "--brokers", bootstrap, "--state-dir", dir, "--http-address", "127.0.0.1:0", "--log-level", "warning",
                 "--set", "kafka.group_id=\(group)", "--set", "state.commit_interval_ms=100",
-                // A killed member holds its partitions until its session times out; keep that short.
-                "--set", "kafka.properties.session.timeout.ms=6000", "--set", "kafka.properties.heartbeat.interval.ms=500",
             ])
         }
 
-        // Crash loop: the rest of the stream arrives while the instance is being killed. Each
-        // kill waits until the restarted instance owns its partitions and is consuming, so it
+        // Crash loop: each kill waits until the restarted instance is seen applying records, so it
         // lands in the middle of ingest (and, with 100 ms commits, often during a commit).
         var killed = 0
         var killedMidStream = 0
-        var producedRest = false
         while killed < kills {
+            for event in events[parts[killed + 1]] { try producer.send(event) }
+            try producer.flush()
+            let produced = parts[killed + 1].upperBound
             let run = try start(crashDir.path, group: "crash")
             let api = try await run.value(after: "api:")
-            var before = 0
-            try await eventually(within: .seconds(60), "restarted instance to own partitions") {
-                let s = try await status(api)
-                before = consumedRecords(s)
-                return !(s["partitions"] as? [[String: Any]] ?? []).isEmpty
+            var last = -1
+            try await eventually(within: .seconds(60), "restarted instance to apply records") {
+                let consumed = consumedRecords(try await status(api))
+                defer { last = consumed }
+                return (last >= 0 && consumed > last) || consumed >= produced
             }
-            try await Task.sleep(for: .milliseconds(50 + Int(rng.next() % 500)))
-            if killed == 2 && !producedRest {
-                for event in events[firstPart...] { try producer.send(event) }
-                producedRest = true
-            }
+            try await Task.sleep(for: .milliseconds(Int(rng.next() % 40)))
             let atKill = consumedRecords(try await status(api))
             try await run.crash()
-            if atKill > before && atKill < events.count { killedMidStream += 1 }
+            if atKill < produced { killedMidStream += 1 }
             killed += 1
         }
         print("crash recovery: \(killed) kills, \(killedMidStream) while records were being applied")

@@ -106,7 +106,15 @@ struct DeadLetterTests {
             #expect(record.headers["recstream.source.topic"] == "recstream.events")
             #expect(record.headers["recstream.source.partition"] == "0")
             #expect(record.headers["recstream.detail"]?.isEmpty == false)
-            #expect(record.value == value)
+            #expect(record.headers["recstream.original.size"] == String(value.count))
+            if value.count > 65_536 {
+                // Cut to dead_letter.max_value_bytes, marked, with the real size in a header.
+                #expect(record.value == Array(value.prefix(65_536)))
+                #expect(record.headers["recstream.truncated"] == "true")
+            } else {
+                #expect(record.value == value)
+                #expect(record.headers["recstream.truncated"] == nil)
+            }
             #expect(record.key == Array("u".utf8))
         }
 

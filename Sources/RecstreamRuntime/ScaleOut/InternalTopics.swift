@@ -21,11 +21,11 @@ enum InternalTopics {
         }
         var missing: [TopicSpec] = []
         var items = events
-        let wanted =
-            configuration.pipelineMode == .split
-            ? configuration.internalTopics(eventsPartitions: events)
-            : configuration.internalTopics(eventsPartitions: events).filter { $0.name == configuration.directoryTopic }
-        for topic in wanted {
+        // Single mode needs only the directory topic, which its first claim creates where the
+        // cluster auto-creates topics (the embedded broker serves no CreateTopics);
+        // ``ensureDirectory(configuration:kafka:logger:)`` creates it where it does not.
+        guard configuration.pipelineMode == .split else { return (events, events) }
+        for topic in configuration.internalTopics(eventsPartitions: events) {
             if let existing = try admin.partitionCount(of: topic.name, timeout: .seconds(30)) {
                 if topic.name == configuration.itemsTopic { items = existing }
             } else {
@@ -34,12 +34,6 @@ enum InternalTopics {
                         name: topic.name, partitions: topic.partitions, replicationFactor: configuration.replicationFactor,
                         config: topic.compacted ? ["cleanup.policy": "compact"] : [:]))
             }
-        }
-        if configuration.pipelineMode == .single && !missing.isEmpty && admin.controllerID(timeout: .seconds(5)) == nil {
-            // A cluster without a controller (the embedded mock) serves no CreateTopics; there the
-            // directory's first claim creates its topic (producers may auto-create).
-            logger.info("the directory topic is created by the first claim", metadata: ["topic": "\(configuration.directoryTopic)"])
-            return (events, items)
         }
         if !missing.isEmpty {
             logger.notice("creating internal topics", metadata: ["topics": "\(missing.map(\.name))"])
@@ -57,5 +51,27 @@ enum InternalTopics {
             }
         }
         return (events, items)
+    }
+
+    /// Creates the group directory topic when it is missing (single mode, on a cluster that does
+    /// not auto-create topics). Returns whether it exists afterwards.
+    static func ensureDirectory(configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger) -> Bool {
+        do {
+            let admin = try KafkaAdmin(configuration: kafka)
+            if try admin.partitionCount(of: configuration.directoryTopic, timeout: .seconds(5)) != nil { return true }
+            logger.notice("creating the group directory topic", metadata: ["topic": "\(configuration.directoryTopic)"])
+            try admin.createTopics(
+                [
+                    TopicSpec(
+                        name: configuration.directoryTopic, partitions: 1, replicationFactor: configuration.replicationFactor,
+                        config: ["cleanup.policy": "compact"])
+                ], timeout: .seconds(10))
+            return true
+        } catch {
+            logger.warning(
+                "cannot create the group directory topic",
+                metadata: ["topic": "\(configuration.directoryTopic)", "error": "\(error)"])
+            return false
+        }
     }
 }
