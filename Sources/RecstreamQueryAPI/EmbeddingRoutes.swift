@@ -20,6 +20,8 @@ enum EmbeddingRoutes {
 
     struct TrainRequest: Decodable {
         var mode: String
+        /// Serve the new version even when the publish gate holds it back.
+        var force: Bool?
     }
 
     static func addRead(to router: Router<BasicRequestContext>, embeddings: (any EmbeddingQueries)?, maxBodyBytes: Int) {
@@ -79,11 +81,11 @@ enum EmbeddingRoutes {
             guard let train = try? JSONDecoder().decode(TrainRequest.self, from: body),
                 let kind = [EmbeddingModelKind.full, .incremental].first(where: { $0.description == train.mode })
             else {
-                throw APIError.badRequest("expected {\"mode\": \"full\" | \"incremental\"}")
+                throw APIError.badRequest("expected {\"mode\": \"full\" | \"incremental\", \"force\": optional boolean}")
             }
             let embeddings = try answer { () throws(EmbeddingQueryError) in try served(embeddings) }
             do {
-                return try json(try await embeddings.train(kind: kind))
+                return try json(try await embeddings.train(kind: kind, force: train.force ?? false))
             } catch {
                 throw APIError(.serviceUnavailable, code: "training_failed", "\(error)")
             }

@@ -16,7 +16,10 @@ struct APIFuzzTests {
             .first { FileManager.default.isExecutableFile(atPath: $0) } ?? (ProcessInfo.processInfo.environment["PATH"] ?? "")
             .split(separator: ":").map { "\($0)/schemathesis" }.first { FileManager.default.isExecutableFile(atPath: $0) }
         let binary = try #require(schemathesis, "schemathesis is missing: make test installs it from PyPI")
-        let run = try RecstreamProcess(["run", "--http-address", "127.0.0.1:0", "--log-level", "error"])
+        // The log below holds about 220 training examples, under the default embedding.min_examples.
+        let run = try RecstreamProcess([
+            "run", "--http-address", "127.0.0.1:0", "--log-level", "error", "--set", "embedding.min_examples=100",
+        ])
         defer { run.signal(SIGKILL) }
         let bootstrap = try await run.value(after: "bootstrap:")
         let api = try await run.value(after: "api:")

@@ -54,6 +54,8 @@ struct CrashLoopTests {
                 [
                     "run", "--brokers", bootstrap, "--state-dir", dir, "--http-address", "127.0.0.1:0", "--log-level", "error",
                     "--set", "kafka.group_id=\(group)", "--set", "state.commit_interval_ms=50",
+                    // The publishes under test happen early, on a few hundred training examples.
+                    "--set", "embedding.min_examples=1",
                 ], environment: environment)
         }
 

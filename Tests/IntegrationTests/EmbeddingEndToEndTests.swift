@@ -7,7 +7,8 @@ import Testing
 
 @Suite("Embeddings end to end", .serialized)
 struct EmbeddingEndToEndTests {
-    /// Before any model: 503. An incremental update runs while events keep arriving, is published
+    /// Before any model: a full refresh of the empty log publishes nothing (the publish gate), and
+    /// retrieval is 503. An incremental update runs while events keep arriving, is published
     /// and served; the scheduled updates continue; the incremental lineage together read every
     /// distinct engagement exactly once, and so does a full refresh; retrieval and the vector
     /// routes answer from the served model; a rollback serves the earlier version again.
@@ -20,10 +21,20 @@ struct EmbeddingEndToEndTests {
             "--set", "state.commit_interval_ms=200",
             "--set", "embedding.incremental_interval_ms=1500", "--set", "embedding.full_refresh_time=off",
             "--set", "embedding.epochs=2", "--set", "embedding.incremental_epochs=1", "--set", "embedding.keep_versions=100",
+            // A small instance: its first third holds about 500 training examples.
+            "--set", "embedding.min_examples=200",
         ])
         defer { run.signal(SIGKILL) }
         let bootstrap = try await run.value(after: "bootstrap:")
         let api = try await run.value(after: "api:")
+
+        // A full refresh of the empty log publishes nothing and says why (no empty model 1.0).
+        let (emptyCode, emptyBody, emptyText) = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"])
+        #expect(emptyCode == 200, "\(emptyText)")
+        #expect((emptyBody as? [String: Any])?["published"] as? Bool == false, "\(emptyText)")
+        #expect(((emptyBody as? [String: Any])?["message"] as? String)?.contains("below embedding.min_examples=200") == true)
+        let emptyList = try await Self.models(api)
+        #expect((emptyList["models"] as? [Any])?.isEmpty == true && emptyList["served"] == nil, "\(emptyList)")
 
         let (before, beforeBody, _) = try await http(api + "/v1/retrieve", method: .POST, json: ["user": "u1", "k": 10])
         #expect(before == 503)
@@ -61,22 +72,26 @@ struct EmbeddingEndToEndTests {
         #expect(trainCode == 200, "\(trainText)")
         let report = trainBody as? [String: Any] ?? [:]
         let served = try await Self.models(api)["served"] as? String
-        #expect(served != nil && served?.hasPrefix("0.") == true)
+        #expect(served != nil && served?.hasPrefix("0.") == true, "\(trainText)")
         try await producing.value
         try await awaitConsumed(api, count: events.count)
 
         // After the last commit, one more update (or the scheduled one) reads what is left.
         _ = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "incremental"])
         let list = try await Self.models(api)
-        let lineage = (list["models"] as? [[String: Any]] ?? []).filter { ($0["version"] as? String)?.hasPrefix("0.") == true }
+        // A version the publish gate held back is retrained by the next update from the served one.
+        let lineage = (list["models"] as? [[String: Any]] ?? []).filter {
+            ($0["version"] as? String)?.hasPrefix("0.") == true && ($0["gate"] as? [String: Any])?["decision"] as? String != "held_back"
+        }
         let read = lineage.reduce(0) { $0 + ($1["engagements_used"] as? Int ?? 0) }
         #expect(read == engagements, "incrementals \(lineage.map { "\($0["version"] ?? "?"):\($0["engagements_used"] ?? "?")" }); first report \(report)")
         #expect(lineage.count >= 2)
 
         let (fullCode, fullBody, fullText) = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"])
         #expect(fullCode == 200, "\(fullText)")
+        print("embeddings end to end, full refresh: \((fullBody as? [String: Any])?["message"] ?? fullText)")
         let manifest = (fullBody as? [String: Any])?["manifest"] as? [String: Any] ?? [:]
-        #expect(manifest["version"] as? String == "1.0")
+        #expect(manifest["version"] as? String == "1.0" && (fullBody as? [String: Any])?["served"] as? Bool == true, "\(fullText)")
         #expect(manifest["engagements_used"] as? Int == engagements)
 
         let user = events.first { weights.isEngagement($0.type) }!.userID

@@ -31,10 +31,11 @@ struct FixedEmbeddings: EmbeddingQueries {
 
     func models() async throws -> ModelList { ModelList(served: hasModel ? "2.1" : nil, models: []) }
 
-    func train(kind: EmbeddingModelKind) async throws -> TrainingReport {
+    func train(kind: EmbeddingModelKind, force: Bool) async throws -> TrainingReport {
         TrainingReport(
-            kind: kind.description, published: false, manifest: nil, engagementsRead: 0, readSeconds: 0, trainSeconds: 0,
-            publishSeconds: 0, examplesPerSecond: 0, message: "nothing new")
+            kind: kind.description, published: false, served: false, examples: 0, manifest: nil, engagementsRead: 0,
+            readSeconds: 0, trainSeconds: 0, publishSeconds: 0, examplesPerSecond: 0,
+            message: force ? "nothing new (forced)" : "nothing new")
     }
 
     func rollback(to version: EmbeddingModelVersion) async throws -> ModelList {

@@ -44,6 +44,8 @@ public struct EmbeddingTrainingRun: Sendable {
     private var itemTrainable: [Bool] = []
 
     private var random: Xoshiro256StarStar
+    /// Pairs kept out of the positives (the publish gate evaluates on them).
+    private var holdout: ValidationSplit? = nil
 
     /// Progress: the epoch being run, the next example of it, batches applied.
     public private(set) var epoch = 0
@@ -82,14 +84,15 @@ public struct EmbeddingTrainingRun: Sendable {
     /// recounts every id over the engagements inside `window`, evicts ids unseen for the eviction
     /// window, gives ids at the threshold their own vector, and trains every vector over every
     /// distinct (user, item) positive in the window for ``EmbeddingConfiguration/epochs``.
-    /// Publishes `(parent major + 1).0`.
+    /// Publishes `(parent major + 1).0`. A pair `holdout` holds out is counted (thresholds,
+    /// popularity, eviction) but is never a positive nor in a fallback list.
     ///
     /// Cost: O(engagements log engagements) to prepare (one sort of the pairs), then the epochs.
     /// - Throws: ``EmbeddingTrainingError`` when the configuration is invalid, the parent is an
     ///   incremental model or its dimension differs.
     public static func fullRefresh(
         parent: EmbeddingModel?, engagements: some Sequence<Engagement>, window: CooccurrenceWindow,
-        configuration: EmbeddingConfiguration, logPosition: UInt64 = 0
+        configuration: EmbeddingConfiguration, logPosition: UInt64 = 0, holdout: ValidationSplit? = nil
     ) throws(EmbeddingTrainingError) -> EmbeddingTrainingRun {
         try check(configuration, parent: parent)
         if let parent, parent.metadata.kind != .full {
@@ -102,6 +105,7 @@ public struct EmbeddingTrainingRun: Sendable {
         var run = EmbeddingTrainingRun(
             kind: .full, model: model, configuration: configuration,
             seed: Self.runSeed(configuration.seed, version: version, kind: .full))
+        run.holdout = holdout
         // The window is the truth: counts restart from it; times of earlier engagements stay for
         // eviction.
         for i in run.model.users.engagementCounts.indices { run.model.users.engagementCounts[i] = 0 }
@@ -130,12 +134,13 @@ public struct EmbeddingTrainingRun: Sendable {
     /// vector, and trains on the distinct (user, item) positives among them for
     /// ``EmbeddingConfiguration/incrementalEpochs``, updating the users and the items that are
     /// positives here (new or recently engaged) only: every other item is a frozen negative.
-    /// Publishes `served.major.(served.minor + 1)`.
+    /// Publishes `served.major.(served.minor + 1)`. A pair `holdout` holds out is counted but is
+    /// never a positive nor in a fallback list.
     /// - Throws: ``EmbeddingTrainingError`` when the configuration is invalid or the dimension
     ///   differs from the served model's.
     public static func incremental(
         served: EmbeddingModel, engagements: some Sequence<Engagement>, configuration: EmbeddingConfiguration,
-        logPosition: UInt64 = 0
+        logPosition: UInt64 = 0, holdout: ValidationSplit? = nil
     ) throws(EmbeddingTrainingError) -> EmbeddingTrainingRun {
         try check(configuration, parent: served)
         var model = served
@@ -145,6 +150,7 @@ public struct EmbeddingTrainingRun: Sendable {
         var run = EmbeddingTrainingRun(
             kind: .incremental, model: model, configuration: configuration,
             seed: Self.runSeed(configuration.seed, version: version, kind: .incremental))
+        run.holdout = holdout
         var pairs: [(key: UInt64, weight: Float)] = []
         var first = Int64.max
         var last = Int64.min
@@ -191,6 +197,7 @@ public struct EmbeddingTrainingRun: Sendable {
         metrics.engagementsUsed += 1
         model.users.count(e.user, at: e.time.millis)
         model.items.count(e.item, at: e.time.millis)
+        if let holdout, holdout.holdsOut(user: e.user, item: e.item) { return }
         let w: Float = configuration.weighsEngagementTypes ? Float(weight) : 1
         pairs.append((UInt64(UInt32(bitPattern: e.user)) << 32 | UInt64(UInt32(bitPattern: e.item)), w))
     }
@@ -431,25 +438,26 @@ public enum EmbeddingTrainer {
         }
     }
 
-    /// ``EmbeddingTrainingRun/fullRefresh(parent:engagements:window:configuration:logPosition:)``, trained.
+    /// ``EmbeddingTrainingRun/fullRefresh(parent:engagements:window:configuration:logPosition:holdout:)``, trained.
     public static func fullRefresh(
         parent: EmbeddingModel?, engagements: some Sequence<Engagement>, window: CooccurrenceWindow,
-        configuration: EmbeddingConfiguration, logPosition: UInt64 = 0
+        configuration: EmbeddingConfiguration, logPosition: UInt64 = 0, holdout: ValidationSplit? = nil
     ) throws(EmbeddingTrainingError) -> EmbeddingModel {
         var run = try EmbeddingTrainingRun.fullRefresh(
             parent: parent, engagements: engagements, window: window, configuration: configuration,
-            logPosition: logPosition)
+            logPosition: logPosition, holdout: holdout)
         train(&run)
         return run.finish()
     }
 
-    /// ``EmbeddingTrainingRun/incremental(served:engagements:configuration:logPosition:)``, trained.
+    /// ``EmbeddingTrainingRun/incremental(served:engagements:configuration:logPosition:holdout:)``, trained.
     public static func incremental(
         served: EmbeddingModel, engagements: some Sequence<Engagement>, configuration: EmbeddingConfiguration,
-        logPosition: UInt64 = 0
+        logPosition: UInt64 = 0, holdout: ValidationSplit? = nil
     ) throws(EmbeddingTrainingError) -> EmbeddingModel {
         var run = try EmbeddingTrainingRun.incremental(
-            served: served, engagements: engagements, configuration: configuration, logPosition: logPosition)
+            served: served, engagements: engagements, configuration: configuration, logPosition: logPosition,
+            holdout: holdout)
         train(&run)
         return run.finish()
     }

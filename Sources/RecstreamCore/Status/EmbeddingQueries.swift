@@ -13,8 +13,9 @@ public protocol EmbeddingQueries: Sendable {
     func itemEmbedding(_ itemID: String) throws(EmbeddingQueryError) -> EmbeddingVectorBody
     /// Every published version on disk, newest first, with which one is served.
     func models() async throws -> ModelList
-    /// Trains (full refresh or incremental update), publishes and serves a new version now.
-    func train(kind: EmbeddingModelKind) async throws -> TrainingReport
+    /// Trains (full refresh or incremental update) and publishes a new version now, serving it
+    /// unless the publish gate holds it back; `force` serves it even then.
+    func train(kind: EmbeddingModelKind, force: Bool) async throws -> TrainingReport
     /// Serves `version` (published earlier and intact) from now on.
     /// - Throws: ``EmbeddingQueryError/unknownVersion(_:)`` or a checksum failure.
     func rollback(to version: EmbeddingModelVersion) async throws -> ModelList
@@ -117,9 +118,27 @@ public struct ModelManifest: Sendable, Codable, Hashable {
     public var checksum: String
     public var bytes: Int
     public var publishedAtMillis: Int64
+    /// The publish gate's measurement (nil in manifests written before the gate existed).
+    public var evaluation: ModelEvaluation?
+    /// What the publish gate decided (nil in manifests written before the gate existed).
+    public var gate: ModelGateVerdict?
+    /// True when no model this one starts from since its lineage's last full refresh trained on
+    /// the held-out pairs (a full refresh, or an incremental update of such a model, trained with
+    /// the validation split). Only then is a new model compared against it: one trained before the
+    /// split existed may have learnt the very pairs it would be scored on. Nil: written before.
+    public var excludesHeldOut: Bool?
+    /// Listings only (`GET /v1/admin/models`), never in manifest.json: whether it is served now.
+    public var served: Bool?
+    /// Listings only: `served`, or why not (held back by the gate and how to serve it anyway,
+    /// replaced by a newer version, or an earlier one rolled back to).
+    public var status: String?
+
+    // Every field added to the manifest is optional: a manifest that does not decode makes its
+    // version incomplete, and ``ModelStore/recover()`` deletes incomplete versions.
 
     public init(
-        model: EmbeddingModel, trainSeconds: Double, checksum: String, bytes: Int, publishedAtMillis: Int64
+        model: EmbeddingModel, trainSeconds: Double, checksum: String, bytes: Int, publishedAtMillis: Int64,
+        evaluation: ModelEvaluation? = nil, gate: ModelGateVerdict? = nil, excludesHeldOut: Bool? = nil
     ) {
         let m = model.metadata
         version = m.version.description
@@ -147,7 +166,91 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         self.checksum = checksum
         self.bytes = bytes
         self.publishedAtMillis = publishedAtMillis
+        self.evaluation = evaluation
+        self.gate = gate
+        self.excludesHeldOut = excludesHeldOut
     }
+}
+
+/// A new model and the served one scored on the same recent held-out engagements (pairs no model
+/// of the instance trains on; docs/embeddings.md, "Publish gate").
+public struct ModelEvaluation: Sendable, Codable, Hashable {
+    /// The measure, `recall@50`: per test user |top 50 ∩ held-out items| / |held-out items|, averaged.
+    public var metric: String
+    /// Test users and held-out (user, item) pairs scored.
+    public var users: Int
+    public var pairs: Int
+    /// This version's value.
+    public var value: Double
+    /// The version served when this one was trained and its value on the same pairs; nil when none was.
+    public var servedVersion: String?
+    public var servedValue: Double?
+    /// The standard error of ``relativeChange``: the sample standard deviation of the per-user
+    /// differences (this − served) over √users, divided by `servedValue`; nil with fewer than two
+    /// users or no served value above 0.
+    public var relativeChangeStandardError: Double?
+
+    public init(
+        metric: String, users: Int, pairs: Int, value: Double, servedVersion: String?, servedValue: Double?,
+        relativeChangeStandardError: Double? = nil
+    ) {
+        self.metric = metric
+        self.users = users
+        self.pairs = pairs
+        self.value = value
+        self.servedVersion = servedVersion
+        self.servedValue = servedValue
+        self.relativeChangeStandardError = relativeChangeStandardError
+    }
+
+    /// The evaluation from per-user values: `values[u]` this model's, `served.values[u]` the served
+    /// model's for the same user (same order, same count).
+    /// - Important: Traps when the two lists differ in length.
+    public init(metric: String, pairs: Int, values: [Double], served: (version: String, values: [Double])?) {
+        let n = Double(max(values.count, 1))
+        let mean = values.reduce(0, +) / n
+        var servedMean: Double? = nil
+        var error: Double? = nil
+        if let served {
+            precondition(served.values.count == values.count, "\(values.count) values against \(served.values.count) served")
+            let s = served.values.reduce(0, +) / n
+            servedMean = s
+            if values.count >= 2 && s > 0 {
+                let differences = zip(values, served.values).map { $0 - $1 }
+                let d = differences.reduce(0, +) / n
+                let variance = differences.reduce(0) { $0 + ($1 - d) * ($1 - d) } / (n - 1)
+                error = (variance / n).squareRoot() / s
+            }
+        }
+        self.init(
+            metric: metric, users: values.count, pairs: pairs, value: mean, servedVersion: served?.version,
+            servedValue: servedMean, relativeChangeStandardError: error)
+    }
+
+    /// (value − served) / served; nil without a served value above 0.
+    public var relativeChange: Double? {
+        guard let servedValue, servedValue > 0 else { return nil }
+        return (value - servedValue) / servedValue
+    }
+}
+
+/// What the publish gate decided for a version, persisted in its manifest.
+public struct ModelGateVerdict: Sendable, Codable, Hashable {
+    /// `served`, `held_back` (written, not served) or `forced` (served although the gate held it back).
+    public var decision: String
+    /// One sentence: the comparison and the threshold, or why there was none.
+    public var reason: String
+
+    public init(decision: String, reason: String) {
+        self.decision = decision
+        self.reason = reason
+    }
+
+    public static let served = "served"
+    public static let heldBack = "held_back"
+    public static let forced = "forced"
+
+    public var isHeldBack: Bool { decision == Self.heldBack }
 }
 
 /// The answer of `GET /v1/admin/models` and of a rollback.
@@ -167,8 +270,14 @@ public struct ModelList: Sendable, Codable, Hashable {
 public struct TrainingReport: Sendable, Codable, Hashable {
     /// full or incremental.
     public var kind: String
-    /// False when there was nothing to train on (no engagement since the last publish).
+    /// Whether a version was written: false when there was nothing to train on or too little
+    /// (`embedding.min_examples`); `message` says which.
     public var published: Bool
+    /// Whether the new version is served now: false when not published or held back by the
+    /// publish gate (`manifest.gate` says why).
+    public var served: Bool
+    /// Training examples (distinct user–item positives) the run had; 0 when it did not start.
+    public var examples: Int
     /// The version published (nil when not published).
     public var manifest: ModelManifest?
     /// Engagements read from the log.
@@ -182,11 +291,13 @@ public struct TrainingReport: Sendable, Codable, Hashable {
     public var message: String
 
     public init(
-        kind: String, published: Bool, manifest: ModelManifest?, engagementsRead: Int, readSeconds: Double,
-        trainSeconds: Double, publishSeconds: Double, examplesPerSecond: Double, message: String
+        kind: String, published: Bool, served: Bool, examples: Int, manifest: ModelManifest?, engagementsRead: Int,
+        readSeconds: Double, trainSeconds: Double, publishSeconds: Double, examplesPerSecond: Double, message: String
     ) {
         self.kind = kind
         self.published = published
+        self.served = served
+        self.examples = examples
         self.manifest = manifest
         self.engagementsRead = engagementsRead
         self.readSeconds = readSeconds

@@ -77,6 +77,8 @@ public actor EmbeddingJobs {
     private let incrementalFailures: Counter
     private let versionMajor: Gauge
     private let versionMinor: Gauge
+    private let notServedBelowMinimum: Counter
+    private let notServedRegression: Counter
 
     init(
         repository: StateRepository, slot: ServedModelSlot, directory: String, settings: EmbeddingSettings,
@@ -101,6 +103,10 @@ public actor EmbeddingJobs {
             label: "recstream_job_failures_total", dimensions: job("embedding_incremental"), factory: metricsFactory)
         versionMajor = Gauge(label: "recstream_model_version", dimensions: [("part", "major")], factory: metricsFactory)
         versionMinor = Gauge(label: "recstream_model_version", dimensions: [("part", "minor")], factory: metricsFactory)
+        notServedBelowMinimum = Counter(
+            label: "recstream_model_not_served_total", dimensions: [("reason", "min_examples")], factory: metricsFactory)
+        notServedRegression = Counter(
+            label: "recstream_model_not_served_total", dimensions: [("reason", "regression")], factory: metricsFactory)
     }
 
     /// Cleans what an interrupted publish left and serves the `CURRENT` version (or the newest
@@ -155,21 +161,24 @@ public actor EmbeddingJobs {
         }
     }
 
-    /// Trains, publishes and serves a new version.
-    /// - Full refresh: from the newest full model on disk, over the log's last `windowMillis` of
-    ///   event time; publishes the next major.
+    /// Trains and publishes a new version, and serves it unless the ``PublishGate`` holds it back.
+    /// - Full refresh: from the newest full model on disk that was not held back, over the log's
+    ///   last `windowMillis` of event time; publishes the next major.
     /// - Incremental: from the served model (an empty one on a cold start), over the log chunks
     ///   committed after its log position; publishes the next minor. Nothing new: no publish.
+    /// - Gate: fewer training examples than `minExamples` (a full refresh, or an incremental update
+    ///   with no model served): no publish. Held-out recall@50 more than `maxRegression` below the
+    ///   served model's: the version is written, not served, unless `force`.
     /// - Throws: storage, training, publishing errors (the served model stays), or ``Stopped``.
     public func train(
-        kind: EmbeddingModelKind, progress: (@Sendable (TrainingProgress) -> Void)? = nil
+        kind: EmbeddingModelKind, force: Bool = false, progress: (@Sendable (TrainingProgress) -> Void)? = nil
     ) async throws -> TrainingReport {
         guard ownershipCheck.withLock({ $0 })() else { throw NotOwner() }
         await acquire()
         defer { release() }
         let started = ContinuousClock.now
         do {
-            let report = try await runJob(kind: kind, progress: progress ?? Self.loggingProgress(logger))
+            let report = try await runJob(kind: kind, force: force, progress: progress ?? Self.loggingProgress(logger))
             let elapsed = ContinuousClock.now - started
             let nanos = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
             (kind == .full ? fullDuration : incrementalDuration).recordNanoseconds(nanos)
@@ -202,19 +211,22 @@ public actor EmbeddingJobs {
     }
 
     private func runJob(
-        kind: EmbeddingModelKind, progress: (@Sendable (TrainingProgress) -> Void)?
+        kind: EmbeddingModelKind, force: Bool, progress: (@Sendable (TrainingProgress) -> Void)?
     ) async throws -> TrainingReport {
         let repository = self.repository
         let store = self.store
         let settings = self.settings
         let stop = self.stop
+        let gate = PublishGate(settings: settings)
+        let servedNow = slot.load()
         let readClock = ContinuousClock.now
         let run: EmbeddingTrainingRun
+        let heldOut: HeldOutEngagements
         let engagementsRead: Int
         switch kind {
         case .full:
             let logger = self.logger
-            (run, engagementsRead) = try await onDedicatedThread(name: "recstream-embedding-read") {
+            (run, heldOut, engagementsRead) = try await onDedicatedThread(name: "recstream-embedding-read") {
                 var parent: EmbeddingModel? = nil
                 if let version = store.newestFull() {
                     do { parent = try store.load(version) } catch {
@@ -232,11 +244,14 @@ public actor EmbeddingJobs {
                 let window = CooccurrenceWindow(end: EventTime(millis: end), lengthMillis: settings.windowMillis)
                 let run = try EmbeddingTrainingRun.fullRefresh(
                     parent: parent, engagements: engagements, window: window, configuration: settings.model,
-                    logPosition: position)
-                return (run, engagements.count)
+                    logPosition: position, holdout: .standard)
+                let heldOut = HeldOutEngagements(
+                    recent: engagements.lazy.filter { window.contains($0.time) }, split: .standard,
+                    weights: settings.model.weights, maxPairs: PublishGate.maxPairs)
+                return (run, heldOut, engagements.count)
             }
         case .incremental:
-            let served = slot.load()?.model ?? EmbeddingModel(configuration: settings.model)
+            let served = servedNow?.model ?? EmbeddingModel(configuration: settings.model)
             let since = served.metadata.logPosition
             let (engagements, position) = try await onDedicatedThread(name: "recstream-embedding-read") {
                 try repository.engagements(after: since)
@@ -244,16 +259,28 @@ public actor EmbeddingJobs {
             engagementsRead = engagements.count
             guard !engagements.isEmpty else {
                 return TrainingReport(
-                    kind: kind.description, published: false, manifest: nil, engagementsRead: 0,
+                    kind: kind.description, published: false, served: false, examples: 0, manifest: nil, engagementsRead: 0,
                     readSeconds: (ContinuousClock.now - readClock).seconds, trainSeconds: 0, publishSeconds: 0,
                     examplesPerSecond: 0, message: "no engagement committed since model \(served.metadata.version); nothing published")
             }
-            run = try await onDedicatedThread(name: "recstream-embedding-prepare") {
-                try EmbeddingTrainingRun.incremental(
-                    served: served, engagements: engagements, configuration: settings.model, logPosition: position)
+            (run, heldOut) = try await onDedicatedThread(name: "recstream-embedding-prepare") {
+                let run = try EmbeddingTrainingRun.incremental(
+                    served: served, engagements: engagements, configuration: settings.model, logPosition: position,
+                    holdout: .standard)
+                let heldOut = HeldOutEngagements(
+                    recent: engagements, split: .standard, weights: settings.model.weights, maxPairs: PublishGate.maxPairs)
+                return (run, heldOut)
             }
         }
         let readSeconds = (ContinuousClock.now - readClock).seconds
+        if let refusal = gate.refusal(kind: kind, examples: run.exampleCount, served: servedNow?.version) {
+            notServedBelowMinimum.increment()
+            logger.warning("embedding model not published", metadata: ["kind": "\(kind)", "reason": "\(refusal)"])
+            return TrainingReport(
+                kind: kind.description, published: false, served: false, examples: run.exampleCount, manifest: nil,
+                engagementsRead: engagementsRead, readSeconds: readSeconds, trainSeconds: 0, publishSeconds: 0,
+                examplesPerSecond: 0, message: refusal)
+        }
         let trainClock = ContinuousClock.now
         let threads = settings.threads
         let trainedRun = run
@@ -283,30 +310,64 @@ public actor EmbeddingJobs {
         let trainSeconds = (ContinuousClock.now - trainClock).seconds
         let publishClock = ContinuousClock.now
         let numbered = model.renumbered(store.nextVersion(for: model))
-        let (manifest, retriever) = try await onDedicatedThread(name: "recstream-embedding-publish") {
-            (try store.publish(numbered, trainSeconds: trainSeconds), EmbeddingRetriever(model: numbered))
+        // Both models scored on the same held-out pairs, neither trained on them.
+        let (retriever, evaluation) = try await onDedicatedThread(name: "recstream-embedding-evaluate") {
+            let retriever = EmbeddingRetriever(model: numbered)
+            let evaluation = ModelEvaluation(
+                metric: PublishGate.metric, pairs: heldOut.pairCount, values: heldOut.recalls(retriever, k: PublishGate.k),
+                served: servedNow.map { ($0.version.description, heldOut.recalls($0.retriever, k: PublishGate.k)) })
+            return (retriever, evaluation)
         }
-        install(numbered, retriever: retriever)
-        let removed = store.applyRetention(keep: settings.keepVersions, served: numbered.metadata.version)
+        // A full refresh retrains every vector without the held-out pairs; an incremental update
+        // keeps its parent's (the served model's) vectors, and with them what the parent learnt.
+        let servedExcludesHeldOut = servedNow.map { store.manifest($0.version.description)?.excludesHeldOut == true }
+        let excludesHeldOut = kind == .full || (servedExcludesHeldOut ?? true)
+        let verdict = gate.verdict(evaluation, servedExcludesHeldOut: servedExcludesHeldOut ?? true, force: force)
+        let manifest = try await onDedicatedThread(name: "recstream-embedding-publish") {
+            try store.publish(
+                numbered, trainSeconds: trainSeconds, evaluation: evaluation, gate: verdict, excludesHeldOut: excludesHeldOut)
+        }
+        let version = numbered.metadata.version
+        if verdict.isHeldBack {
+            notServedRegression.increment()
+        } else {
+            install(numbered, retriever: retriever)
+        }
+        let removed = store.applyRetention(
+            keep: settings.keepVersions, served: verdict.isHeldBack ? servedNow?.version : version)
         let publishSeconds = (ContinuousClock.now - publishClock).seconds
         let m = numbered.metadata.metrics
         let rate = Double(m.examples * m.epochs) / max(trainSeconds, 1e-9)
-        logger.info(
-            "embedding model published",
-            metadata: [
-                "version": "\(numbered.metadata.version)", "kind": "\(kind)", "engagements": "\(m.engagementsUsed)",
-                "examples": "\(m.examples)", "loss": "\(String(format: "%.4f", m.lastEpochLoss))",
-                "train_seconds": "\(String(format: "%.2f", trainSeconds))", "removed": "\(removed)",
-            ])
+        let metadata: Logger.Metadata = [
+            "version": "\(version)", "kind": "\(kind)", "engagements": "\(m.engagementsUsed)",
+            "examples": "\(m.examples)", "loss": "\(String(format: "%.4f", m.lastEpochLoss))",
+            "train_seconds": "\(String(format: "%.2f", trainSeconds))", "removed": "\(removed)",
+            "gate": "\(verdict.decision)", "gate_reason": "\(verdict.reason)",
+        ]
+        let message: String
+        switch verdict.decision {
+        case ModelGateVerdict.heldBack:
+            message =
+                "published \(version) but did not serve it (held back: \(verdict.reason)); "
+                + (servedNow.map { "\($0.version) stays served; " } ?? "")
+                + "serve it with `recstream admin rollback \(version)` or train again with --force"
+            logger.warning("embedding model held back", metadata: metadata)
+        case ModelGateVerdict.forced:
+            message = "published and served \(version), forced past the gate: \(verdict.reason)"
+            logger.notice("embedding model published past the gate (forced)", metadata: metadata)
+        default:
+            message = "published and served \(version) (\(verdict.reason))"
+            logger.info("embedding model published", metadata: metadata)
+        }
         return TrainingReport(
-            kind: kind.description, published: true, manifest: manifest, engagementsRead: engagementsRead,
-            readSeconds: readSeconds, trainSeconds: trainSeconds, publishSeconds: publishSeconds, examplesPerSecond: rate,
-            message: "published \(numbered.metadata.version)")
+            kind: kind.description, published: true, served: !verdict.isHeldBack, examples: m.examples, manifest: manifest,
+            engagementsRead: engagementsRead, readSeconds: readSeconds, trainSeconds: trainSeconds,
+            publishSeconds: publishSeconds, examplesPerSecond: rate, message: message)
     }
 
-    /// The published versions, newest first, and the one served.
+    /// The published versions, newest first, each with whether it is served and, when not, why.
     public func models() -> ModelList {
-        ModelList(served: slot.load()?.version.description, models: store.versions())
+        store.listing(served: slot.load()?.version)
     }
 
     /// Serves `version` from now on and points `CURRENT` at it.

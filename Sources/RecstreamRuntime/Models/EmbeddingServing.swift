@@ -89,7 +89,9 @@ public final class EmbeddingServing: EmbeddingQueries, Sendable {
 
     public func models() async throws -> ModelList { await jobs.models() }
 
-    public func train(kind: EmbeddingModelKind) async throws -> TrainingReport { try await jobs.train(kind: kind) }
+    public func train(kind: EmbeddingModelKind, force: Bool) async throws -> TrainingReport {
+        try await jobs.train(kind: kind, force: force)
+    }
 
     public func rollback(to version: EmbeddingModelVersion) async throws -> ModelList {
         try await jobs.rollback(to: version)
@@ -124,12 +126,13 @@ struct IdleService: Service {
 extension Runtime {
     /// Trains and publishes one model on the state directory of a stopped instance (the
     /// `recstream train --state-dir` path): the same job the running instance schedules, reading
-    /// the committed log and publishing into `<state dir>/models`. The next `run` serves it.
+    /// the committed log and publishing into `<state dir>/models`, with the same publish gate
+    /// against the version `CURRENT` names. The next `run` serves it unless the gate held it back.
     /// - Throws: storage errors (the directory is locked while an instance runs on it),
     ///   configuration, training or publishing errors.
     public static func trainEmbeddings(
-        stateDirectory: String, configuration: RecstreamConfiguration, kind: EmbeddingModelKind, logger: Logger,
-        progress: (@Sendable (TrainingProgress) -> Void)? = nil
+        stateDirectory: String, configuration: RecstreamConfiguration, kind: EmbeddingModelKind, force: Bool = false,
+        logger: Logger, progress: (@Sendable (TrainingProgress) -> Void)? = nil
     ) async throws -> TrainingReport {
         let repository = try StateRepository(
             path: stateDirectory, syncWrites: configuration.syncWrites, eventsTopic: configuration.eventsTopic)
@@ -139,6 +142,6 @@ extension Runtime {
             directory: (stateDirectory as NSString).appendingPathComponent("models"), settings: try configuration.embedding(),
             metricsFactory: NOOPMetricsHandler.instance, logger: logger)
         try jobs.loadAtStart()
-        return try await jobs.train(kind: kind, progress: progress)
+        return try await jobs.train(kind: kind, force: force, progress: progress)
     }
 }

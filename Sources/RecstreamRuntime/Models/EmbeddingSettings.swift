@@ -16,6 +16,13 @@ public struct EmbeddingSettings: Sendable {
     public var threads = 2
     /// The event-time window a full refresh trains on. Default 30 days (the engagement log's retention).
     public var windowMillis: Int64 = 30 * 86_400_000
+    /// Publish gate: a full refresh, or an incremental update with no model served, with fewer
+    /// training examples (distinct user–item positives) publishes nothing. Default 1000.
+    public var minExamples = 1_000
+    /// Publish gate: a new version whose recall@50 on the held-out engagements is more than this
+    /// fraction below the served model's on the same engagements is written but not served
+    /// (unless forced). 0...1; 1 never holds back. Default 0.2.
+    public var maxRegression = 0.2
     public var model = EmbeddingConfiguration()
 
     public init() {}
@@ -26,6 +33,10 @@ public struct EmbeddingSettings: Sendable {
         if keepVersions < 1 { p.append("embedding.keep_versions is \(keepVersions); it must be >= 1") }
         if threads < 1 || threads > 256 { p.append("embedding.threads is \(threads); it must be in 1...256") }
         if windowMillis < 1 { p.append("embedding.window_days must be >= 1") }
+        if minExamples < 0 { p.append("embedding.min_examples is \(minExamples); it must be >= 0") }
+        if !(maxRegression >= 0 && maxRegression <= 1) {
+            p.append("embedding.max_regression is \(maxRegression); it must be in 0...1")
+        }
         return p
     }
 }
@@ -39,6 +50,8 @@ enum EmbeddingKeys {
         ("keep_versions", "published model versions kept on disk, default 5"),
         ("threads", "training threads, default 2"),
         ("window_days", "days of event time a full refresh trains on, default 30"),
+        ("min_examples", "publish gate: a full refresh (or a first model) with fewer training examples publishes nothing, default 1000"),
+        ("max_regression", "publish gate: held-out recall@50 drop vs the served model over which a new version is not served (0...1), default 0.2"),
         ("dimension", "embedding dimension (multiple of 8), default 32"),
         ("temperature", "softmax temperature over cosines, default 0.2"),
         ("learning_rate", "Adagrad learning rate, default 0.3"),
@@ -76,6 +89,11 @@ enum EmbeddingKeys {
         case "keep_versions": s.keepVersions = try integer(1...1000)
         case "threads": s.threads = try integer(1...256)
         case "window_days": s.windowMillis = Int64(try integer(1...3650)) * 86_400_000
+        case "min_examples": s.minExamples = try integer()
+        case "max_regression":
+            let v = try number()
+            guard v >= 0 && v <= 1 else { throw ConfigurationError("\(key): expected a fraction in 0...1, got '\(value)'") }
+            s.maxRegression = v
         case "dimension": s.model.dimension = try integer()
         case "temperature": s.model.temperature = Float(try number())
         case "learning_rate": s.model.learningRate = Float(try number())

@@ -17,7 +17,9 @@ import Synchronization
 /// `CURRENT.tmp`, fsync, rename over `CURRENT`, fsync `models/`. A crash before the last rename
 /// leaves the previous version served; ``recover()`` removes temporary and incomplete directories
 /// at start. Loading checks model.bin's size and checksum against the manifest and the blob's own
-/// checksum, so a damaged model is never served.
+/// checksum, so a damaged model is never served. A version the publish gate held back is written
+/// the same way but `CURRENT` is not switched to it, and it is never served by default (only by
+/// an explicit rollback to it).
 ///
 /// - Important: Not synchronised; one owner (the embedding jobs actor) calls it.
 public struct ModelStore: Sendable {
@@ -113,12 +115,14 @@ public struct ModelStore: Sendable {
         return model
     }
 
-    /// The model to serve at start: `CURRENT` if it loads, else the newest version that does
-    /// (then `CURRENT` is switched to it). Nil when nothing loads; `problems` lists what was skipped.
+    /// The model to serve at start: `CURRENT` if it loads, else the newest version that does and
+    /// that the publish gate did not hold back (then `CURRENT` is switched to it). Nil when nothing
+    /// loads; `problems` lists what was skipped.
     public func loadServable() -> (model: EmbeddingModel?, problems: [String]) {
         var problems: [String] = []
-        var candidates = versions().compactMap { EmbeddingModelVersion($0.version) }
-        if let current = current() {
+        var candidates = versions().filter { $0.gate?.isHeldBack != true }.compactMap { EmbeddingModelVersion($0.version) }
+        let current = current()
+        if let current {
             candidates.removeAll { $0 == current }
             candidates.insert(current, at: 0)
         } else if !candidates.isEmpty {
@@ -127,10 +131,8 @@ public struct ModelStore: Sendable {
         for (i, version) in candidates.enumerated() {
             do {
                 let model = try load(version)
-                if i > 0 {
-                    try? switchCurrent(to: version)
-                    problems.append("serving \(version) instead")
-                }
+                if i > 0 || current == nil { try? switchCurrent(to: version) }
+                if i > 0 { problems.append("serving \(version) instead") }
                 return (model, problems)
             } catch {
                 problems.append(error.description)
@@ -139,9 +141,40 @@ public struct ModelStore: Sendable {
         return (nil, problems)
     }
 
-    /// The newest full model, or nil (a full refresh starts from it).
+    /// The newest full model the publish gate did not hold back, or nil (a full refresh starts
+    /// from it).
     public func newestFull() -> EmbeddingModelVersion? {
-        versions().first { $0.kind == EmbeddingModelKind.full.description }.flatMap { EmbeddingModelVersion($0.version) }
+        versions().first { $0.kind == EmbeddingModelKind.full.description && $0.gate?.isHeldBack != true }
+            .flatMap { EmbeddingModelVersion($0.version) }
+    }
+
+    /// The versions, newest first, each with whether it is `served` now and its `status`: served,
+    /// or why not (held back by the publish gate, with how to serve it; replaced by a newer
+    /// version; or newer than an earlier version rolled back to).
+    public func listing(served: EmbeddingModelVersion?) -> ModelList {
+        let models = versions().map { m -> ModelManifest in
+            var m = m
+            let version = EmbeddingModelVersion(m.version)
+            let isServed = version != nil && version == served
+            m.served = isServed
+            if isServed, let gate = m.gate, gate.decision == ModelGateVerdict.forced {
+                m.status = "served, forced past the gate: \(gate.reason)"
+            } else if isServed {
+                m.status = "served"
+            } else if let gate = m.gate, gate.isHeldBack {
+                m.status =
+                    "held back: \(gate.reason); serve it with `recstream admin rollback \(m.version)` "
+                    + "(or train again with `recstream train --force`)"
+            } else if let version, let served, version < served {
+                m.status = "replaced by a newer version (serving \(served))"
+            } else if let served {
+                m.status = "not served: \(served) was rolled back to"
+            } else {
+                m.status = "not served"
+            }
+            return m
+        }
+        return ModelList(served: served?.description, models: models)
     }
 
     /// The version a newly trained model is published as: a full refresh takes the next major
@@ -162,11 +195,15 @@ public struct ModelStore: Sendable {
 
     // MARK: Writing
 
-    /// Writes `model` as a new version directory (see the type's protocol) and switches `CURRENT`
-    /// to it. Returns its manifest.
+    /// Writes `model` as a new version directory (see the type's protocol) with the publish gate's
+    /// `evaluation`, `gate` verdict and `excludesHeldOut` in its manifest, and switches `CURRENT` to it unless the gate
+    /// held it back. Returns its manifest.
     /// - Throws: file-system errors; the previous version stays served.
     @discardableResult
-    public func publish(_ model: EmbeddingModel, trainSeconds: Double, now: Date = Date()) throws -> ModelManifest {
+    public func publish(
+        _ model: EmbeddingModel, trainSeconds: Double, evaluation: ModelEvaluation? = nil, gate: ModelGateVerdict? = nil,
+        excludesHeldOut: Bool? = nil, now: Date = Date()
+    ) throws -> ModelManifest {
         let name = model.metadata.version.description
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard !FileManager.default.fileExists(atPath: path(name)) else {
@@ -175,7 +212,8 @@ public struct ModelStore: Sendable {
         let bytes = model.encode()
         let manifest = ModelManifest(
             model: model, trainSeconds: trainSeconds, checksum: Self.checksum(bytes), bytes: bytes.count,
-            publishedAtMillis: Int64(now.timeIntervalSince1970 * 1000))
+            publishedAtMillis: Int64(now.timeIntervalSince1970 * 1000), evaluation: evaluation, gate: gate,
+            excludesHeldOut: excludesHeldOut)
         let temporary = path(".tmp-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         let publishNumber = Self.publishes.add(1, ordering: .relaxed).newValue
@@ -191,6 +229,7 @@ public struct ModelStore: Sendable {
             throw error
         }
         CrashPoint.configured?.reached(.beforeModelSwitch, commit: publishNumber)
+        guard gate?.isHeldBack != true else { return manifest }
         try switchCurrent(to: model.metadata.version)
         return manifest
     }

@@ -25,18 +25,25 @@ struct AdminModelsCommand: AsyncParsableCommand {
         let models = list["models"] as? [[String: Any]] ?? []
         guard !models.isEmpty else { return "no model published yet" }
         let formatter = ISO8601DateFormatter()
+        var notes: [String] = []
         let rows = models.map { m -> [String] in
             let version = m["version"] as? String ?? "?"
             let published = (m["published_at_millis"] as? Double).map { formatter.string(from: Date(timeIntervalSince1970: $0 / 1000)) } ?? "?"
+            let isServed = (m["served"] as? Bool) ?? (version == served)
+            let heldBack = (m["gate"] as? [String: Any])?["decision"] as? String == "held_back"
+            let state = isServed ? "served" : heldBack ? "held back" : "-"
+            if let status = m["status"] as? String, status != "served" { notes.append("\(version): \(status)") }
+            let recall = ((m["evaluation"] as? [String: Any])?["value"] as? Double).map { String(format: "%.4f", $0) } ?? "-"
             return [
-                (version == served ? "* " : "  ") + version, m["kind"] as? String ?? "?", m["parent"] as? String ?? "-",
+                (isServed ? "* " : "  ") + version, state, m["kind"] as? String ?? "?", m["parent"] as? String ?? "-",
                 StatusRendering.int(m["users_with_vectors"]), StatusRendering.int(m["items_with_vectors"]),
-                StatusRendering.int(m["engagements_used"]), String(format: "%.4f", m["last_epoch_loss"] as? Double ?? 0),
+                StatusRendering.int(m["engagements_used"]), String(format: "%.4f", m["last_epoch_loss"] as? Double ?? 0), recall,
                 StatusRendering.int(m["log_position"]), published,
             ]
         }
-        return Terminal.table(["version", "kind", "parent", "users", "items", "engagements", "loss", "log position", "published"], rows)
-            + "\n* served"
+        return Terminal.table(
+            ["version", "status", "kind", "parent", "users", "items", "engagements", "loss", "recall@50", "log position", "published"],
+            rows) + "\n* served" + (notes.isEmpty ? "" : "\n\n" + notes.joined(separator: "\n"))
     }
 }
 

@@ -20,6 +20,10 @@ struct TrainCommand: AsyncParsableCommand {
 
             full: from the previous full model, over the whole retained window; a new major version.
             incremental: from the served model, over the engagements committed since it; a new minor version.
+
+            Publish gate: a full refresh (or a first model) with fewer than embedding.min_examples training \
+            examples publishes nothing; a version whose held-out recall@50 is more than embedding.max_regression \
+            below the served model's is written but not served. --force serves it anyway.
             """)
 
     enum Mode: String, ExpressibleByArgument, CaseIterable {
@@ -29,6 +33,9 @@ struct TrainCommand: AsyncParsableCommand {
 
     @Option(help: "full or incremental.")
     var mode: Mode = .incremental
+
+    @Flag(help: "Serve the new version even when its held-out recall is more than embedding.max_regression below the served model's.")
+    var force = false
 
     @OptionGroup var api: APIOptions
 
@@ -52,7 +59,7 @@ struct TrainCommand: AsyncParsableCommand {
                 let logger = LoggingSetup.bootstrap(level: .warning)
                 let showProgress = !api.json
                 let report = try await Runtime.trainEmbeddings(
-                    stateDirectory: stateDir, configuration: configuration, kind: kind, logger: logger
+                    stateDirectory: stateDir, configuration: configuration, kind: kind, force: force, logger: logger
                 ) { p in
                     guard showProgress, p.batchesApplied % 20 == 0 || p.batchesApplied == p.totalBatches else { return }
                     // "[#####.....]  52%  1,040/2,000  512,300/s": batches applied, then examples/s.
@@ -66,7 +73,7 @@ struct TrainCommand: AsyncParsableCommand {
                 encoder.outputFormatting = [.sortedKeys]
                 data = try encoder.encode(report)
             } else {
-                let body = try JSONSerialization.data(withJSONObject: ["mode": mode.rawValue])
+                let body = try JSONSerialization.data(withJSONObject: ["mode": mode.rawValue, "force": force] as [String: Any])
                 let object = try await api.client.json("/v1/admin/train", method: .POST, body: body)
                 data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             }
@@ -84,7 +91,8 @@ struct TrainCommand: AsyncParsableCommand {
             return r["message"] as? String ?? "nothing published"
         }
         return """
-            published model \(m["version"] ?? "?") (\(m["kind"] ?? "?"), parent \(m["parent"] as? String ?? "none"))
+            \(r["message"] as? String ?? "published model \(m["version"] ?? "?")")
+              model \(m["version"] ?? "?") (\(m["kind"] ?? "?"), parent \(m["parent"] as? String ?? "none"))
               engagements read \(StatusRendering.int(r["engagements_read"])), used \(StatusRendering.int(m["engagements_used"])); \
             \(StatusRendering.int(m["examples"])) positives × \(StatusRendering.int(m["epochs"])) epochs
               loss \(String(format: "%.4f", m["first_epoch_loss"] as? Double ?? 0)) → \(String(format: "%.4f", m["last_epoch_loss"] as? Double ?? 0)); \
