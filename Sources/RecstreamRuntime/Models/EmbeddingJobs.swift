@@ -410,6 +410,11 @@ struct EmbeddingScheduleService: Service {
                         await Self.loop(jobs: jobs, kind: .full) { now in Self.untilNext(minuteOfDay: minute, now: now) }
                     }
                 }
+                if settings.incrementalIntervalMillis <= 0 && settings.fullRefreshMinuteOfDay == nil {
+                    // Nothing scheduled (jobs run only when asked): stay up until shutdown, since a
+                    // service that returns early ends the whole service group.
+                    group.addTask { try? await gracefulShutdown() }
+                }
             }
         } onGracefulShutdown: {
             jobs.stop.request()
