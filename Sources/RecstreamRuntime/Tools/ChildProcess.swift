@@ -14,6 +14,9 @@ public final class ChildProcess: @unchecked Sendable {
         let lines = Mutex<[String]>([])
         let partial = Mutex<[UInt8]>([])
         let errors = Mutex<[String]>([])
+        /// Set when the pipe reached its end: every line the child wrote has been read.
+        let stdoutClosed = Atomic<Bool>(false)
+        let stderrClosed = Atomic<Bool>(false)
     }
 
     public let process = Process()
@@ -34,34 +37,52 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         let output = self.output
-        stdoutPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            output.partial.withLock { partial in
-                partial.append(contentsOf: data)
-                while let newline = partial.firstIndex(of: 0x0A) {
-                    let line = String(decoding: partial[..<newline], as: UTF8.self)
-                    partial.removeSubrange(...newline)
-                    output.lines.withLock { $0.append(line) }
+        // One blocking reader thread per pipe, each ending at the pipe's end of file: every line
+        // the child printed is read before ``waitForExit(within:)`` returns.
+        let stdoutHandle = stdoutPipe.fileHandleForReading
+        let stdoutReader = Thread {
+            while true {
+                let data = stdoutHandle.availableData
+                if data.isEmpty { break }
+                output.partial.withLock { partial in
+                    partial.append(contentsOf: data)
+                    while let newline = partial.firstIndex(of: 0x0A) {
+                        let line = String(decoding: partial[..<newline], as: UTF8.self)
+                        partial.removeSubrange(...newline)
+                        output.lines.withLock { $0.append(line) }
+                    }
                 }
             }
-        }
-        stderrPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { return }
-            let text = String(decoding: data, as: UTF8.self)
-            output.errors.withLock { lines in
-                lines.append(contentsOf: text.split(separator: "\n").map(String.init))
-                if lines.count > 2000 { lines.removeFirst(lines.count - 2000) }
+            output.partial.withLock { partial in
+                if !partial.isEmpty { output.lines.withLock { $0.append(String(decoding: partial, as: UTF8.self)) } }
+                partial.removeAll()
             }
+            output.stdoutClosed.store(true, ordering: .releasing)
+        }
+        let stderrHandle = stderrPipe.fileHandleForReading
+        let stderrReader = Thread {
+            while true {
+                let data = stderrHandle.availableData
+                if data.isEmpty { break }
+                let text = String(decoding: data, as: UTF8.self)
+                output.errors.withLock { lines in
+                    lines.append(contentsOf: text.split(separator: "\n").map(String.init))
+                    if lines.count > 2000 { lines.removeFirst(lines.count - 2000) }
+                }
+            }
+            output.stderrClosed.store(true, ordering: .releasing)
         }
         try process.run()
+        // The child holds the write ends now; this process must not, or the readers never see
+        // the end of file.
+        try? stdoutPipe.fileHandleForWriting.close()
+        try? stderrPipe.fileHandleForWriting.close()
+        stdoutReader.start()
+        stderrReader.start()
     }
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
-        stderrPipe.fileHandleForReading.readabilityHandler = nil
     }
 
     /// Lines printed on stdout so far.
@@ -79,8 +100,8 @@ public final class ChildProcess: @unchecked Sendable {
                 return String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
             }
             if !process.isRunning {
-                // Output may still be in the pipe: one last look after the reader drains it.
-                try await Task.sleep(for: .milliseconds(50))
+                // Output may still be in the pipe: one last look once the reader has drained it.
+                await drained(within: .seconds(5))
                 if let line = lines.first(where: { $0.hasPrefix(prefix) }) {
                     return String(line.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
                 }
@@ -114,9 +135,19 @@ public final class ChildProcess: @unchecked Sendable {
             if ContinuousClock.now >= deadline { throw Failure(description: "\(command.joined(separator: " ")) still running after \(limit)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        // Let the pipe readers deliver the last lines.
-        try await Task.sleep(for: .milliseconds(50))
+        // Every line the child printed is read only once its pipes reach their end.
+        await drained(within: .seconds(30))
         return process.terminationStatus
+    }
+
+    /// Waits until both output pipes reached their end (or `limit` passed: a grandchild that
+    /// inherited them may keep them open).
+    private func drained(within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while !(output.stdoutClosed.load(ordering: .acquiring) && output.stderrClosed.load(ordering: .acquiring)) {
+            if ContinuousClock.now >= deadline { return }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Kills with SIGKILL (no cleanup, no final commit) and waits.
