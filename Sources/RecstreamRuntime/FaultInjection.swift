@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Deliberate failures at precise points, for the failure-path tests only: set
-/// `RECSTREAM_FAULT=changelog-send:N,forward-send:M,storage-write:K` to make the N-th changelog
+/// `RECSTREAM_FAULT=changelog-send:N,forward-send:M,storage-write:K` to make the N-th non-empty changelog
 /// batch send, the M-th forward or the K-th storage write fail once, as a refused send or a failed
 /// write would; `point:N*R` makes R consecutive calls fail from the N-th on (a stuck commit). Never set in production; a malformed value is ignored. Each injected failure
 /// is announced on standard error (`recstream: injected fault <point> #<n>`), so a test can tell

@@ -592,7 +592,7 @@ final class IngestPipeline: @unchecked Sendable {
             var tokens: [(MovableStore, UInt64)] = []
             do {
                 for (store, storeChanges) in stores {
-                    try faults?.fail(.changelogSend)
+                    if !storeChanges.isEmpty { try faults?.fail(.changelogSend) }
                     if let token = try changelog.send(storeChanges, of: store, repository: repository) { tokens.append((store, token)) }
                 }
             } catch {
