@@ -50,6 +50,26 @@ struct DeployTests {
         #expect(Set(targets) == ["recstream-1:8080", "recstream-2:8080"])
     }
 
+    /// Several instances of one group must run split: single mode refuses to run beside another
+    /// instance, and would see part of the input if it did not. The compose file must not fall
+    /// back to a known admin token.
+    @Test func shippedSetUpsAreSupported() throws {
+        let compose = try String(contentsOf: Self.root.appendingPathComponent("Deploy/docker-compose.yml"), encoding: .utf8)
+        let fallbacks = compose.split(separator: "\n").filter { $0.contains("RECSTREAM_HTTP_ADMIN_TOKEN:") && !$0.contains("${RECSTREAM_HTTP_ADMIN_TOKEN:-}") }
+        #expect(fallbacks.isEmpty, "the admin token falls back to a default: \(fallbacks)")
+        let config = try #require(try Self.yamlDocuments("Deploy/recstream.yaml").first)
+        #expect((config["pipeline"] as? [String: Any])?["mode"] as? String == "split")
+        let configMap = try #require(try Self.yamlDocuments("Deploy/kubernetes/configmap.yaml").first)
+        let embedded = try #require(try Yams.load(yaml: (configMap["data"] as? [String: String])?["recstream.yaml"] ?? "") as? [String: Any])
+        #expect((embedded["pipeline"] as? [String: Any])?["mode"] as? String == "split")
+        let statefulSet = try #require(try Self.yamlDocuments("Deploy/kubernetes/statefulset.yaml").first)
+        let replicas = (statefulSet["spec"] as? [String: Any])?["replicas"] as? Int ?? 1
+        #expect(replicas > 1)
+        // The files as recstream itself reads them.
+        let loaded = try ConfigurationLoader.load(file: Self.root.appendingPathComponent("Deploy/recstream.yaml").path, environment: [:], overrides: [])
+        #expect(loaded.pipelineMode == .split)
+    }
+
     @Test func kubernetesManifestsHaveWhatTheyMust() throws {
         let paths = try Self.servedPaths()
         let statefulSet = try #require(try Self.yamlDocuments("Deploy/kubernetes/statefulset.yaml").first)
