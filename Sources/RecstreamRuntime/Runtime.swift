@@ -152,6 +152,46 @@ public final class Runtime: AdminOperations, Sendable {
         return lines
     }
 
+    /// What repairing a poisoned clock changed in a state directory.
+    public struct ClockRepairReport: Sendable, Codable {
+        /// The latest event time the repair kept: the wall clock plus `ingest.max_future_ms`.
+        public var limitMillis: Int64
+        public var shards: [Shard.ClockRepair]
+        /// The engagement state's watermark before and after, when it moved.
+        public var engagementWatermarkMillis: Int64?
+        public var repairedEngagementWatermarkMillis: Int64?
+        public var written: Bool
+    }
+
+    /// Repairs a state directory that an earlier version let a far-future event poison: every
+    /// shard (both stages) and the engagement state whose watermark is after `limit` is moved
+    /// back to it (``Shard/repairClock(notAfter:)``), in one atomic commit. With `dryRun`, reports
+    /// without writing. The process owning the directory must have stopped.
+    public static func repairClock(
+        stateDirectory: String, configuration: RecstreamConfiguration, limit: EventTime, dryRun: Bool
+    ) throws -> ClockRepairReport {
+        let repository = try StateRepository(path: stateDirectory, syncWrites: true, eventsTopic: configuration.eventsTopic)
+        defer { repository.close() }
+        var changes = StateChanges()
+        var repairs: [Shard.ClockRepair] = []
+        for stage in [ShardKeys.eventsStage, ShardKeys.itemsStage] {
+            for partition in try repository.partitions(stage: stage) {
+                var shard = try repository.loadShard(stage: stage, partition: partition, configuration: configuration.shardConfiguration)
+                guard let repair = shard.repairClock(notAfter: limit) else { continue }
+                repairs.append(repair)
+                changes.append(shard.drainChanges())
+            }
+        }
+        var instance = try repository.loadInstanceState(configuration: try configuration.cooccurrence(), lookalike: try configuration.lookalike())
+        let engagement = instance.repairClock(notAfter: limit)
+        if engagement != nil { changes.append(instance.drainChanges()) }
+        let write = !dryRun && !changes.isEmpty
+        if write { try repository.commit(changes) }
+        return ClockRepairReport(
+            limitMillis: limit.millis, shards: repairs, engagementWatermarkMillis: engagement?.millis,
+            repairedEngagementWatermarkMillis: engagement.map { _ in limit.millis }, written: write)
+    }
+
     /// Split mode: the group's merged state rebuilt from its changelog topics into a temporary
     /// directory, dumped like ``dumpCommittedState(stateDirectory:configuration:)``.
     public static func dumpFromChangelogs(configuration: RecstreamConfiguration, bootstrapServers: String) throws -> [String] {

@@ -125,4 +125,55 @@ struct HostileInputCoreTests {
         later.offset += 1
         #expect(record.storeKey.lexicographicallyPrecedes(later.storeKey))
     }
+
+    /// A state poisoned by an earlier version (one event ten years ahead moved the watermark
+    /// there): repairClock moves it back and removes the future event everywhere, after which
+    /// on-time events count again, before and after a restore.
+    @Test func aPoisonedWatermarkIsRepairedAndOnTimeEventsCountAgain() throws {
+        var shard = Shard(partition: 0, configuration: config)
+        shard.apply(exposure("e1", item: "i1", at: now), offset: 0)
+        let future = now + 3_650 * day
+        shard.apply(exposure("poison", item: "i1", at: future), offset: 1)
+        // What an earlier version did: on-time events are late now.
+        #expect(shard.apply(exposure("e2", item: "i1", at: now + 1_000), offset: 2) == .late)
+
+        let limit = EventTime(millis: now + 60_000)
+        let repaired = shard.repairClock(notAfter: limit)
+        let repair = try #require(repaired)
+        #expect(repair.watermarkMillis == future)
+        #expect(repair.statisticsEventsRemoved == 1)
+        #expect(repair.dedupIDsForgotten == 1)
+        #expect(repair.exposureSlicesRemoved == 1)
+        #expect(shard.watermark == limit)
+        let again = shard.repairClock(notAfter: limit)
+        #expect(again == nil)
+
+        #expect(shard.apply(exposure("e3", item: "i1", at: now + 2_000), offset: 3) == .applied)
+        let counters = try #require(shard.itemCounters("i1"))
+        // e1 and e3 in the all-time total; the poison is gone from it. e1's buckets were pruned
+        // when the poison arrived (every window then ended ten years ahead): only a replay brings
+        // that back, as the repair command says.
+        #expect(counters[.exposure].total == 2)
+        #expect(counters[.exposure].count(in: .thirtyDays, now: limit) == 1)
+        var image = StateImage()
+        image.apply(shard.drainChanges())
+        var restored = try image.restoreShard(partition: 0, configuration: config)
+        #expect(restored.watermark == limit)
+        // The dedup memory remembers e3 and no longer the poison: a retry of e3 is a duplicate.
+        #expect(restored.apply(exposure("e3", item: "i1", at: now + 2_000), offset: 4) == .duplicate)
+        #expect(restored.apply(exposure("e4", item: "i1", at: now + 3_000), offset: 5) == .applied)
+        #expect(restored.itemCounters("i1")?[.exposure].total == 3)
+    }
+
+    @Test func removingEventsAfterATimeFixesBucketsAndTotal() {
+        var counter = WindowedCounter()
+        counter.record(EventTime(millis: now), watermark: EventTime(millis: now))
+        counter.record(EventTime(millis: now + 30_000), watermark: EventTime(millis: now + 30_000))
+        // Two minutes later: a different minute bucket, the same hour and day.
+        counter.record(EventTime(millis: now + 120_000), watermark: EventTime(millis: now + 120_000))
+        #expect(counter.removeEvents(after: EventTime(millis: now + 60_000)) == 1)
+        #expect(counter.total == 2)
+        #expect(counter.count(in: .oneHour, now: EventTime(millis: now + 60_000)) == 2)
+        #expect(counter.removeEvents(after: EventTime(millis: now + 60_000)) == 0)
+    }
 }

@@ -188,6 +188,24 @@ public struct EventDeduplicator: Sendable {
         return true
     }
 
+    /// Repairs a memory that a far-future watermark reached: forgets the ids of minutes after
+    /// `watermark` and moves the expiry horizon back to where `watermark` puts it, so ids of the
+    /// minutes in between are remembered again as they arrive. Returns how many ids were forgotten.
+    public mutating func rewind(to watermark: EventTime) -> Int {
+        let lastMinute = UInt32(clamping: max(watermark.millis, 0) / 60_000)
+        var forgotten = 0
+        while let newest = byMinute.last, newest.minute > lastMinute {
+            for key in newest.keys { removeFromTable(key) }
+            forgotten += newest.keys.count
+            byMinute.removeLast()
+        }
+        pending.removeAll { $0.minute > lastMinute }
+        let horizon = watermark.millis - windowMillis
+        let expired: UInt32? = horizon >= 60_000 ? UInt32(clamping: horizon / 60_000 - 1) : nil
+        if let current = expiredThroughMinute, expired.map({ current > $0 }) ?? true { expiredThroughMinute = expired }
+        return forgotten
+    }
+
     /// The ids remembered since the last call, grouped by minute, for persisting.
     public mutating func drainNew() -> [(minute: UInt32, keys: [Hash128])] {
         defer { pending.removeAll(keepingCapacity: true) }

@@ -162,6 +162,16 @@ public struct ExposureFilter: Sendable, Hashable {
         return Int(min(expected.rounded(.up), Double(BloomFilter.maximumCapacity)))
     }
 
+    /// Drops every slice that starts after `time` (repairing a state a far-future exposure
+    /// reached). Returns how many.
+    @discardableResult
+    public mutating func removeSlices(after time: EventTime) -> Int {
+        let before = slices.count
+        let length = sliceLengthMillis
+        slices.removeAll { $0.index * length > time.millis }
+        return before - slices.count
+    }
+
     /// Drops slices that expired by `watermark` (end ≤ watermark − N). Returns how many.
     @discardableResult
     public mutating func expire(watermark: EventTime) -> Int {

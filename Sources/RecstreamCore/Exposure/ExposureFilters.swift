@@ -100,6 +100,20 @@ public struct ExposureFilters: ShardFamily {
         expire(watermark: max(time, watermark), maxUsers: configuration.sweepUsersPerExposure)
     }
 
+    /// Drops every slice that starts after `time`, in every user's filter; changed users are
+    /// written by the next drain. Returns how many slices were dropped.
+    public mutating func removeSlices(after time: EventTime) -> Int {
+        var removed = 0
+        for u in filters.indices {
+            let heapBefore = heap(u)
+            let n = filters[u].removeSlices(after: time)
+            guard n > 0 else { continue }
+            removed += n
+            account(u, wasEmpty: false, heapBefore: heapBefore)
+        }
+        return removed
+    }
+
     /// Drops expired slices of up to `maxUsers` users from the sweep position on (round robin).
     /// Returns how many users became empty; their records are deleted by the next drain.
     @discardableResult

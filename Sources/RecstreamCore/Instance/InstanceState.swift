@@ -94,6 +94,17 @@ public struct InstanceState: Sendable {
         apply(type: type, time: time, userID: u.span, itemID: i.span)
     }
 
+    /// Moves a watermark that a far-future engagement pushed past `limit` back to `limit` (see
+    /// ``Shard/repairClock(notAfter:)``); entries stamped after it age out of histories and seed
+    /// lists by their caps and windows, and an exact recompute rebuilds similarities. Returns the
+    /// old watermark when it moved.
+    public mutating func repairClock(notAfter limit: EventTime) -> EventTime? {
+        guard let current = watermark, current > limit else { return nil }
+        watermark = limit
+        metaDirty = true
+        return current
+    }
+
     // MARK: Exact recompute
 
     /// Takes a cut for an exact recompute right after a commit: the engagements up to the cut are

@@ -31,6 +31,9 @@ public struct Shard: Sendable {
 
     private var metaDirty = false
     private var persistedDedupExpiry: UInt32? = nil
+    /// After a clock repair: persisted dedup chunks of minutes after this one are deleted by the
+    /// next drain.
+    private var dedupDeleteAfterMinute: UInt32? = nil
 
     public init(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration) {
         self.stage = stage
@@ -174,6 +177,37 @@ public struct Shard: Sendable {
         return offset - from
     }
 
+    /// What ``repairClock(notAfter:)`` changed.
+    public struct ClockRepair: Sendable, Hashable, Codable {
+        public var partition: Int32
+        public var stage: UInt8
+        public var watermarkMillis: Int64
+        public var repairedWatermarkMillis: Int64
+        public var statisticsEventsRemoved: UInt64
+        public var exposureSlicesRemoved: Int
+        public var dedupIDsForgotten: Int
+    }
+
+    /// The way out for a state that an earlier version let a far-future event poison: when the
+    /// watermark is after `limit`, moves it back to `limit`, removes what was recorded after
+    /// `limit` (statistics buckets and totals, exposure slices, dedup ids) and moves the dedup
+    /// horizon back. What the poisoned watermark already made the state forget (windows pruned,
+    /// slices expired, on-time events dropped as late) cannot come back: a replay can
+    /// (docs/reliability.md, Client clocks). Returns nil when the watermark is not after `limit`.
+    public mutating func repairClock(notAfter limit: EventTime) -> ClockRepair? {
+        guard let current = watermark, current > limit else { return nil }
+        watermark = limit
+        let removed = itemStatistics.removeEvents(after: limit)
+        let slices = exposureFilters.removeSlices(after: limit)
+        let forgotten = dedup.rewind(to: limit)
+        persistedDedupExpiry = dedup.expiredThroughMinute
+        dedupDeleteAfterMinute = UInt32(clamping: max(limit.millis, 0) / 60_000)
+        metaDirty = true
+        return ClockRepair(
+            partition: partition, stage: stage, watermarkMillis: current.millis, repairedWatermarkMillis: limit.millis,
+            statisticsEventsRemoved: removed, exposureSlicesRemoved: slices, dedupIDsForgotten: forgotten)
+    }
+
     /// Whether this shard remembers `userID` being shown `itemHash` (evaluated at the shard's
     /// watermark). False for a user the shard does not know.
     public func wasExposed(userID: String, itemHash: ExposureHash) -> Bool {
@@ -228,6 +262,15 @@ public struct Shard: Sendable {
             to.appendBigEndian(expired + 1)
             changes.deleteRange(from: from.bytes, to: expired == UInt32.max ? ShardKeys.end(of: from.bytes) : to.bytes)
             persistedDedupExpiry = expired
+        }
+        if let after = dedupDeleteAfterMinute, after < UInt32.max {
+            var from = BinaryWriter()
+            from.append(contentsOf: prefix)
+            from.append(ShardKeys.dedupKind)
+            let kind = from.bytes
+            from.appendBigEndian(after + 1)
+            changes.deleteRange(from: from.bytes, to: ShardKeys.end(of: kind))
+            dedupDeleteAfterMinute = nil
         }
         for chunk in dedup.drainNew() {
             var key = BinaryWriter(capacity: prefix.count + 13)

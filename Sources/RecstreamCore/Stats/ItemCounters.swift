@@ -47,6 +47,18 @@ public struct ItemCounters: Sendable, Hashable {
         }
     }
 
+    /// Removes every event after `time` from every type's counter (see
+    /// ``WindowedCounter/removeEvents(after:)``). Returns how many were removed.
+    public mutating func removeEvents(after time: EventTime) -> UInt64 {
+        var removed: UInt64 = 0
+        for type in EventType.allCases where !self[type].isEmpty {
+            var counter = self[type]
+            removed += counter.removeEvents(after: time)
+            self[type] = counter
+        }
+        return removed
+    }
+
     public mutating func recordLateDrop(_ type: EventType) {
         if lateDropped.isEmpty { lateDropped = Array(repeating: 0, count: EventType.count) }
         lateDropped[type.index] &+= 1

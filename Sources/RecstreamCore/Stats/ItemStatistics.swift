@@ -31,6 +31,20 @@ public struct ItemStatistics: ShardFamily {
         dirty.insert(event.item)
     }
 
+    /// Removes every event after `time` (see ``WindowedCounter/removeEvents(after:)``); changed
+    /// items are written by the next drain. Returns how many events were removed.
+    public mutating func removeEvents(after time: EventTime) -> UInt64 {
+        var removed: UInt64 = 0
+        for i in counters.indices {
+            let n = counters[i].removeEvents(after: time)
+            if n > 0 {
+                removed += n
+                dirty.insert(Int32(i))
+            }
+        }
+        return removed
+    }
+
     /// The counters of item `index`, or nil if it has none here.
     public func counters(of index: Int32) -> ItemCounters? {
         Int(index) < counters.count ? counters[Int(index)] : nil

@@ -109,6 +109,34 @@ public struct WindowedCounter: Sendable, Hashable {
         }
     }
 
+    /// Removes every bucket after `time` (repairing a state that a far-future event reached) and
+    /// subtracts those events from the total. Returns how many events were removed: the most
+    /// any one resolution held after `time` (an event after `time` sits in every resolution that
+    /// retained it).
+    @discardableResult
+    public mutating func removeEvents(after time: EventTime) -> UInt64 {
+        var removed: UInt64 = 0
+        for resolution in BucketResolution.allCases {
+            let last = resolution.bucket(of: time)
+            let (start, count) = bounds(resolution)
+            var drop = 0
+            var events: UInt64 = 0
+            while drop < count {
+                let b = Self.unpack(packed[start + count - 1 - drop])
+                guard b.index > last else { break }
+                events += UInt64(b.count)
+                drop += 1
+            }
+            if drop > 0 {
+                packed.removeSubrange((start + count - drop)..<(start + count))
+                adjustCount(resolution, by: -drop)
+            }
+            removed = max(removed, events)
+        }
+        total = total >= removed ? total - removed : 0
+        return removed
+    }
+
     /// The number of events in `window` ending at `now` (see ``StatsWindow``).
     public func count(in window: StatsWindow, now: EventTime) -> UInt64 {
         let (start, count) = bounds(window.resolution)

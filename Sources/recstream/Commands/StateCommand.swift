@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import RecstreamCore
 import RecstreamRuntime
 
 struct StateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "state",
         abstract: "Inspect a state directory offline (the instance using it must be stopped).",
-        subcommands: [StateDumpCommand.self, StateResetCommand.self]
+        subcommands: [StateDumpCommand.self, StateResetCommand.self, StateRepairClockCommand.self]
     )
 }
 
@@ -73,5 +74,64 @@ struct StateResetCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         Terminal.out("moved \(stateDir) to \(target); the next start replays the topic from the beginning")
+    }
+}
+
+struct StateRepairClockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair-clock",
+        abstract: "Move back watermarks that a far-future event pushed ahead of the wall clock (state from earlier versions).",
+        discussion: """
+            Versions before ingest.max_future_ms let one event stamped in the future move its partition's watermark \
+            there for good: later on-time events were dropped as late. This moves every watermark that is after \
+            now + ingest.max_future_ms back to that limit and removes what was recorded after it (statistics buckets \
+            and totals, exposure slices, dedup ids), in one atomic commit. Stop the instance first.
+
+            What the poisoned watermark already made the state forget (windows pruned, exposure slices expired, \
+            on-time events dropped as late) does not come back. If the topic still holds the input, a replay restores \
+            everything exactly: `recstream state reset --state-dir DIR`, then start again.
+              recstream state repair-clock --state-dir DIR --dry-run
+              recstream state repair-clock --state-dir DIR
+            """)
+
+    @OptionGroup var options: RunOptions
+
+    @Flag(help: "Report what would change without writing.")
+    var dryRun = false
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try options.loadConfiguration()
+        guard let dir = configuration.stateDir else { throw ValidationError("--state-dir is required") }
+        let limit = EventTime(millis: WallClock.system() + configuration.maxFutureMillis)
+        do {
+            let report = try Runtime.repairClock(stateDirectory: dir, configuration: configuration, limit: limit, dryRun: dryRun)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.sortedKeys]
+                Terminal.out(String(decoding: try encoder.encode(report), as: UTF8.self))
+                return
+            }
+            if report.shards.isEmpty && report.engagementWatermarkMillis == nil {
+                Terminal.out("no watermark is after \(StatusRendering.time(limit.millis)); nothing to repair")
+                return
+            }
+            for r in report.shards {
+                Terminal.out(
+                    "\(r.stage == 0x65 ? "events" : "items") partition \(r.partition): watermark \(StatusRendering.time(r.watermarkMillis)) -> "
+                        + "\(StatusRendering.time(r.repairedWatermarkMillis)); removed \(r.statisticsEventsRemoved) statistics events, "
+                        + "\(r.exposureSlicesRemoved) exposure slices, \(r.dedupIDsForgotten) dedup ids")
+            }
+            if let w = report.engagementWatermarkMillis {
+                Terminal.out("engagement state: watermark \(StatusRendering.time(w)) -> \(StatusRendering.time(report.limitMillis))")
+            }
+            Terminal.out(report.written ? "written" : "dry run: nothing written")
+        } catch {
+            Terminal.err("recstream: \(error)")
+            throw ExitCode.failure
+        }
     }
 }
