@@ -116,7 +116,13 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    /// Sends `signal` to the child while it runs. A no-op once it has exited and been reaped: its
+    /// pid may then belong to an unrelated process (pids wrap quickly on a busy machine), which a
+    /// late `kill` (a `defer` after a clean exit) would otherwise hit.
+    public func signal(_ signal: Int32) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
 
     /// SIGTERM, then SIGKILL if it is still running after `grace`.
     public func terminate(grace: Duration = .seconds(10)) {
