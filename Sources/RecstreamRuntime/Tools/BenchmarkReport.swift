@@ -88,6 +88,47 @@ public struct BenchmarkReport: Sendable {
             Self.quantile(latenciesMillis, 0.5), Self.quantile(latenciesMillis, 0.99))
     }
 
+    /// "Measured <date> on <machine>, commit <hash>": where a figure came from, for every section a
+    /// bench command writes. The commit is the working tree's (`git rev-parse`), marked
+    /// `+changes` when it has uncommitted changes, or `unknown` outside a checkout.
+    public static func provenance(date: Date = Date()) -> String {
+        "Measured \(ISO8601DateFormatter().string(from: date)) on \(machine()), commit \(commit())"
+    }
+
+    /// The current commit's short hash, `+changes` when the tree differs from it.
+    public static func commit() -> String {
+        func git(_ arguments: [String]) -> String? {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["git"] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let hash = git(["rev-parse", "--short=10", "HEAD"]) else { return "unknown" }
+        let dirty = git(["status", "--porcelain", "--untracked-files=no"]).map { !$0.isEmpty } ?? false
+        return dirty ? hash + "+changes" : hash
+    }
+
+    /// `existing` with the text between `<!-- NAME:begin ... -->` and `<!-- NAME:end -->` replaced by
+    /// `section` (markers kept), or the marked section appended when there is none.
+    public static func replacingMarkedSection(_ name: String, with section: String, in existing: String) -> String {
+        let begin = "<!-- \(name):begin (written by recstream bench \(name)) -->"
+        let end = "<!-- \(name):end -->"
+        let block = begin + "\n" + section.trimmingCharacters(in: .newlines) + "\n" + end
+        if let from = existing.range(of: "<!-- \(name):begin"), let to = existing.range(of: end, range: from.upperBound..<existing.endIndex) {
+            var text = existing
+            text.replaceSubrange(from.lowerBound..<to.upperBound, with: block)
+            return text
+        }
+        return existing + (existing.hasSuffix("\n") ? "\n" : "\n\n") + block + "\n"
+    }
+
     public static func machine() -> String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }.map {
