@@ -93,10 +93,11 @@ final class EndOffsetMonitor: @unchecked Sendable {
             }
             sinceCommit.record(status.secondsSinceLastCommit ?? 0)
             stalled.record(status.stalled ? 1 : 0)
-            let elapsed = clock.now - started
-            if elapsed < interval, running.load(ordering: .acquiring) {
-                let rest = interval - elapsed
-                Thread.sleep(forTimeInterval: Double(rest.components.seconds) + Double(rest.components.attoseconds) / 1e18)
+            // Sleep out the interval in short steps: a stop is prompt, and partitions that were
+            // just assigned (no end known yet) are asked about at once instead of a second later.
+            while running.load(ordering: .acquiring) && clock.now - started < interval {
+                if clock.now - started >= .milliseconds(100) && engine.hasOwnedPartitionWithoutEnd() { break }
+                Thread.sleep(forTimeInterval: 0.02)
             }
         }
     }

@@ -54,6 +54,12 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         }
     }
 
+    /// Whether some owned partition has no reported end offset yet (just assigned).
+    func hasOwnedPartitionWithoutEnd() -> Bool {
+        let owned = ownedTopicPartitions()
+        return lock.withLock { owned.contains { state.liveEnds[$0] == nil } }
+    }
+
     /// The end offset of `tp` if the brokers reported it recently, and its age in seconds.
     private func liveEnd(_ tp: TopicPartition, now: Int64) -> (offset: Int64?, age: Double?) {
         guard let end = state.liveEnds[tp] else { return (nil, nil) }
