@@ -39,7 +39,7 @@ final class TopicReader: RebalanceListener {
     }
 }
 
-@Suite("Dead-letter topic", .serialized)
+@Suite("Dead-letter topic", .serialized, .processSlot)
 struct DeadLetterTests {
     static let protobuf = [KafkaHeader(key: "content-type", value: Array("application/x-protobuf".utf8))]
 
