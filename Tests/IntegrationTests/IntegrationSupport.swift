@@ -104,6 +104,57 @@ func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) 
     }
 }
 
+/// One dead letter as read back from the dead-letter topic.
+struct DeadLetter: Sendable {
+    var partition: Int32
+    var offset: Int64
+    var key: [UInt8]?
+    var value: [UInt8]
+    var headers: [String: String]
+
+    /// The source record it stands for: `recstream.source.partition` and `recstream.source.offset`.
+    var source: SourceRecord? {
+        guard let partition = headers["recstream.source.partition"].flatMap(Int32.init),
+            let offset = headers["recstream.source.offset"].flatMap(Int64.init)
+        else { return nil }
+        return SourceRecord(partition: partition, offset: offset)
+    }
+}
+
+/// A record of the events topic, by position.
+struct SourceRecord: Hashable, Sendable, CustomStringConvertible {
+    var partition: Int32
+    var offset: Int64
+    var description: String { "\(partition)@\(offset)" }
+}
+
+/// Every record of `topic` up to each partition's high watermark at the time of the call: all
+/// copies, so that a second copy of a record is seen, outside any consumer group.
+func readWholeTopic(bootstrap: String, topic: String = "recstream.events.dlq") async throws -> [DeadLetter] {
+    try await onDedicatedThread {
+        let configuration = KafkaConfiguration(bootstrapServers: bootstrap)
+        let admin = try KafkaAdmin(configuration: configuration)
+        guard let partitions = try admin.partitionCount(of: topic, timeout: .seconds(30)) else {
+            throw RecstreamProcess.Failure(description: "no topic \(topic)")
+        }
+        var records: [DeadLetter] = []
+        for partition in 0..<Int32(partitions) {
+            let reader = try PartitionReader(configuration: configuration, partition: TopicPartition(topic: topic, partition: partition))
+            defer { reader.close() }
+            let (low, high) = try reader.watermarks(timeout: .seconds(30))
+            try reader.read(from: low, to: high, idleTimeout: .seconds(60)) { record in
+                var headers: [String: String] = [:]
+                for h in record.headers { headers[h.key] = h.value.map { String(decoding: $0, as: UTF8.self) } }
+                records.append(
+                    DeadLetter(
+                        partition: record.partition, offset: record.offset, key: record.key.map { Array($0) }, value: Array(record.value),
+                        headers: headers))
+            }
+        }
+        return records
+    }
+}
+
 /// A producer for tests: explicit partitions, flushed on demand.
 final class TestProducer: Sendable {
     let producer: KafkaProducer
