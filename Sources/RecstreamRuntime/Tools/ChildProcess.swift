@@ -95,7 +95,12 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    /// Sends `signal` while the child runs, and nothing once it has exited and been reaped: its
+    /// pid may belong to another process by then (pids wrap around quickly on a busy machine).
+    public func signal(_ signal: Int32) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+    }
 
     /// SIGTERM, then SIGKILL if it is still running after `grace`.
     public func terminate(grace: Duration = .seconds(10)) {
