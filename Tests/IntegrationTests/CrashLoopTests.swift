@@ -158,10 +158,10 @@ struct CrashLoopTests {
                     let committed = committedRecords(try await status(api))
                     return committed >= target ? .done : .waiting([committed])
                 })
-                let mode = rng.next() % 2 == 0 ? "full" : "incremental"
-                let answer = try? await http(api + "/v1/admin/train", method: .POST, json: ["mode": mode])
+                let training = rng.next() % 2 == 0 ? "full" : "incremental"
+                let answer = try? await http(api + "/v1/admin/train", method: .POST, json: ["mode": training])
                 reached = try await judgePlannedKill(
-                    run, kill, point!, reason: "a \(mode) training answered \(answer.map { "\($0.status) \($0.text.prefix(300))" } ?? "nothing")")
+                    run, kill, point!, reason: "a \(training) training answered \(answer.map { "\($0.status) \($0.text.prefix(300))" } ?? "nothing")")
             }
             if let point {
                 if reached {
