@@ -970,8 +970,12 @@ struct CrashPoint {
         return CrashPoint(moment: moment, commit: n)
     }
 
+    /// Kills the process if this is the configured point, announcing it on stderr first
+    /// (`crash point MOMENT:N reached`): the crash tests tell a planned kill from any other death,
+    /// and from a point never reached, by that line.
     func reached(_ moment: Moment, commit: Int) {
         guard moment == self.moment, commit == self.commit else { return }
+        FileHandle.standardError.write(Data("crash point \(moment.rawValue):\(commit) reached, raising SIGKILL\n".utf8))
         kill(getpid(), SIGKILL)
     }
 }

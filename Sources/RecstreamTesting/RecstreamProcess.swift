@@ -34,15 +34,20 @@ public final class RecstreamProcess: @unchecked Sendable {
     public var process: Process { child.process }
     public var lines: [String] { child.lines }
     public var errorLines: [String] { child.errorLines }
+    public var isRunning: Bool { child.isRunning }
 
-    public func value(after prefix: String, within limit: Duration = .seconds(30)) async throws -> String {
+    /// The rest of the first stdout line starting with `prefix`. A process that exits first fails
+    /// at once; the limit only bounds a live process that is slow to print (a busy machine).
+    public func value(after prefix: String, within limit: Duration = .seconds(120)) async throws -> String {
         try await child.value(after: prefix, within: limit)
     }
 
     public func signal(_ signal: Int32) { child.signal(signal) }
 
+    /// Waits for the exit; the limit bounds a live process (a clean stop ends with a final commit,
+    /// which a busy machine makes slow).
     @discardableResult
-    public func waitForExit(within limit: Duration = .seconds(30)) async throws -> Int32 {
+    public func waitForExit(within limit: Duration = .seconds(120)) async throws -> Int32 {
         try await child.waitForExit(within: limit)
     }
 

@@ -5,7 +5,7 @@ import RecstreamRuntime
 import RecstreamTesting
 import Testing
 
-@Suite("HTTP API fuzzing", .serialized)
+@Suite("HTTP API fuzzing", .serialized, .processSlot)
 struct APIFuzzTests {
     /// schemathesis generates requests from Schemas/openapi.yaml (valid and invalid ones) against a
     /// running instance with data: no response may be a 5xx, every response must match the spec,
@@ -30,7 +30,10 @@ struct APIFuzzTests {
         let producer = try TestProducer(bootstrap)
         for event in EventGenerator(config) { try producer.send(event) }
         try producer.flush()
-        try await eventually(within: .seconds(30), "data to arrive") { consumedRecords(try await IntegrationTests.status(api)) > 4_000 }
+        try await eventually("data to arrive", progress: {
+            let consumed = consumedRecords(try await IntegrationTests.status(api))
+            return consumed > 4_000 ? .done : .waiting([consumed])
+        })
         // Serve an embedding model, so the embedding routes answer from it (503 is only for "no model yet").
         let (trained, _, trainText) = try await http(api + "/v1/admin/train", method: .POST, json: ["mode": "full"])
         #expect(trained == 200, "\(trainText)")

@@ -8,7 +8,7 @@ import Testing
 /// Producers whose clocks are wrong: an event stamped far in the future is refused (`future_ts`)
 /// without moving the watermark, one stamped at the epoch is late, and late exposures still
 /// reach the exposure filter while item statistics leave them out.
-@Suite("Client clocks", .serialized)
+@Suite("Client clocks", .serialized, .processSlot)
 struct ClientClockTests {
     static let item = "clock-item"
 
@@ -76,7 +76,7 @@ struct ClientClockTests {
         }
         try await expectExactCounts(normalEvents: 100)
 
-        let dead = try TopicReader.read(bootstrap: broker.bootstrapServers, topic: "recstream.events.dlq", count: 1)
+        let dead = try await readWholeTopic(bootstrap: broker.bootstrapServers)
         #expect(dead.count == 1)
         let record = try #require(dead.first)
         #expect(record.headers["recstream.reason"] == RejectReason.futureTimestamp.rawValue)

@@ -5,11 +5,11 @@ import RecstreamKafka
 import RecstreamTesting
 import Testing
 
-@Suite("ItemCF and Swing end to end", .serialized)
+@Suite("ItemCF and Swing end to end", .serialized, .processSlot)
 struct CooccurrenceEndToEndTests {
     /// Engagements produced through Kafka become ItemCF and Swing neighbours and LastN histories;
     /// after the admin recompute, every item's top-20 lists equal the brute-force reference to 1e-9.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(8)))
     func similarItemsMatchTheReferenceAfterTheExactRecompute() async throws {
         let run = try RecstreamProcess([
             "run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--set", "state.commit_interval_ms=200",
@@ -52,7 +52,7 @@ struct CooccurrenceEndToEndTests {
         let swing = ReferenceSwing(engagements: engagements, window: window, configuration: configuration)
 
         let recompute = try RecstreamProcess(["admin", "recompute", "--api", api, "--json"])
-        #expect(try await recompute.waitForExit(within: .seconds(120)) == 0)
+        #expect(try await recompute.waitForExit(within: .seconds(300)) == 0)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(recompute.lines.joined().utf8)) as? [String: Any])
         #expect(report["swapped"] as? Bool == true)
         #expect(report["engagements_in_window"] as? Int == engagements.count)

@@ -8,7 +8,7 @@ import Testing
 
 /// Refused records never block ingest: one larger than a dead-letter write may be is cut to
 /// fit, and when the dead-letter topic refuses writes the refusals are recorded durably instead.
-@Suite("Dead-letter limits", .serialized)
+@Suite("Dead-letter limits", .serialized, .processSlot)
 struct DeadLetterLimitsTests {
     static let item = "dlq-limits-item"
 
@@ -68,7 +68,7 @@ struct DeadLetterLimitsTests {
         #expect(p["rejected"] as? [String: Int] == [RejectReason.recordTooLarge.rawValue: 1])
 
         /// The dead-letter record of `huge[index]`, read from source offset `offset`.
-        func expectTruncatedDeadLetter(_ dead: [TopicReader.Record], index: Int, offset: Int) throws {
+        func expectTruncatedDeadLetter(_ dead: [DeadLetter], index: Int, offset: Int) throws {
             let record = try #require(
                 dead.first { $0.headers["recstream.source.offset"] == String(offset) }, "no dead letter for offset \(offset)")
             #expect(record.headers["recstream.reason"] == RejectReason.recordTooLarge.rawValue)
@@ -81,7 +81,7 @@ struct DeadLetterLimitsTests {
             #expect(isPrefix, "the dead-letter value is not the first 65,536 bytes of the record")
             #expect(record.key == Array("u".utf8))
         }
-        var dead = try TopicReader.read(bootstrap: broker.bootstrapServers, topic: "recstream.events.dlq", count: 1)
+        var dead = try await readWholeTopic(bootstrap: broker.bootstrapServers)
         #expect(dead.count == 1)
         try expectTruncatedDeadLetter(dead, index: 0, offset: 10)
 
@@ -99,7 +99,7 @@ struct DeadLetterLimitsTests {
         let counts = try #require(try await itemCounts(api, Self.item))
         #expect(counts["all"]?["exposure"] == 15)
         #expect(counts["all"]?["click"] == 15)
-        dead = try TopicReader.read(bootstrap: broker.bootstrapServers, topic: "recstream.events.dlq", count: 2)
+        dead = try await readWholeTopic(bootstrap: broker.bootstrapServers)
         #expect(dead.count == 2)
         try expectTruncatedDeadLetter(dead, index: 0, offset: 10)
         try expectTruncatedDeadLetter(dead, index: 1, offset: 26)
@@ -156,7 +156,7 @@ struct DeadLetterLimitsTests {
         var run = try start()
         defer { run.signal(SIGKILL) }
         var api = try await run.value(after: "api:")
-        try await awaitConsumed(api, count: good + bad.count, within: .seconds(60))
+        try await awaitConsumed(api, count: good + bad.count)
         let p = try await partitionStatus(api)
         #expect(p["applied"] as? Int == good)
         let counts = try #require(try await itemCounts(api, Self.item))
@@ -187,7 +187,7 @@ struct DeadLetterLimitsTests {
         try await expectCleanExit(run)
         run = try start()
         api = try await run.value(after: "api:")
-        try await awaitConsumed(api, count: good + bad.count, within: .seconds(60))
+        try await awaitConsumed(api, count: good + bad.count)
         #expect(try await status(api)["undeliverable_records"] as? Int == bad.count)
         try await expectListed()
         try await expectCleanExit(run)

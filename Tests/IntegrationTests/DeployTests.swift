@@ -111,7 +111,7 @@ struct DeployTests {
     }
 
     /// Every metric the Grafana dashboard queries is one a running instance exports.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)), .processSlot)
     func dashboardQueriesNameExportedMetrics() async throws {
         let data = try Data(contentsOf: Self.root.appendingPathComponent("Deploy/grafana/dashboards/recstream.json"))
         let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -140,7 +140,7 @@ struct DeployTests {
         try await awaitConsumed(api, count: 2)
         _ = try await http(api + "/v1/items/i1/stats")
         var exported = Set<String>()
-        try await eventually(within: .seconds(20), "the gauges to be published") {
+        try await eventually(within: .seconds(60), "the gauges to be published") {
             exported = metricNames(try await http(api + "/metrics").text)
             return exported.contains("recstream_state_entries") && exported.contains("recstream_consumer_partition_lag_records")
         }
@@ -153,14 +153,14 @@ struct DeployTests {
 struct FuzzCorpusTests {
     /// The committed libFuzzer corpus replays through the decoders and the encoders' round trip
     /// without a crash (the replayer traps on any round-trip mismatch).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)), .processSlot)
     func committedCorpusReplays() async throws {
         let corpus = DeployTests.root.appendingPathComponent("Fuzz/corpus").path
         let files = try FileManager.default.contentsOfDirectory(atPath: corpus)
         #expect(files.count > 100)
         let binary = URL(fileURLWithPath: RecstreamProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("recstream-fuzz").path
         let replay = try ChildProcess([binary, corpus])
-        #expect(try await replay.waitForExit(within: .seconds(90)) == 0)
+        #expect(try await replay.waitForExit(within: .seconds(180)) == 0)
         #expect(replay.lines.contains("replayed \(files.count) inputs"))
     }
 }

@@ -7,7 +7,7 @@ import Testing
 
 /// `state.max_dictionary_ids` bounds the id dictionaries: new ids beyond the cap are refused
 /// (`dictionary_full`) while known ids keep working, before and after a restart.
-@Suite("Bounded id dictionaries", .serialized)
+@Suite("Bounded id dictionaries", .serialized, .processSlot)
 struct DictionaryCapTests {
     static let cap = 1_000
 
@@ -60,7 +60,7 @@ struct DictionaryCapTests {
         #expect(try await unexposed(api, user: "du-0", candidates: ["di-0"]).isEmpty)
         #expect(run.process.isRunning)
 
-        let dead = try TopicReader.read(bootstrap: broker.bootstrapServers, topic: "recstream.events.dlq", count: 3_000 - Self.cap)
+        let dead = try await readWholeTopic(bootstrap: broker.bootstrapServers)
         #expect(dead.count == 3_000 - Self.cap)
         #expect(dead.allSatisfy { $0.headers["recstream.reason"] == RejectReason.dictionaryFull.rawValue })
         #expect(Set(dead.compactMap { $0.headers["recstream.source.offset"].flatMap(Int.init) }) == Set(Self.cap..<3_000))

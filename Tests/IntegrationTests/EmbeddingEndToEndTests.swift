@@ -5,14 +5,14 @@ import RecstreamRuntime
 import RecstreamTesting
 import Testing
 
-@Suite("Embeddings end to end", .serialized)
+@Suite("Embeddings end to end", .serialized, .processSlot)
 struct EmbeddingEndToEndTests {
     /// Before any model: a full refresh of the empty log publishes nothing (the publish gate), and
     /// retrieval is 503. An incremental update runs while events keep arriving, is published
     /// and served; the scheduled updates continue; the incremental lineage together read every
     /// distinct engagement exactly once, and so does a full refresh; retrieval and the vector
     /// routes answer from the served model; a rollback serves the earlier version again.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(8)))
     func incrementalUpdatesWhileIngestingAreServedAndLoseNothing() async throws {
         let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-embed-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: stateDir) }
@@ -115,7 +115,7 @@ struct EmbeddingEndToEndTests {
         #expect(unknownCode == 404)
 
         let rollback = try RecstreamProcess(["admin", "rollback", "0.1", "--api", api, "--json"])
-        #expect(try await rollback.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await rollback.waitForExit(within: .seconds(120)) == 0)
         let rolled = try JSONSerialization.jsonObject(with: Data(rollback.lines.joined().utf8)) as? [String: Any]
         #expect(rolled?["served"] as? String == "0.1")
         #expect(run.process.isRunning)
@@ -132,7 +132,7 @@ struct EmbeddingEndToEndTests {
         let offline = try RecstreamProcess([
             "train", "--mode", "full", "--state-dir", stateDir, "--set", "embedding.epochs=1", "--json",
         ])
-        #expect(try await offline.waitForExit(within: .seconds(60)) == 0)
+        #expect(try await offline.waitForExit(within: .seconds(300)) == 0)
         let trained = try JSONSerialization.jsonObject(with: Data(offline.lines.joined().utf8)) as? [String: Any]
         let version = (trained?["manifest"] as? [String: Any])?["version"] as? String
         #expect(trained?["published"] as? Bool == true && version?.hasSuffix(".0") == true)

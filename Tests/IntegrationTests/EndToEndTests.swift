@@ -5,12 +5,12 @@ import RecstreamKafka
 import RecstreamTesting
 import Testing
 
-@Suite("End to end: the recstream binary on its embedded broker", .serialized)
+@Suite("End to end: the recstream binary on its embedded broker", .serialized, .processSlot)
 struct EndToEndTests {
     /// Produce a generated stream (plus events beyond the allowed lateness) through a real Kafka
     /// client, let `recstream run` consume it, and compare every item's statistics over HTTP with
     /// the brute-force reference.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func producedEventsAreQueryableAndMatchTheReference() async throws {
         let run = try RecstreamProcess(["run", "--http-address", "127.0.0.1:0", "--set", "state.commit_interval_ms=200", "--log-level", "warning"])
         defer { run.signal(SIGKILL) }
@@ -78,13 +78,13 @@ struct EndToEndTests {
 
         // A checkpoint is a consistent, openable copy of the committed state.
         let checkpoint = try RecstreamProcess(["admin", "checkpoint", "--api", api, "--json"])
-        #expect(try await checkpoint.waitForExit(within: .seconds(60)) == 0)
+        #expect(try await checkpoint.waitForExit(within: .seconds(300)) == 0)
         let report = try #require(
             try JSONSerialization.jsonObject(with: Data(checkpoint.lines.joined().utf8)) as? [String: Any], "\(checkpoint.errorLines)")
         let copy = try #require(report["path"] as? String)
         defer { try? FileManager.default.removeItem(atPath: copy) }
         let dump = try RecstreamProcess(["state", "dump", "--state-dir", copy])
-        #expect(try await dump.waitForExit(within: .seconds(60)) == 0)
+        #expect(try await dump.waitForExit(within: .seconds(300)) == 0)
         let dumpedItems = Set(dump.lines.filter { $0.hasPrefix("item ") }.compactMap { line in
             line.split(separator: " ").first { $0.hasPrefix("id=") }.map { String($0.dropFirst(3)) }
         })

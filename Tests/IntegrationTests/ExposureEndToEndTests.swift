@@ -5,11 +5,11 @@ import RecstreamKafka
 import RecstreamTesting
 import Testing
 
-@Suite("Exposure filters end to end", .serialized)
+@Suite("Exposure filters end to end", .serialized, .processSlot)
 struct ExposureEndToEndTests {
     /// Exposures produced through Kafka: every exposed (user, item) is filtered out, unseen
     /// candidates pass (up to the false-positive target), and the admin CLI agrees.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func exposedItemsAreFilteredWithNoFalseNegatives() async throws {
         let run = try RecstreamProcess(["run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--set", "state.commit_interval_ms=200"])
         defer { run.signal(SIGKILL) }

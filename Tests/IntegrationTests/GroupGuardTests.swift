@@ -9,7 +9,7 @@ import Testing
 /// A single-mode instance owns its whole consumer group: a second instance of the group, single
 /// or split, refuses to run beside it. Split-mode instances run side by side on a `recstream
 /// broker` started with no flags (it creates the default group's internal topics).
-@Suite("One instance per group in single mode", .serialized)
+@Suite("One instance per group in single mode", .serialized, .processSlot)
 struct GroupGuardTests {
     /// `recstream broker` with no flags: recstream.events (8 partitions), the dead-letter topic
     /// and the default group's internal topics.
@@ -57,7 +57,7 @@ struct GroupGuardTests {
         let producer = try TestProducer(bootstrap)
         for n in 0..<200 { try producer.send(Self.event(n)) }
         try producer.flush()
-        try await awaitConsumed(api, count: 200, within: .seconds(60))
+        try await awaitConsumed(api, count: 200)
         #expect(running.process.isRunning)
         try await expectCleanExit(running)
     }

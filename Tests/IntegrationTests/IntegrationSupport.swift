@@ -7,18 +7,48 @@ import RecstreamKafka
 import RecstreamRuntime
 import RecstreamTesting
 
-/// GETs or POSTs JSON against a running instance.
-func http(_ url: String, method: HTTPMethod = .GET, json body: Any? = nil) async throws -> (status: Int, body: Any?, text: String) {
+/// One HTTP answer: status, headers and body bytes.
+struct HTTPAnswer {
+    var status: Int
+    var headers: HTTPHeaders
+    var data: Data
+}
+
+/// Sends `request` to a running instance, budgeted so that a slow but live server does not fail
+/// the test: a request that reads (any GET, and the POST queries) gets `attempt` per try and is
+/// retried after a deadline until `budget` has passed; an admin POST, which starts work (training,
+/// a recompute, a checkpoint) and must not be repeated, gets one try with the whole budget. A dead
+/// server fails at once (its port refuses the connection); only a live one that is slow to answer
+/// is waited for.
+func exchange(
+    _ url: String, method: HTTPMethod = .GET, json body: Any? = nil, attempt: Duration = .seconds(10), budget: Duration = .seconds(180)
+) async throws -> HTTPAnswer {
     var request = HTTPClientRequest(url: url)
     request.method = method
     if let body {
         request.headers.add(name: "content-type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
     }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-    let bytes = try await response.body.collect(upTo: 64 << 20)
-    let data = Data(bytes.readableBytesView)
-    return (Int(response.status.code), try? JSONSerialization.jsonObject(with: data), String(decoding: data, as: UTF8.self))
+    let startsWork = method != .GET && url.contains("/v1/admin/")
+    let deadline = ContinuousClock.now + budget
+    var deadlinesMissed = 0
+    while true {
+        let timeout = startsWork ? budget : min(attempt, max(.seconds(1), deadline - ContinuousClock.now))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: TimeAmount(timeout))
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            return HTTPAnswer(status: Int(response.status.code), headers: response.headers, data: Data(bytes.readableBytesView))
+        } catch let error as HTTPClientError where error == .deadlineExceeded && !startsWork && ContinuousClock.now < deadline {
+            deadlinesMissed += 1
+            if deadlinesMissed == 1 { print("\(method) \(url): no answer within \(attempt); retrying (budget \(budget))") }
+        }
+    }
+}
+
+/// GETs or POSTs JSON against a running instance (budgeted as ``exchange(_:method:json:attempt:budget:)``).
+func http(_ url: String, method: HTTPMethod = .GET, json body: Any? = nil, budget: Duration = .seconds(180)) async throws -> (status: Int, body: Any?, text: String) {
+    let answer = try await exchange(url, method: method, json: body, budget: budget)
+    return (answer.status, try? JSONSerialization.jsonObject(with: answer.data), String(decoding: answer.data, as: UTF8.self))
 }
 
 /// The instance's status as a dictionary.
@@ -38,19 +68,90 @@ func consumedRecords(_ status: [String: Any]) -> Int {
     }
 }
 
-/// Waits until the instance has consumed `count` records and committed them.
-func awaitConsumed(_ api: String, count: Int, within limit: Duration = .seconds(120)) async throws {
+/// The sum of the partitions' committed offsets (the records durably reflected so far).
+func committedRecords(_ status: [String: Any]) -> Int {
+    (status["partitions"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["committed_offset"] as? Int ?? 0) }
+}
+
+/// Waits until the instance has consumed exactly `count` records and committed them. Budgeted by
+/// progress (see `eventually(progress:)`): it fails when neither the consumed count nor the
+/// committed offsets have moved for `stall`, and at once when more than `count` were consumed.
+func awaitConsumed(_ api: String, count: Int, stall: Duration = .seconds(60)) async throws {
     var last = ""
     do {
-        try await eventually(within: limit, "instance at \(api) to consume and commit \(count) records") {
+        try await eventually(stall: stall, "instance at \(api) to consume and commit \(count) records", progress: {
             let s = try await status(api)
             let partitions = s["partitions"] as? [[String: Any]] ?? []
             let committed = partitions.allSatisfy { ($0["committed_offset"] as? Int) == ($0["applied_offset"] as? Int) }
-            last = "consumed \(consumedRecords(s)), partitions \(partitions.map { "\($0["partition"] ?? "?"):\($0["applied_offset"] ?? "-")/\($0["end_offset"] ?? "-")" })"
-            return consumedRecords(s) == count && committed && !partitions.isEmpty
-        }
+            let consumed = consumedRecords(s)
+            last = "consumed \(consumed), partitions \(partitions.map { "\($0["partition"] ?? "?"):\($0["applied_offset"] ?? "-")/\($0["end_offset"] ?? "-")" })"
+            guard consumed <= count else {
+                throw RecstreamProcess.Failure(description: "instance at \(api) consumed \(consumed) records, more than the \(count) produced")
+            }
+            if consumed == count && committed && !partitions.isEmpty { return .done }
+            return .waiting([partitions.count, consumed, committedRecords(s)])
+        })
     } catch {
         throw RecstreamProcess.Failure(description: "\(error); last status: \(last)")
+    }
+}
+
+/// Runs `body` on a new thread and awaits its result: blocking librdkafka calls in tests (reading a
+/// topic, flushing a producer) stay off the cooperative pool, which other tests share.
+func onDedicatedThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// One dead letter as read back from the dead-letter topic.
+struct DeadLetter: Sendable {
+    var partition: Int32
+    var offset: Int64
+    var key: [UInt8]?
+    var value: [UInt8]
+    var headers: [String: String]
+
+    /// The source record it stands for: `recstream.source.partition` and `recstream.source.offset`.
+    var source: SourceRecord? {
+        guard let partition = headers["recstream.source.partition"].flatMap(Int32.init),
+            let offset = headers["recstream.source.offset"].flatMap(Int64.init)
+        else { return nil }
+        return SourceRecord(partition: partition, offset: offset)
+    }
+}
+
+/// A record of the events topic, by position.
+struct SourceRecord: Hashable, Sendable, CustomStringConvertible {
+    var partition: Int32
+    var offset: Int64
+    var description: String { "\(partition)@\(offset)" }
+}
+
+/// Every record of `topic` up to each partition's high watermark at the time of the call: all
+/// copies, so that a second copy of a record is seen, outside any consumer group.
+func readWholeTopic(bootstrap: String, topic: String = "recstream.events.dlq") async throws -> [DeadLetter] {
+    try await onDedicatedThread {
+        let configuration = KafkaConfiguration(bootstrapServers: bootstrap)
+        let admin = try KafkaAdmin(configuration: configuration)
+        guard let partitions = try admin.partitionCount(of: topic, timeout: .seconds(30)) else {
+            throw RecstreamProcess.Failure(description: "no topic \(topic)")
+        }
+        var records: [DeadLetter] = []
+        for partition in 0..<Int32(partitions) {
+            let reader = try PartitionReader(configuration: configuration, partition: TopicPartition(topic: topic, partition: partition))
+            defer { reader.close() }
+            let (low, high) = try reader.watermarks(timeout: .seconds(30))
+            try reader.read(from: low, to: high, idleTimeout: .seconds(60)) { record in
+                var headers: [String: String] = [:]
+                for h in record.headers { headers[h.key] = h.value.map { String(decoding: $0, as: UTF8.self) } }
+                records.append(
+                    DeadLetter(
+                        partition: record.partition, offset: record.offset, key: record.key.map { Array($0) }, value: Array(record.value),
+                        headers: headers))
+            }
+        }
+        return records
     }
 }
 
@@ -70,8 +171,10 @@ final class TestProducer: Sendable {
         try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers)
     }
 
+    /// Blocks until every queued record is delivered (call it from a thread of its own, or
+    /// accept that it holds a cooperative thread while the broker answers).
     func flush() throws {
-        try producer.flush(timeout: .seconds(60))
+        try producer.flush(timeout: .seconds(120))
         guard producer.failedCount == 0 else { throw RecstreamProcess.Failure(description: "\(producer.failedCount) records failed to deliver") }
     }
 }

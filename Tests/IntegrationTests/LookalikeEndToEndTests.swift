@@ -5,13 +5,13 @@ import RecstreamKafka
 import RecstreamTesting
 import Testing
 
-@Suite("Look-alike end to end", .serialized)
+@Suite("Look-alike end to end", .serialized, .processSlot)
 struct LookalikeEndToEndTests {
     /// Engagements produced through Kafka become every item's seed list: the users, their latest
     /// engagement times, the count and the cold-start gate equal a reference computed from the
     /// produced events; before any embedding model exists, score and expand answer 503 with the
     /// reason, while the seeds are served.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func seedsMatchTheReferenceAndScoresWaitForAModel() async throws {
         let minimumSeeds = 8
         let run = try RecstreamProcess([
@@ -86,7 +86,7 @@ struct LookalikeEndToEndTests {
 
         // The admin command shows the same list.
         let admin = try RecstreamProcess(["admin", "seeds", item, "--api", api, "--json", "--limit", "1000"])
-        #expect(try await admin.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await admin.waitForExit(within: .seconds(120)) == 0)
         let shown = try #require(
             try JSONSerialization.jsonObject(with: Data(admin.lines.joined().utf8)) as? [String: Any])
         #expect(shown["count"] as? Int == min(latest[item]!.count, 40))
@@ -98,7 +98,7 @@ struct LookalikeEndToEndTests {
         var scored: [String: Double] = [:]
         var lastAnswer = ""
         var fewVectors = 0
-        try await eventually(within: .seconds(60), "every gated item scored with the new model (last answer: \(lastAnswer.prefix(600)))") {
+        try await eventually(within: .seconds(180), "every gated item scored with the new model (last answer: \(lastAnswer.prefix(600)))") {
             let (code, body, text) = try await http(api + "/v1/lookalike/score", method: .POST, json: ["user": scorer, "items": items] as [String: Any])
             lastAnswer = text
             guard code == 200, let entries = (body as? [String: Any])?["items"] as? [[String: Any]] else { return false }
@@ -158,12 +158,12 @@ struct LookalikeEndToEndTests {
         }
             // The admin CLI shows the same answers.
         let score = try RecstreamProcess(["admin", "score", scorer, target, "--api", api, "--json"])
-        #expect(try await score.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await score.waitForExit(within: .seconds(120)) == 0)
         let scoreAnswer = try JSONSerialization.jsonObject(with: Data(score.lines.joined().utf8)) as? [String: Any]
         let cliScore = ((scoreAnswer?["items"] as? [[String: Any]])?.first?["score"] as? NSNumber)?.doubleValue
         #expect(cliScore != nil && abs(cliScore! - scored[target]!) < 1e-6)
         let retrieve = try RecstreamProcess(["admin", "retrieve", scorer, "--k", "7", "--api", api, "--json"])
-        #expect(try await retrieve.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await retrieve.waitForExit(within: .seconds(120)) == 0)
         let retrieved = try JSONSerialization.jsonObject(with: Data(retrieve.lines.joined().utf8)) as? [String: Any]
         #expect((retrieved?["items"] as? [Any])?.count == 7)
     }

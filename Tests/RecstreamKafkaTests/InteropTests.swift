@@ -1,8 +1,9 @@
 import Foundation
+import RecstreamTesting
 import Testing
 @testable import RecstreamKafka
 
-@Suite(.timeLimit(.minutes(1))) struct InteropTests {
+@Suite(.timeLimit(.minutes(1)), .processSlot) struct InteropTests {
     static let kcat = "/usr/bin/kcat"
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: kcat), "needs kcat (apt-get install kcat)"))

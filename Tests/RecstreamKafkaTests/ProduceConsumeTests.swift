@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 @testable import RecstreamKafka
 
-@Suite(.timeLimit(.minutes(1))) struct ProduceConsumeTests {
+@Suite(.timeLimit(.minutes(1)), .processSlot) struct ProduceConsumeTests {
     static let strategies = ["cooperative-sticky", "range,roundrobin"]
 
     @Test func producedRecordsArriveInOrderWithKeysHeadersAndOffsets() async throws {

@@ -2,7 +2,7 @@ import RecstreamTesting
 import Testing
 @testable import RecstreamKafka
 
-@Suite(.timeLimit(.minutes(1))) struct RetentionTests {
+@Suite(.timeLimit(.minutes(1)), .processSlot) struct RetentionTests {
     static let recordBytes = 1 << 20
     static let recordCount = 7
 
