@@ -243,5 +243,11 @@ struct CrashLoopTests {
         #expect(crashed.count == clean.count)
         let firstDifference = zip(crashed, clean).first { $0 != $1 }
         #expect(firstDifference == nil, "first difference: \(String(describing: firstDifference))")
+        // One line for scripts/reliability-long.sh, which writes it into docs/reliability.md.
+        let identical = crashed == clean && lost.isEmpty && missed.isEmpty
+        print(
+            "crash loop figure: \(kills) kills (\(moments.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))), "
+                + "\(events.count) generated events, \(badRecords.count) bad records dead-lettered, final dump "
+                + "\(identical ? "identical to" : "DIFFERENT from") the uninterrupted run's, seed \(seed)")
     }
 }

@@ -36,6 +36,10 @@ struct EmbeddingEndToEndTests {
         let emptyList = try await Self.models(api)
         #expect((emptyList["models"] as? [Any])?.isEmpty == true && emptyList["served"] == nil, "\(emptyList)")
 
+        // Until its partitions are assigned the instance answers warming_up; then no_model.
+        try await eventually(within: .seconds(60), "the instance to own its partitions") {
+            !(try await status(api)["partitions"] as? [[String: Any]] ?? []).isEmpty
+        }
         let (before, beforeBody, _) = try await http(api + "/v1/retrieve", method: .POST, json: ["user": "u1", "k": 10])
         #expect(before == 503)
         #expect(((beforeBody as? [String: Any])?["error"] as? [String: Any])?["code"] as? String == "no_model")
