@@ -127,7 +127,12 @@ struct DeployTests {
                 return name
             })
         }
-        let queried = expressions.reduce(into: Set<String>()) { $0.formUnion(metricNames($1)) }
+        // The Prometheus alert rules shipped beside it too.
+        let alerts = try #require(try Self.yamlDocuments("Deploy/prometheus/alerts.yml").first)
+        let rules = ((alerts["groups"] as? [[String: Any]]) ?? []).flatMap { ($0["rules"] as? [[String: Any]]) ?? [] }
+        #expect(rules.count >= 4)
+        let alertExpressions = rules.compactMap { $0["expr"] as? String }
+        let queried = (expressions + alertExpressions).reduce(into: Set<String>()) { $0.formUnion(metricNames($1)) }
 
         let run = try RecstreamProcess(["run", "--http-address", "127.0.0.1:0", "--log-level", "warning", "--set", "state.commit_interval_ms=200"])
         defer { run.signal(SIGKILL) }
