@@ -184,7 +184,7 @@ public struct BenchmarkReport: Sendable {
             # Benchmarks
 
             Reproduce with `\(command)` (a release build; about ten minutes). The command rewrites its own sections of this file and keeps the others.
-            Measured \(date) on \(Self.machine()), librdkafka \(KafkaConfiguration.librdkafkaVersion), \
+            Measured \(date) on \(Self.machine()), commit \(Self.commit()), librdkafka \(KafkaConfiguration.librdkafkaVersion), \
             embedded broker (librdkafka's mock cluster, retention limit lifted).
 
             ## Ingest throughput: the whole ingest path (every state family) and commits, against the raw consume ceiling

@@ -426,8 +426,7 @@ struct LoadResult {
             \(Self.begin)
             ## Load: \(duration >= 60 ? "\(duration / 60) minutes" : "\(duration) s") at \(f(target / max(maximum, 1) * 100))% of the measured maximum with concurrent queries
 
-            Reproduce with `\(command)` (release build). Measured \(ISO8601DateFormatter().string(from: Date())) on \
-            \(BenchmarkReport.machine()); the broker, the producer, the query client and `recstream run` share the machine.
+            Reproduce with `\(command)` (release build). \(BenchmarkReport.provenance()); the broker, the producer, the query client and `recstream run` share the machine.
 
             \(calibrated ? "Measured maximum (pipeline applied rate while the producer ran unthrottled and the same query load ran)" : givenMaximum ? "Maximum measured beforehand (`--maximum`: the steady applied rate of a saturated soak with the same query load)" : "Given rate"): \
             **\(Terminal.grouped(Int(maximum))) events/s**; target **\(Terminal.grouped(Int(target))) events/s**, \

@@ -144,7 +144,7 @@ struct BenchModelServingCommand: AsyncParsableCommand {
                 \(Self.heading)
 
                 Reproduce with `.build/release/recstream bench model-serving --events \(events) --calls \(calls)` (release build). \
-                Measured \(ISO8601DateFormatter().string(from: Date())) on \(BenchmarkReport.machine()); broker, pipeline \
+                \(BenchmarkReport.provenance()); broker, pipeline \
                 and client share it. \(Terminal.grouped(produced)) events (200 items engaged by 150 of the 2,000 most active \
                 users each), a full refresh through `POST /v1/admin/train`, the look-alike summary job, then \(calls) \
                 sequential calls of each route over one connection, for \(users.count) users with their own vector; server \

@@ -170,7 +170,7 @@ struct BenchScaleOutCommand: AsyncParsableCommand {
             ## Measured: scale-out on this machine
 
             Reproduce with `recstream bench scaleout --events \(events) --partitions \(partitions) --rounds \(rounds) --instances \(instances)` (release build). \
-            Measured \(ISO8601DateFormatter().string(from: Date())) on \(BenchmarkReport.machine()). One `recstream broker`, \
+            \(BenchmarkReport.provenance()). One `recstream broker`, \
             \(Terminal.grouped(events)) generated events on a \(partitions)-partition topic, `pipeline.mode=split`, embeddings off; \
             each group runs until every partition of its events, item and engagement topics is applied and committed. \
             **All instances, the broker and the benchmark share 2 cores**: one instance ingests on one thread (one core), a \
