@@ -37,15 +37,7 @@ public struct UndeliverableRecord: Sendable, Codable, Hashable {
 
     /// `prefix topic 0x00 partition(BE32) offset(BE64)`: one record per source position, listed in
     /// source order.
-    public var storeKey: [UInt8] {
-        var w = BinaryWriter()
-        w.append(contentsOf: Self.keyPrefix)
-        w.append(contentsOf: Array(topic.utf8))
-        w.append(0)
-        w.appendBigEndian(partition)
-        w.appendBigEndian(UInt64(bitPattern: offset))
-        return w.bytes
-    }
+    public var storeKey: [UInt8] { sourcePositionKey(Self.keyPrefix, topic: topic, partition: partition, offset: offset) }
 
     public func encoded() -> [UInt8] {
         var w = BinaryWriter()
@@ -85,15 +77,7 @@ extension DataLossEvent {
     public static let keyPrefix: [UInt8] = Array("F/data-loss/".utf8)
 
     /// `prefix topic 0x00 partition(BE32) fromOffset(BE64)`.
-    public var storeKey: [UInt8] {
-        var w = BinaryWriter()
-        w.append(contentsOf: Self.keyPrefix)
-        w.append(contentsOf: Array(topic.utf8))
-        w.append(0)
-        w.appendBigEndian(partition)
-        w.appendBigEndian(UInt64(bitPattern: fromOffset))
-        return w.bytes
-    }
+    public var storeKey: [UInt8] { sourcePositionKey(Self.keyPrefix, topic: topic, partition: partition, offset: fromOffset) }
 
     public func encoded() -> [UInt8] {
         var w = BinaryWriter()
@@ -119,4 +103,16 @@ extension DataLossEvent {
         try r.expectEnd()
         return DataLossEvent(topic: topic, partition: partition, fromOffset: from, toOffset: to, detectedAtMillis: at, message: message)
     }
+}
+
+/// `prefix topic 0x00 partition(BE32) offset(BE64)`: store-wide records keyed by a source position,
+/// listed in source order by a prefix scan.
+func sourcePositionKey(_ prefix: [UInt8], topic: String, partition: Int32, offset: Int64) -> [UInt8] {
+    var w = BinaryWriter()
+    w.append(contentsOf: prefix)
+    w.append(contentsOf: Array(topic.utf8))
+    w.append(0)
+    w.appendBigEndian(partition)
+    w.appendBigEndian(UInt64(bitPattern: offset))
+    return w.bytes
 }
