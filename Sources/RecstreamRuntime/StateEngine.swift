@@ -14,21 +14,22 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     let startedAtMillis: Int64
     /// Guarded by `lock`; set once the bootstrap address is known.
     var bootstrapServers: String
-    let wallClock: @Sendable () -> Int64
+    let clock: RuntimeClock
+    var wallClock: @Sendable () -> Int64 { clock.wallMillis }
     /// An end offset older than this is stale: the partition's lag is reported unknown.
     static let endOffsetFreshMillis: Int64 = 5_000
 
     public init(
         configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
-        ownsEngagements: Bool = true, wallClock: @escaping @Sendable () -> Int64 = WallClock.system
+        ownsEngagements: Bool = true, clock: RuntimeClock = .system
     ) {
         state = EngineState(instance: instance)
         state.ownsEngagements = ownsEngagements
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers
-        self.wallClock = wallClock
-        startedAtMillis = wallClock()
+        self.clock = clock
+        startedAtMillis = clock.wallMillis()
     }
 
     /// Whether the instance can answer keyed queries yet: false until its first assignment is
@@ -43,6 +44,8 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
             return state.consuming ? "no partitions assigned yet (joining the consumer group, restoring state)" : "ingest has not started"
         }
     }
+
+    public func ownedUserPartitions() -> [Int32] { lock.withLock { state.ownedShards.map(\.partition) } }
 
     /// Every partition this instance owns now, of every topic it consumes.
     func ownedTopicPartitions() -> [TopicPartition] {

@@ -100,9 +100,9 @@ final class StateRepository: @unchecked Sendable {
     /// The instance-level state as last committed (dictionaries, co-occurrence, seeds, metadata; the
     /// engagement log stays on disk for the exact recompute).
     func loadInstanceState(
-        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default
+        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default, families: EngagementFamilies = .all
     ) throws -> InstanceState {
-        var instance = InstanceState(configuration: configuration, lookalike: lookalike)
+        var instance = InstanceState(configuration: configuration, lookalike: lookalike, families: families)
         var failure: (any Error)? = nil
         for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "u")] {
             try store.scan(prefix: [InstanceState.marker, kind]) { key, value in

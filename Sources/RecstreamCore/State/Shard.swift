@@ -72,7 +72,7 @@ public struct Shard: Sendable {
             // twice changes nothing, so it keeps every exposure inside its own retention.
             counters.late += 1
             if rememberExposure(event, ids: ids, watermark: previous) { counters.lateExposuresKept += 1 }
-            if configuration.forwardsItemSide { return .late }
+            guard configuration.keepsItemStatistics else { return .late }
             let item = items.intern(ids.extracting(event.itemID)).index
             itemStatistics.recordLateDrop(
                 ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: previous))
@@ -85,7 +85,7 @@ public struct Shard: Sendable {
         }
         dedup.insert(key, at: event.time, probe: probe)
         counters.applied[event.type.index] += 1
-        if !configuration.forwardsItemSide {
+        if configuration.keepsItemStatistics {
             let item = items.intern(ids.extracting(event.itemID)).index
             let shardEvent = ShardEvent(
                 type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
@@ -100,7 +100,9 @@ public struct Shard: Sendable {
     /// it: false for other types and for an exposure older than the filter's retention.
     @discardableResult
     private mutating func rememberExposure(_ event: DecodedEvent, ids: Span<UInt8>, watermark: EventTime) -> Bool {
-        guard event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) else { return false }
+        guard configuration.exposureFiltersEnabled,
+            event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click)
+        else { return false }
         let hash = ExposureHash(ids.extracting(event.itemID))
         if event.type == .click, let known = users.lookup(ids.extracting(event.userID)),
             exposureFilters.contains(user: known, itemHash: hash, watermark: watermark)
@@ -119,8 +121,10 @@ public struct Shard: Sendable {
     /// naming known ids always pass. O(1) while the dictionaries have room.
     public func admits(_ event: DecodedEvent, idBytes: [UInt8], maxIDs: Int) -> Bool {
         let ids = idBytes.span
-        if !configuration.forwardsItemSide && !items.admits(ids.extracting(event.itemID), maxCount: maxIDs) { return false }
-        if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
+        if configuration.keepsItemStatistics && !items.admits(ids.extracting(event.itemID), maxCount: maxIDs) { return false }
+        if configuration.exposureFiltersEnabled
+            && (event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click))
+        {
             return users.admits(ids.extracting(event.userID), maxCount: maxIDs)
         }
         return true

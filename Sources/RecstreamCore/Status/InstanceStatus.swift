@@ -276,10 +276,13 @@ public protocol StateQueries: Sendable {
     /// Why keyed queries cannot be answered yet (no partitions assigned or restored), or nil
     /// when they can.
     func warmingUp() -> String?
+    /// The events partitions whose state this instance holds now.
+    func ownedUserPartitions() -> [Int32]
 }
 
 extension StateQueries {
     public func warmingUp() -> String? { nil }
+    public func ownedUserPartitions() -> [Int32] { [] }
 }
 
 /// An item and a count, in a ranking.

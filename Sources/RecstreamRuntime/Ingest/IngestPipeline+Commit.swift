@@ -17,13 +17,14 @@ extension IngestPipeline {
     /// any path writes anything. A commit abandoned after draining keeps what it drained for the
     /// next one (``carriedLocal``, ``carriedStores``).
     func commit(consumer: KafkaConsumer?) {
+        sendOutgoing()
         if let forwardFailure {
             logger.error(
                 "commit skipped: a forwarded record was lost, so no offset past it may be stored; the restart replays from the last commit",
                 metadata: ["error": "\(forwardFailure)"])
             return
         }
-        let started = clock.now
+        let started = clock.now()
         // Refused records are in the dead-letter topic, or recorded here as undeliverable, before
         // the offsets that skip them are committed. Bounded by dead_letter.timeout_ms.
         var changes = carriedLocal
@@ -132,7 +133,7 @@ extension IngestPipeline {
             changes.append(positions)
             for (_, storeChanges) in stores { changes.append(storeChanges) }
         }
-        lastCommit = clock.now
+        lastCommit = clock.now()
         if !changes.isEmpty {
             var backoff = Duration.milliseconds(50)
             writtenCommits += 1
@@ -162,7 +163,7 @@ extension IngestPipeline {
                 }
             }
         }
-        let elapsed = clock.now - started
+        let elapsed = clock.now() - started
         let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let completedAt = wallClock()
         withState { state in
@@ -198,13 +199,13 @@ extension IngestPipeline {
     /// unreachable for 30 s, or when a record failed for good.
     func awaitProducer(_ producer: KafkaProducer) -> Bool {
         let failedBefore = producer.failedCount
-        let started = clock.now
+        let started = clock.now()
         while true {
             do {
                 try producer.flush(timeout: .seconds(1))
                 break
             } catch {
-                if stopRequested() && clock.now - started > .seconds(30) {
+                if stopRequested() && clock.now() - started > .seconds(30) {
                     logger.critical("forwarded records still undelivered after 30 s while stopping; the last commit stands")
                     return false
                 }

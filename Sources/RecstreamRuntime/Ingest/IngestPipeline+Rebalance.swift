@@ -37,7 +37,7 @@ extension IngestPipeline {
                     withState { $0.installItemShard(shard) }
                     next = shard.nextOffset
                 case .engagement:
-                    let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                    let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
                     withState { state in
                         state.instance = instance
                         state.ownsEngagements = true
@@ -72,7 +72,8 @@ extension IngestPipeline {
                 case configuration.engagementsTopic where split:
                     state.ownsEngagements = false
                     state.engagementsCommitted = nil
-                    state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                    state.instance = InstanceState(
+                        configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
                 default: break
                 }
             }

@@ -145,9 +145,10 @@ extension IngestPipeline {
 
     func refuse(_ record: borrowing ConsumedRecord, _ rejection: Rejection) {
         let partition = Int(record.partition)
-        deadLetters.send(
-            key: record.key.map { Array($0) }, value: Array(record.value), originalHeaders: record.headers,
-            rejection: rejection, source: record.topicPartition, offset: record.offset)
+        outgoingDeadLetters.append(
+            RefusedRecord(
+                key: record.key.map { Array($0) }, value: Array(record.value), headers: record.headers, rejection: rejection,
+                source: record.topicPartition, offset: record.offset))
         _ = engine.state.shards[partition]!.reject(offset: record.offset, reason: rejection.reason)
         tally.rejected[rejection.reason, default: 0] += 1
     }
