@@ -177,6 +177,9 @@ public enum ConfigurationKeys {
             name: "state.checkpoint_dir", help: "where admin checkpoints go, default <state.dir>.checkpoints",
             apply: { c, v in c.checkpointDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
             read: { $0.checkpointDir ?? "(<state dir>.checkpoints)" }),
+        integer(
+            "state.cache_bytes", "memory for paged state entries (a cache of the store), all shards together, default 268435456",
+            \.cacheBytes, (1 << 20)...(1 << 46)),
         millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
         ConfigurationKey(
             name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",

@@ -81,6 +81,11 @@ public struct RecstreamConfiguration: Sendable {
     /// Read every record at start so RocksDB verifies every checksum before anything is served.
     /// Key `state.verify_on_start`, default true.
     public var verifyOnStart = true
+    /// Memory for the paged state families' entries held as a cache of the store, all shards
+    /// together (item statistics so far); clean entries beyond it are evicted after each commit.
+    /// Key `state.cache_bytes`, default 268435456 (256 MiB). RocksDB's block cache (64 MiB) and
+    /// memtables (up to 2 × 64 MiB) come on top and are bounded separately (docs/storage.md).
+    public var cacheBytes = 256 << 20
     /// Where `POST /v1/admin/checkpoint` writes copies. Key `state.checkpoint_dir`, default
     /// `<state dir>.checkpoints`.
     public var checkpointDir: String? = nil

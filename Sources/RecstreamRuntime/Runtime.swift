@@ -69,6 +69,7 @@ public final class Runtime: AdminOperations, Sendable {
             configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance, ownsEngagements: !split,
             clock: clock)
         self.engine = engine
+        engine.committed = repository
         // Facts about this state directory that must survive restarts.
         let dataLoss = try repository.dataLossEvents()
         let undeliverable = try repository.undeliverable(limit: EngineState.undeliverableKept)

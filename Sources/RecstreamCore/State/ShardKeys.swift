@@ -46,6 +46,7 @@ public enum ShardKeys {
 
     /// The key of the store-wide format record.
     public static let formatKey: [UInt8] = Array("F/format".utf8)
-    /// The format this version writes and reads.
-    public static let formatVersion: UInt32 = 1
+    /// The format this version writes and reads. 2: item statistics keyed by item id (format 1
+    /// keyed them by an item dictionary index; a format-1 directory is migrated when opened).
+    public static let formatVersion: UInt32 = 2
 }

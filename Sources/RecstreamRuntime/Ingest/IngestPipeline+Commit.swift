@@ -18,6 +18,10 @@ extension IngestPipeline {
     /// next one (``carriedLocal``, ``carriedStores``).
     func commit(consumer: KafkaConsumer?) {
         sendOutgoing()
+        if let storeFailure {
+            logger.error("commit skipped: a record waiting for a state entry was not applied", metadata: ["error": "\(storeFailure)"])
+            return
+        }
         if let forwardFailure {
             logger.error(
                 "commit skipped: a forwarded record was lost, so no offset past it may be stored; the restart replays from the last commit",
@@ -163,6 +167,7 @@ extension IngestPipeline {
                 }
             }
         }
+        evictToBudget()
         let elapsed = clock.now() - started
         let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let completedAt = wallClock()
@@ -217,5 +222,31 @@ extension IngestPipeline {
             return false
         }
         return true
+    }
+
+    /// Keeps the paged entries of every owned shard within `state.cache_bytes`: each shard evicts
+    /// clean entries down to its share, in proportion to what it holds. After a commit, so what
+    /// it evicts is clean; dirty entries are never evicted.
+    func evictToBudget() {
+        let (resident, evicted): (Int, Int) = withState { state in
+            var total = state.ownedShards.reduce(0) { $0 + $1.pagedBytes } + state.ownedItemShards.reduce(0) { $0 + $1.pagedBytes }
+            var evicted = 0
+            if total > configuration.cacheBytes {
+                let ratio = Double(configuration.cacheBytes) / Double(total)
+                for i in state.shards.indices where state.shards[i] != nil {
+                    evicted += state.shards[i]!.evict(toBytes: Int(Double(state.shards[i]!.pagedBytes) * ratio))
+                }
+                for i in state.itemShards.indices where state.itemShards[i] != nil {
+                    evicted += state.itemShards[i]!.evict(toBytes: Int(Double(state.itemShards[i]!.pagedBytes) * ratio))
+                }
+                total -= evicted
+            }
+            state.cache.budgetBytes = configuration.cacheBytes
+            state.cache.residentBytes = total
+            state.cache.evictedBytes += evicted
+            return (total, evicted)
+        }
+        metrics.cacheBytes.record(resident)
+        if evicted > 0 { metrics.cacheEvictedBytes.increment(by: Int64(evicted)) }
     }
 }

@@ -28,12 +28,12 @@ extension IngestPipeline {
                 let next: Int64?
                 switch kind {
                 case .user:
-                    let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration)
+                    let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
                     withState { $0.install(shard) }
                     next = shard.nextOffset
                 case .item:
                     let shard = try repository.loadShard(
-                        stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration)
+                        stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
                     withState { $0.installItemShard(shard) }
                     next = shard.nextOffset
                 case .engagement:

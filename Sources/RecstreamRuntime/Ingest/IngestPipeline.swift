@@ -60,6 +60,9 @@ final class IngestPipeline: @unchecked Sendable {
     /// A forward that could not be queued or delivered: ingest stops, and no commit on any path
     /// (the final one, a revoke's) stores a source offset past it.
     var forwardFailure: (any Error)? = nil
+    /// A paged entry could not be read from the store: the record that needed it was not applied,
+    /// so ingest stops without committing past it (like a lost forward) and the restart reads it again.
+    var storeFailure: (any Error)? = nil
     /// Changes drained by a commit that was then abandoned (a changelog write or the storage write
     /// failed): the next commit writes them first. Without this, ids marked persisted by the
     /// abandoned drain would never be written and a later commit would leave a hole in a dictionary.
@@ -219,6 +222,11 @@ final class IngestPipeline: @unchecked Sendable {
                 holdsLock = false
             }
             sendOutgoing()
+            if let storeFailure {
+                logger.critical("a state entry could not be read from the store; stopping without committing past it", metadata: ["error": "\(storeFailure)"])
+                failure = storeFailure
+                break
+            }
             if let forwardFailure {
                 logger.critical("a forwarded record could not be queued; stopping without committing past it", metadata: ["error": "\(forwardFailure)"])
                 failure = forwardFailure
@@ -250,7 +258,7 @@ final class IngestPipeline: @unchecked Sendable {
         failCutRequests(reason: "ingest stopped")
 
         withState { $0.consuming = false }
-        if forwardFailure == nil { commit(consumer: consumer) }
+        if forwardFailure == nil && storeFailure == nil { commit(consumer: consumer) }
         // close() leaves the group; the final revoke commits again (a no-op) and drops shards.
         consumer.close()
         logger.info("ingest stopped")
