@@ -40,6 +40,17 @@ public struct EmbeddingRetriever: Sendable {
         }
     }
 
+    /// Bytes held in the heap by the model, the index and the popularity order: for a model read
+    /// in place, only the index's centroids and list starts (O(√items)).
+    public var approximateBytes: Int {
+        let order: Int
+        switch popular {
+        case .heap(let items): order = items.count * 4
+        case .mapped: order = 0
+        }
+        return model.approximateBytes + index.approximateBytes + order
+    }
+
     /// Items with a vector, most engaged first, ties by smaller id.
     static func popularityOrder(_ items: EmbeddingTable) -> [Int32] {
         items.idsWithVectors.sorted { a, b in

@@ -40,6 +40,17 @@ public struct IVFIndex: Sendable {
         return false
     }
 
+    /// Bytes held in the heap: the centroids and list starts, plus the entries (4 + 4d per item)
+    /// unless they are read in place.
+    public var approximateBytes: Int {
+        let entryBytes: Int
+        switch entries {
+        case .heap(let items, let vectors): entryBytes = items.count * 4 + vectors.count * 32
+        case .mapped: entryBytes = 0
+        }
+        return centroids.count * 32 + listStarts.count * 8 + entryBytes
+    }
+
     /// Sizes of the lists, for reports.
     public var listSizes: [Int] { (0..<listCount).map { listStarts[$0 + 1] - listStarts[$0] } }
 

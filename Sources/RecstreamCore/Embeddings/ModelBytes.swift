@@ -109,13 +109,16 @@ public struct ModelBytes: Sendable {
         return try body(span)
     }
 
-    /// A copy of bytes `range` in the heap (small headers).
+    /// A copy of bytes `range` in the heap (a header; a format-1 blob to decode).
     func copy(_ range: Range<Int>) -> [UInt8] {
         check(range.lowerBound, range.count)
-        var out: [UInt8] = []
-        out.reserveCapacity(range.count)
-        for i in range { out.append(unsafe storage.base.load(fromByteOffset: i, as: UInt8.self)) }
-        return out
+        return unsafe [UInt8](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+            if let target = buffer.baseAddress, range.count > 0 {
+                unsafe UnsafeMutableRawPointer(target).copyMemory(
+                    from: storage.base.advanced(by: range.lowerBound), byteCount: range.count)
+            }
+            initialized = range.count
+        }
     }
 
     /// Bounds already checked by the caller.
