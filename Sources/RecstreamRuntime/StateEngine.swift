@@ -25,6 +25,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     ) {
         state = EngineState(instance: instance)
         state.ownsEngagements = ownsEngagements
+        state.cache.budgetBytes = configuration.cacheBytes
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers
