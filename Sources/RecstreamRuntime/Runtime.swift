@@ -95,6 +95,7 @@ public final class Runtime: AdminOperations, Sendable {
             if cooccurrenceKept { _ = try? await job.run() }
         }
         servedModel = models ?? ServedModelSlot()
+        engine.models = servedModel
         (embeddings, embeddingService) = try Self.embeddingFamily(
             configuration: configuration, engine: engine, repository: repository, slot: servedModel,
             stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)

@@ -19,6 +19,10 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     /// An end offset older than this is stale: the partition's lag is reported unknown.
     static let endOffsetFreshMillis: Int64 = 5_000
 
+    /// The served embedding model, listed in the status's state table. Set once by the runtime
+    /// before ingest starts.
+    public var models: ServedModelSlot?
+
     public init(
         configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
         ownsEngagements: Bool = true, clock: RuntimeClock = .system
@@ -141,6 +145,13 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
 
     public func status() -> InstanceStatus {
         let now = wallClock()
+        // The served model: its ids and the heap it holds (the mapped file's pages are the
+        // kernel's page cache, not counted here).
+        let modelSize = models?.load().map { served in
+            [FamilySize(
+                family: "embedding_model", entries: served.model.users.vectorCount + served.model.items.vectorCount,
+                bytes: served.retriever.approximateBytes)]
+        } ?? []
         return lock.withLock {
             let shards = state.ownedShards
             func end(_ topic: String, _ partition: Int32) -> (offset: Int64?, age: Double?) {
@@ -180,7 +191,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 startedAtMillis: startedAtMillis, lastCommitAtMillis: state.lastCommitAtMillis,
                 lastCommitDurationMillis: state.lastCommitDurationMillis, lastCommitError: state.lastCommitError,
                 eventsPerSecond: state.eventsPerSecond, watermarkMillis: ItemStatsQuery.watermark(of: shards)?.millis,
-                consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss,
+                consuming: state.consuming, partitions: partitions, state: state.familySizes + modelSize, dataLoss: state.dataLoss,
                 lastRecordAtMillis: state.lastRecordAtMillis,
                 secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(now - $0) / 1000 },
                 secondsSinceLastCommit: sinceCommit, stalled: state.consuming && sinceCommit > stallAfter, stallAfterSeconds: stallAfter,
