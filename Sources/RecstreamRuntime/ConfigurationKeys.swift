@@ -185,10 +185,10 @@ public enum ConfigurationKeys {
             name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",
             apply: { c, v throws(ConfigurationError) in c.syncWrites = try bool("state.sync_writes", v) },
             read: { String($0.syncWrites) }),
-        ConfigurationKey(
-            name: "state.verify_on_start", help: "read every record at start to verify checksums, default true",
-            apply: { c, v throws(ConfigurationError) in c.verifyOnStart = try bool("state.verify_on_start", v) },
-            read: { String($0.verifyOnStart) }),
+        choice(
+            "state.verify",
+            "read every stored record once to verify checksums: background (default: after the start, beside ingest; damage fails /readyz), blocking (before serving; damage refuses the start) or off",
+            \.verify),
         integer("ingest.max_batch", "records per poll, default 1000", \.maxBatch, 1...100_000),
         integer("ingest.max_record_bytes", "largest record value accepted, default 65536", \.maxRecordBytes, 256...(64 << 20)),
         millis("ingest.allowed_lateness_ms", "how far behind the watermark an event is still applied, default 600000", \.allowedLatenessMillis),

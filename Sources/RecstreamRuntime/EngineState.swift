@@ -49,6 +49,8 @@ struct EngineState {
     var familySizes: [FamilySize] = []
     /// Paged-state cache figures (budget filled in by the pipeline).
     var cache = StateCacheStatus(budgetBytes: 0)
+    /// The store verification's progress (`state.verify`).
+    var verification = StateVerificationStatus(phase: .off)
 
     init(instance: InstanceState) { self.instance = instance }
 

@@ -78,9 +78,8 @@ public struct RecstreamConfiguration: Sendable {
     public var commitIntervalMillis: Int64 = 1000
     /// fsync the write-ahead log on every commit. Key `state.sync_writes`, default true.
     public var syncWrites = true
-    /// Read every record at start so RocksDB verifies every checksum before anything is served.
-    /// Key `state.verify_on_start`, default true.
-    public var verifyOnStart = true
+    /// How the store's checksums are verified at start. Key `state.verify`, default background.
+    public var verify = StateVerifyMode.background
     /// Memory for the paged state families' entries held as a cache of the store, all shards
     /// together (item statistics so far); clean entries beyond it are evicted after each commit.
     /// Key `state.cache_bytes`, default 268435456 (256 MiB). RocksDB's block cache (64 MiB) and
@@ -184,6 +183,18 @@ public struct RecstreamConfiguration: Sendable {
     public var stats = StatsConfiguration()
 
     public init() {}
+
+    /// When every stored record is read once so RocksDB verifies its block checksums.
+    public enum StateVerifyMode: String, Sendable, CaseIterable {
+        /// After the start, in chunks, beside ingest and queries: the start does not wait for it;
+        /// damage found makes `/readyz` fail with the command that rebuilds the state.
+        case background
+        /// Before anything is served: a damaged store is refused at start (the start takes as long
+        /// as reading the whole store).
+        case blocking
+        /// Never as a sweep: damage is found by the reads that reach it.
+        case off
+    }
 
     public enum PipelineMode: String, Sendable, CaseIterable {
         case split

@@ -45,7 +45,7 @@ public final class Runtime: AdminOperations, Sendable {
         repository = try StateRepository(
             path: stateDirectory, syncWrites: configuration.syncWrites, eventsTopic: configuration.eventsTopic)
         try repository.verifyNotRolledBack()
-        if configuration.verifyOnStart {
+        if configuration.verify == .blocking {
             let records = try repository.verifyAll()
             logger.info("state verified", metadata: ["records": "\(records)", "commits": "\(repository.commitCount)"])
         }
@@ -108,6 +108,54 @@ public final class Runtime: AdminOperations, Sendable {
         lookalikeSummaryService = PeriodicService(interval: .milliseconds(lookalikeConfiguration.summaryIntervalMillis)) {
             if seedsKept { _ = try? await summaryJob.run() }
         }
+        if configuration.verify == .background {
+            Self.verifyInBackground(repository: repository, engine: engine, metricsFactory: metricsFactory, logger: logger)
+        }
+    }
+
+    /// Reads every stored record once, 50,000 per store-lock hold and bypassing the block cache,
+    /// on a thread of its own, so a start does not wait for a read of the whole store and commits
+    /// and queries go on meanwhile. Progress and the outcome are in `/v1/status` `verification`;
+    /// damage is logged, fails `/readyz` with the command that rebuilds the state, and sets the
+    /// gauge `recstream_state_damaged` to 1. Ends quietly when the store is closed first.
+    static func verifyInBackground(repository: StateRepository, engine: StateEngine, metricsFactory: any MetricsFactory, logger: Logger) {
+        let damaged = Gauge(label: "recstream_state_damaged", factory: metricsFactory)
+        damaged.record(0)
+        engine.lock.withLock { engine.state.verification = StateVerificationStatus(phase: .running) }
+        let thread = Thread {
+            let clock = ContinuousClock()
+            let started = clock.now
+            var next: [UInt8]? = []
+            var records = 0
+            while let from = next {
+                do {
+                    let chunk = try repository.verify(from: from, limit: 50_000)
+                    records += chunk.records
+                    next = chunk.next
+                    engine.lock.withLock { engine.state.verification.records = records }
+                } catch let error as StateRepository.CorruptionError {
+                    logger.critical("\(error)")
+                    damaged.record(1)
+                    engine.lock.withLock {
+                        engine.state.verification = StateVerificationStatus(
+                            phase: .damaged, records: records, seconds: (clock.now - started).seconds, damage: error.description)
+                    }
+                    return
+                } catch {
+                    // The store was closed (the instance is stopping) or failed otherwise: the
+                    // verification did not finish, and says so by staying in its running phase.
+                    logger.info("state verification stopped", metadata: ["error": "\(error)", "records": "\(records)"])
+                    return
+                }
+            }
+            let seconds = (clock.now - started).seconds
+            engine.lock.withLock {
+                engine.state.verification = StateVerificationStatus(phase: .passed, records: records, seconds: seconds)
+            }
+            logger.info("state verified in the background", metadata: ["records": "\(records)", "seconds": "\(seconds)"])
+        }
+        thread.name = "recstream-verify"
+        thread.start()
     }
 
     /// Refused records the dead-letter topic did not take, from the state store.

@@ -195,7 +195,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 lastRecordAtMillis: state.lastRecordAtMillis,
                 secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(now - $0) / 1000 },
                 secondsSinceLastCommit: sinceCommit, stalled: state.consuming && sinceCommit > stallAfter, stallAfterSeconds: stallAfter,
-                undeliverableRecords: state.undeliverableCount, cache: state.cache)
+                undeliverableRecords: state.undeliverableCount, cache: state.cache, verification: state.verification)
         }
     }
 

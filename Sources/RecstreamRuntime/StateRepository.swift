@@ -267,15 +267,36 @@ final class StateRepository: @unchecked Sendable {
     /// - Throws: `CorruptionError` on any checksum or format failure.
     func verifyAll() throws -> Int {
         var records = 0
+        var next: [UInt8]? = []
+        while let from = next {
+            let chunk = try verify(from: from, limit: 100_000)
+            records += chunk.records
+            next = chunk.next
+        }
+        return records
+    }
+
+    /// Reads up to `limit` records from `from` on, bypassing the block cache, so RocksDB verifies
+    /// their blocks' checksums. The store's lock is held for one chunk only: commits and reads go
+    /// on between chunks. `next` is where the following chunk starts (nil: the end was reached).
+    /// - Throws: `CorruptionError` on any checksum or format failure; `StorageError` otherwise.
+    func verify(from: [UInt8], limit: Int) throws -> (records: Int, next: [UInt8]?) {
+        var records = 0
+        var last: [UInt8]? = nil
         do {
-            try store.scan(prefix: []) { _, _ in
+            try store.scan(from: from, to: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], fillCache: false) { key, _ in
                 records += 1
+                guard records < limit else {
+                    last = Array(key)
+                    return false
+                }
                 return true
             }
         } catch let error as StorageError where error.kind == .corruption {
             throw CorruptionError(path: path, reason: error.message)
         }
-        return records
+        // The smallest key after `last`.
+        return (records, last.map { $0 + [0] })
     }
 
     /// Writes `changes` as one atomic batch, then records the commit in the sidecar file.

@@ -163,17 +163,26 @@ public final class StateStore: @unchecked Sendable {
     public func scan(from lower: [UInt8], to upper: [UInt8], _ body: (Span<UInt8>, Span<UInt8>) throws -> Bool)
         throws
     {
-        try scanRange(lower: lower, upper: upper, body)
+        try scanRange(lower: lower, upper: upper, fillCache: true, body)
+    }
+
+    /// ``scan(from:to:_:)`` whose blocks do not enter the block cache (`fillCache` false): a
+    /// sweep over the whole store (a verification) leaves the cache to the hot keys.
+    public func scan(
+        from lower: [UInt8], to upper: [UInt8], fillCache: Bool, _ body: (Span<UInt8>, Span<UInt8>) throws -> Bool
+    ) throws {
+        try scanRange(lower: lower, upper: upper, fillCache: fillCache, body)
     }
 
     private func scanRange(
-        lower: [UInt8], upper: [UInt8]?, _ body: (Span<UInt8>, Span<UInt8>) throws -> Bool
+        lower: [UInt8], upper: [UInt8]?, fillCache: Bool = true, _ body: (Span<UInt8>, Span<UInt8>) throws -> Bool
     ) throws {
         let db = try acquire()
         defer { lock.unlock() }
         // Ownership: per-scan read options owned here, destroyed after the iterator that uses them.
         let scanOptions = rocksdb_readoptions_create()
         defer { rocksdb_readoptions_destroy(scanOptions) }
+        if !fillCache { rocksdb_readoptions_set_fill_cache(scanOptions, 0) }
         // RocksDB keeps a pointer to the upper bound (not a copy), so the bound's bytes stay
         // pinned by this closure for the whole life of the iterator.
         try withCBytes(upper ?? []) { (bp, bn) in

@@ -15,12 +15,12 @@ struct StorageFaultTests {
         return Array(EventGenerator(config))
     }
 
-    static func run(_ bootstrap: String, _ dir: String, group: String = "g") throws -> RecstreamProcess {
+    static func run(_ bootstrap: String, _ dir: String, group: String = "g", _ extra: [String] = []) throws -> RecstreamProcess {
         try RecstreamProcess([
             "run", "--brokers", bootstrap, "--state-dir", dir, "--http-address", "127.0.0.1:0", "--log-level", "warning",
             "--set", "kafka.group_id=\(group)", "--set", "state.commit_interval_ms=100",
             "--set", "kafka.properties.session.timeout.ms=6000",
-        ])
+        ] + extra)
     }
 
     static func totals(_ api: String, items: [String]) async throws -> [String: [String: Int]] {
@@ -66,7 +66,29 @@ struct StorageFaultTests {
         try handle.write(contentsOf: Data(repeating: 0xA5, count: 64))
         try handle.close()
 
-        let refused = try Self.run(bootstrap, dir.path)
+        // Verified in the background (the default): the start does not wait for the sweep, which
+        // finds the damage and fails /readyz with the command that rebuilds the state. (A start
+        // whose own loading reads the damaged block is refused at once instead.)
+        let background = try Self.run(bootstrap, dir.path)
+        if let api = try? await background.value(after: "api:") {
+            try await eventually(within: .seconds(120), "the background verification to find the damage") {
+                (try await status(api)["verification"] as? [String: Any])?["phase"] as? String == "damaged"
+            }
+            let (code, _, text) = try await http(api + "/readyz")
+            #expect(code == 503)
+            #expect(text.contains("damaged") && text.contains("recstream state reset --state-dir"), "\(text.prefix(500))")
+            let metrics = try await http(api + "/metrics").text
+            #expect(metrics.contains("recstream_state_damaged 1"))
+            print("damage found by the background verification")
+            background.signal(SIGKILL)
+        } else {
+            print("damage found by the start's own loading")
+            #expect(background.errorLines.joined().contains("damaged"), "\(background.errorLines.suffix(5))")
+        }
+        _ = try await background.waitForExit()
+
+        // Verified before serving: refused at start.
+        let refused = try Self.run(bootstrap, dir.path, ["--set", "state.verify=blocking"])
         #expect(try await refused.waitForExit(within: .seconds(60)) == 1)
         let message = refused.errorLines.joined(separator: "\n")
         #expect(message.contains("damaged"), "\(message)")

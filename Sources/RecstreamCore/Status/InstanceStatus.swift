@@ -50,6 +50,8 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
     public var undeliverableRecords: Int
     /// The paged-state cache: its budget, what it holds and how much moves in and out.
     public var cache: StateCacheStatus?
+    /// The background read of every stored record that verifies the store's checksums.
+    public var verification: StateVerificationStatus?
 
     public init(
         version: String, bootstrapServers: String, groupID: String, eventsTopic: String, deadLetterTopic: String,
@@ -58,9 +60,10 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
         consuming: Bool = false, partitions: [PartitionStatus] = [], state: [FamilySize] = [],
         dataLoss: [DataLossEvent] = [], lastRecordAtMillis: Int64? = nil, secondsSinceLastRecord: Double? = nil,
         secondsSinceLastCommit: Double? = nil, stalled: Bool = false, stallAfterSeconds: Double = 60, undeliverableRecords: Int = 0,
-        cache: StateCacheStatus? = nil
+        cache: StateCacheStatus? = nil, verification: StateVerificationStatus? = nil
     ) {
         self.cache = cache
+        self.verification = verification
         self.secondsSinceLastCommit = secondsSinceLastCommit
         self.stalled = stalled
         self.stallAfterSeconds = stallAfterSeconds
@@ -110,6 +113,9 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
                     + unknown.prefix(8).map { "\($0.topic)[\($0.partition)]" }.joined(separator: ", "))
         }
         if let totalLag, totalLag > maxLag { reasons.append("consumer lag \(totalLag) is above \(maxLag)") }
+        if let damage = verification?.damage {
+            reasons.append("state directory damaged: \(damage)")
+        }
         if stalled {
             reasons.append(
                 "commits stalled: none completed for \(Int(secondsSinceLastCommit ?? 0)) s (ingest.stall_after_ms = \(Int(stallAfterSeconds * 1000)))"
@@ -147,6 +153,7 @@ extension InstanceStatus {
         try c.encode(totalLag, forKey: .totalLag)
         try c.encode(undeliverableRecords, forKey: .undeliverableRecords)
         try c.encode(cache, forKey: .cache)
+        try c.encode(verification, forKey: .verification)
     }
 }
 
@@ -234,6 +241,32 @@ public struct StateCacheStatus: Sendable, Codable, Hashable {
         self.residentBytes = residentBytes
         self.loads = loads
         self.evictedBytes = evictedBytes
+    }
+}
+
+/// The verification of the state store's checksums (`state.verify`): every stored record is
+/// read once after the start, in chunks, off the ingest path.
+public struct StateVerificationStatus: Sendable, Codable, Hashable {
+    public enum Phase: String, Sendable, Codable, Hashable {
+        /// `state.verify=off`.
+        case off
+        case running
+        case passed
+        case damaged
+    }
+    public var phase: Phase
+    /// Records read so far.
+    public var records: Int
+    /// Seconds the verification took (nil while it runs).
+    public var seconds: Double?
+    /// What was found damaged, with the command that rebuilds the state (nil unless damaged).
+    public var damage: String?
+
+    public init(phase: Phase, records: Int = 0, seconds: Double? = nil, damage: String? = nil) {
+        self.phase = phase
+        self.records = records
+        self.seconds = seconds
+        self.damage = damage
     }
 }
 
