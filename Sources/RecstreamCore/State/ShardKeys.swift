@@ -46,6 +46,7 @@ public enum ShardKeys {
 
     /// The key of the store-wide format record.
     public static let formatKey: [UInt8] = Array("F/format".utf8)
-    /// The format this version writes and reads.
-    public static let formatVersion: UInt32 = 1
+    /// The format this version writes and reads. 2: the exposure-filter family keeps one record
+    /// per (user, slice) instead of one per user; a directory of format 1 is refused at open.
+    public static let formatVersion: UInt32 = 2
 }
