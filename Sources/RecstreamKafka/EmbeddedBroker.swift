@@ -116,23 +116,23 @@ public final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// Takes broker `id` down: it closes client connections and refuses new ones.
-    public func setBrokerDown(_ id: Int32) throws(EmbeddedBrokerError) {
+    package func setBrokerDown(_ id: Int32) throws(EmbeddedBrokerError) {
         try control("set broker \(id) down") { rd_kafka_mock_broker_set_down($0, id) }
     }
 
     /// Brings broker `id` back up.
-    public func setBrokerUp(_ id: Int32) throws(EmbeddedBrokerError) {
+    package func setBrokerUp(_ id: Int32) throws(EmbeddedBrokerError) {
         try control("set broker \(id) up") { rd_kafka_mock_broker_set_up($0, id) }
     }
 
     /// Delays every response of broker `id` by `delay` (millisecond resolution).
-    public func setRoundTripTime(_ id: Int32, _ delay: Duration) throws(EmbeddedBrokerError) {
+    package func setRoundTripTime(_ id: Int32, _ delay: Duration) throws(EmbeddedBrokerError) {
         try control("set broker \(id) rtt") { rd_kafka_mock_broker_set_rtt($0, id, delay.clampedMilliseconds) }
     }
 
     /// Makes the next `errors.count` requests of API `apiKey` (Kafka protocol ApiKey, e.g. 0 =
     /// Produce, 1 = Fetch) fail with these error codes, in order, on any broker.
-    public func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(EmbeddedBrokerError) {
+    package func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws(EmbeddedBrokerError) {
         let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
         try shared.withOpenCore { core throws(EmbeddedBrokerError) in
             // rd_kafka_mock_push_request_errors_array(): copies the array.

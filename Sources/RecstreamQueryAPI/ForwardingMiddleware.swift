@@ -24,9 +24,14 @@ import RecstreamCore
 /// answering from part of the state.
 struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     static var forwardedHeader: HTTPField.Name { HTTPField.Name("x-recstream-forwarded")! }
+    /// On a forwarded user-keyed answer: the events partitions the answering instance owned when
+    /// it answered (comma-separated).
+    static var userPartitionsHeader: HTTPField.Name { HTTPField.Name("x-recstream-user-partitions")! }
 
     let routing: any OwnerRouting
     let maxBodyBytes: Int
+    /// The events partitions this instance owns now (its shards, not its published claim).
+    let ownedUserPartitions: @Sendable () -> [Int32]
 
     enum Route {
         case item(String)
@@ -54,6 +59,14 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.headers[Self.forwardedHeader] != nil, case .userFanOut = Self.route(method: request.method, path: request.uri.path) {
+            // Read the ownership before answering: a partition owned now was restored, so an
+            // answer from it is complete for the users it holds.
+            let owned = ownedUserPartitions()
+            var response = try await next(request, context)
+            response.headers[Self.userPartitionsHeader] = owned.map(String.init).joined(separator: ",")
+            return response
+        }
         guard request.headers[Self.forwardedHeader] == nil, let selfURL = routing.selfURL else { return try await next(request, context) }
         switch Self.route(method: request.method, path: request.uri.path) {
         case .local:
@@ -71,7 +84,13 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
         case .userFanOut:
             guard routing.userStageComplete() else { throw Self.noOwner("every partition of the events topic") }
             let owners = routing.userStageOwners()
-            guard owners.contains(where: { $0 != selfURL }) else { return try await next(request, context) }
+            guard owners.contains(where: { $0 != selfURL }) else {
+                let owned = Set(ownedUserPartitions())
+                guard (0..<Int32(routing.userPartitionCount())).allSatisfy(owned.contains) else {
+                    throw Self.noOwner("every partition of the events topic (a partition is changing owner)")
+                }
+                return try await next(request, context)
+            }
             return try await userFanOut(request, owners: owners)
         }
     }
@@ -87,7 +106,7 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
         try await QueryAPI.collect(request, limit: maxBodyBytes)
     }
 
-    private func send(_ request: Request, body: Data, to base: String) async throws -> (status: Int, contentType: String?, body: Data) {
+    private func send(_ request: Request, body: Data, to base: String) async throws -> OwnerAnswer {
         var outgoing = HTTPClientRequest(url: base + request.uri.description)
         outgoing.method = .init(rawValue: request.method.rawValue)
         for name in [HTTPField.Name.contentType, .authorization, .accept] {
@@ -98,7 +117,9 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             let response = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(10))
             let bytes = try await response.body.collect(upTo: 64 << 20)
-            return (Int(response.status.code), response.headers.first(name: "content-type"), Data(bytes.readableBytesView))
+            return OwnerAnswer(
+                status: Int(response.status.code), contentType: response.headers.first(name: "content-type"), body: Data(bytes.readableBytesView),
+                userPartitions: response.headers.first(name: Self.userPartitionsHeader.rawName))
         } catch {
             throw APIError.unavailable("the owning instance \(base) did not answer: \(error)")
         }
@@ -109,7 +130,7 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// An owner's answer passed on as it is.
-    private func response(_ answer: (status: Int, contentType: String?, body: Data), from base: String) -> Response {
+    private func response(_ answer: OwnerAnswer, from base: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = answer.contentType ?? "application/json"
         headers[HTTPField.Name("x-recstream-answered-by")!] = base
@@ -138,12 +159,12 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// Sends each (owner, body) concurrently; the answers in the same order.
-    private func sendAll(_ request: Request, _ calls: [(owner: String, body: Data)]) async throws -> [(status: Int, contentType: String?, body: Data)] {
-        try await withThrowingTaskGroup(of: (Int, (status: Int, contentType: String?, body: Data)).self) { group in
+    private func sendAll(_ request: Request, _ calls: [(owner: String, body: Data)]) async throws -> [OwnerAnswer] {
+        try await withThrowingTaskGroup(of: (Int, OwnerAnswer).self) { group in
             for (index, call) in calls.enumerated() {
                 group.addTask { (index, try await send(request, body: call.body, to: call.owner)) }
             }
-            var answers = [(status: Int, contentType: String?, body: Data)?](repeating: nil, count: calls.count)
+            var answers = [OwnerAnswer?](repeating: nil, count: calls.count)
             for try await (index, answer) in group { answers[index] = answer }
             return answers.map { $0! }
         }
@@ -182,12 +203,21 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
     private func userFanOut(_ request: Request, owners: [String]) async throws -> Response {
         let body = try await collect(request)
         var answers: [[String: Any]] = []
+        var covered = Set<Int32>()
         for (owner, part) in zip(owners, try await sendAll(request, owners.map { ($0, body) })) {
             guard part.status == 200, let answer = try? JSONSerialization.jsonObject(with: part.body) as? [String: Any] else {
                 // An invalid request fails the same way everywhere: pass the first refusal on.
                 return response(part, from: owner)
             }
             answers.append(answer)
+            for p in (part.userPartitions ?? "").split(separator: ",") { if let n = Int32(p) { covered.insert(n) } }
+        }
+        // The claims said every partition is owned; the answers must say so too. During a hand-over
+        // a claim can outlive the ownership it states, and a merge without the holder's answer would
+        // read "never shown": say "retry" instead.
+        let partitions = routing.userPartitionCount()
+        guard partitions > 0, (0..<Int32(partitions)).allSatisfy(covered.contains) else {
+            throw Self.noOwner("every partition of the events topic (a partition is changing owner)")
         }
         let path = request.uri.path
         if path.hasSuffix("/exposures/filter") {
@@ -211,4 +241,13 @@ struct ForwardingMiddleware<Context: RequestContext>: RouterMiddleware {
         let holder = answers.first { !(($0["slices"] as? [Any]) ?? []).isEmpty } ?? answers[0]
         return try json(holder, answeredBy: owners)
     }
+}
+
+/// One owner's answer to a forwarded request.
+struct OwnerAnswer: Sendable {
+    var status: Int
+    var contentType: String?
+    var body: Data
+    /// `x-recstream-user-partitions`, on user-keyed answers.
+    var userPartitions: String?
 }

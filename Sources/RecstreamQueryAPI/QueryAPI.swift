@@ -21,6 +21,9 @@ public struct QueryAPIConfiguration: Sendable {
     public var readyMaxLag: Int64
     /// Bearer token for `/v1/admin/*`; nil allows them only on a loopback address.
     public var adminToken: String?
+    /// Settings of the state families switched off (`item_stats.enabled`, ...): their routes
+    /// answer 404 `family_disabled` naming the setting.
+    public var disabledFamilies: Set<String> = []
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxBatchItems: Int = 1000, maxBodyBytes: Int = 1 << 20,
@@ -81,7 +84,9 @@ public struct QueryAPI: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(JSONErrorMiddleware())
-        if let routing = self.routing { router.middlewares.add(ForwardingMiddleware(routing: routing, maxBodyBytes: configuration.maxBodyBytes)) }
+        if let routing = self.routing { router.middlewares.add(ForwardingMiddleware(
+                    routing: routing, maxBodyBytes: configuration.maxBodyBytes, ownedUserPartitions: { [queries] in queries.ownedUserPartitions() })) }
+        router.middlewares.add(DisabledFamilyMiddleware(disabled: configuration.disabledFamilies))
         router.middlewares.add(WarmUpMiddleware(queries: queries))
         let queries = self.queries
         let configuration = self.configuration

@@ -177,6 +177,9 @@ public enum ConfigurationKeys {
             name: "state.checkpoint_dir", help: "where admin checkpoints go, default <state.dir>.checkpoints",
             apply: { c, v in c.checkpointDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
             read: { $0.checkpointDir ?? "(<state dir>.checkpoints)" }),
+        integer(
+            "state.cache_bytes", "memory for paged state entries (a cache of the store), all shards together, default 268435456",
+            \.cacheBytes, (1 << 20)...(1 << 46)),
         millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
         ConfigurationKey(
             name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",
@@ -203,6 +206,22 @@ public enum ConfigurationKeys {
         integer(
             "state.max_dictionary_ids", "ids per dictionary; new ids beyond go to the dead-letter topic (dictionary_full), default 2000000000",
             \.maxDictionaryIDs, 1...2_000_000_000),
+        ConfigurationKey(
+            name: "item_stats.enabled", help: "keep item statistics (off: no per-event cost, routes answer 404), default true",
+            apply: { c, v throws(ConfigurationError) in c.itemStatisticsEnabled = try bool("item_stats.enabled", v) },
+            read: { String($0.itemStatisticsEnabled) }),
+        ConfigurationKey(
+            name: "exposure.enabled", help: "keep exposure filters (off: no per-event cost, routes answer 404), default true",
+            apply: { c, v throws(ConfigurationError) in c.exposureEnabled = try bool("exposure.enabled", v) },
+            read: { String($0.exposureEnabled) }),
+        ConfigurationKey(
+            name: "cooccurrence.enabled", help: "keep ItemCF/Swing and LastN histories (off: no per-event cost, routes answer 404), default true",
+            apply: { c, v throws(ConfigurationError) in c.cooccurrenceEnabled = try bool("cooccurrence.enabled", v) },
+            read: { String($0.cooccurrenceEnabled) }),
+        ConfigurationKey(
+            name: "lookalike.enabled", help: "keep look-alike seed lists and summaries (off: no per-event cost, routes answer 404), default true",
+            apply: { c, v throws(ConfigurationError) in c.lookalikeEnabled = try bool("lookalike.enabled", v) },
+            read: { String($0.lookalikeEnabled) }),
         integer("exposure.retention_days", "days of event time an exposure is remembered, default 30", \.exposureRetentionDays, 1...3650),
         integer("exposure.slice_count", "time slices of the retention (sharper expiry costs bits), default 6", \.exposureSliceCount, 1...1024),
         ConfigurationKey(

@@ -4,19 +4,6 @@ import Metrics
 import RecstreamCore
 import ServiceLifecycle
 
-/// Runs a closure on a new thread (not on Swift's cooperative pool, which also serves HTTP) and
-/// returns its result.
-func onDedicatedThread<T: Sendable>(name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.name = name
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
-}
-
 /// The exact ItemCF/Swing recompute: take a cut right after a commit, read every engagement of
 /// the window up to the cut from the log, compute exactly on two threads (rows split in halves;
 /// the result does not depend on the split), and swap it in atomically while ingest continues.

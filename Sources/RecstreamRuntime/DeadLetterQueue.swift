@@ -69,18 +69,17 @@ final class DeadLetterQueue: @unchecked Sendable {
     private let logger: Logger
     private let ledger = Ledger()
     private let nextToken = Atomic<UInt64>(1)
-    private let clock = ContinuousClock()
-    private let wallClock: @Sendable () -> Int64
+    private let clock: RuntimeClock
 
-    /// - Parameter wallClock: milliseconds since the epoch, stamped on undeliverable records.
+    /// - Parameter clock: time-outs run on its monotonic reading; undeliverable records are
+    ///   stamped with its wall time.
     init(
-        configuration: KafkaConfiguration, topic: String, limits: Limits = Limits(), logger: Logger,
-        wallClock: @escaping @Sendable () -> Int64
+        configuration: KafkaConfiguration, topic: String, limits: Limits = Limits(), logger: Logger, clock: RuntimeClock = .system
     ) throws(KafkaError) {
         self.topic = topic
         self.limits = limits
         self.logger = logger
-        self.wallClock = wallClock
+        self.clock = clock
         let ledger = self.ledger
         var producerConfiguration = configuration
         let timeoutMillis = Int(limits.timeout.components.seconds) * 1000 + Int(limits.timeout.components.attoseconds / 1_000_000_000_000_000)
@@ -102,7 +101,7 @@ final class DeadLetterQueue: @unchecked Sendable {
     ) {
         let record = Self.fitted(
             key: key, value: value, originalHeaders: originalHeaders, rejection: rejection, source: source, offset: offset,
-            limits: limits, now: clock.now)
+            limits: limits, now: clock.now())
         let token = nextToken.add(1, ordering: .relaxed).oldValue
         ledger.pending.withLock { $0[token] = record }
         transmit(token, record)
@@ -159,14 +158,14 @@ final class DeadLetterQueue: @unchecked Sendable {
     func awaitDelivered(shouldStop: () -> Bool) -> [UndeliverableRecord] {
         var gaveUp: [UndeliverableRecord] = []
         var backoff = Duration.milliseconds(20)
-        var lastWarning = clock.now
+        var lastWarning = clock.now()
         while true {
             try? producer.flush(timeout: .milliseconds(200))
             let failures = ledger.failed.withLock { list -> [(token: UInt64, error: KafkaError)] in
                 defer { list.removeAll() }
                 return list
             }
-            let now = clock.now
+            let now = clock.now()
             for (token, error) in failures {
                 guard var record = ledger.pending.withLock({ $0[token] }) else { continue }
                 record.lastError = error.description
@@ -205,7 +204,7 @@ final class DeadLetterQueue: @unchecked Sendable {
             ])
         return UndeliverableRecord(
             topic: record.source.topic, partition: record.source.partition, offset: record.offset, reason: record.rejection.reason,
-            detail: record.rejection.detail, originalBytes: record.originalBytes, error: error, recordedAtMillis: wallClock())
+            detail: record.rejection.detail, originalBytes: record.originalBytes, error: error, recordedAtMillis: clock.wallMillis())
     }
 
     /// Errors a retry cannot fix: authorization, size, a topic that does not exist where

@@ -60,10 +60,10 @@ final class EndOffsetMonitor: @unchecked Sendable {
         let sinceCommit = Gauge(label: "recstream_seconds_since_last_commit", factory: factory)
         let stalled = Gauge(label: "recstream_ingest_stalled", factory: factory)
         var partitionGauges: [TopicPartition: Gauge] = [:]
-        let clock = ContinuousClock()
+        let clock = engine.clock
         var lastFailureLog: ContinuousClock.Instant? = nil
         while running.load(ordering: .acquiring) {
-            let started = clock.now
+            let started = clock.now()
             let owned = engine.ownedTopicPartitions()
             if !owned.isEmpty {
                 do {
@@ -73,8 +73,8 @@ final class EndOffsetMonitor: @unchecked Sendable {
                         for (tp, offset) in ends { engine.state.liveEnds[tp] = LiveEnd(offset: offset, atMillis: at) }
                     }
                 } catch {
-                    if lastFailureLog.map({ clock.now - $0 > .seconds(30) }) ?? true {
-                        lastFailureLog = clock.now
+                    if lastFailureLog.map({ clock.now() - $0 > .seconds(30) }) ?? true {
+                        lastFailureLog = clock.now()
                         logger.warning("end offsets unavailable; lags are reported unknown", metadata: ["error": "\(error)"])
                     }
                 }
@@ -95,8 +95,8 @@ final class EndOffsetMonitor: @unchecked Sendable {
             stalled.record(status.stalled ? 1 : 0)
             // Sleep out the interval in short steps: a stop is prompt, and partitions that were
             // just assigned (no end known yet) are asked about at once instead of a second later.
-            while running.load(ordering: .acquiring) && clock.now - started < interval {
-                if clock.now - started >= .milliseconds(100) && engine.hasOwnedPartitionWithoutEnd() { break }
+            while running.load(ordering: .acquiring) && clock.now() - started < interval {
+                if clock.now() - started >= .milliseconds(100) && engine.hasOwnedPartitionWithoutEnd() { break }
                 Thread.sleep(forTimeInterval: 0.02)
             }
         }

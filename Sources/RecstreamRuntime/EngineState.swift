@@ -47,6 +47,8 @@ struct EngineState {
     /// Family sizes, refreshed every few seconds by the ingest thread (computing them walks
     /// every entry).
     var familySizes: [FamilySize] = []
+    /// Paged-state cache figures (budget filled in by the pipeline).
+    var cache = StateCacheStatus(budgetBytes: 0)
 
     init(instance: InstanceState) { self.instance = instance }
 

@@ -25,6 +25,11 @@ final class IngestMetrics {
     /// an id dictionary of the receiving stage was full. Refused input records count in
     /// `recstream_dlq_records_total{reason="dictionary_full"}` instead.
     let dictionaryFullSkipped: Counter
+    /// `recstream_state_cache_bytes`, `recstream_state_cache_loads_total`,
+    /// `recstream_state_cache_evicted_bytes_total`: the paged-state cache.
+    let cacheBytes: Gauge
+    let cacheLoads: Counter
+    let cacheEvictedBytes: Counter
     let factory: any MetricsFactory
     private var familyEntries: [String: Gauge] = [:]
     private var familyBytes: [String: Gauge] = [:]
@@ -66,6 +71,9 @@ final class IngestMetrics {
         deadLetterPending = Gauge(label: "recstream_dlq_pending_records", factory: factory)
         watermark = Gauge(label: "recstream_watermark_millis", factory: factory)
         dictionaryFullSkipped = Counter(label: "recstream_dictionary_full_skipped_total", factory: factory)
+        cacheBytes = Gauge(label: "recstream_state_cache_bytes", factory: factory)
+        cacheLoads = Counter(label: "recstream_state_cache_loads_total", factory: factory)
+        cacheEvictedBytes = Counter(label: "recstream_state_cache_evicted_bytes_total", factory: factory)
     }
 }
 

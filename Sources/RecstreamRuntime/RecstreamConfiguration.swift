@@ -81,6 +81,11 @@ public struct RecstreamConfiguration: Sendable {
     /// Read every record at start so RocksDB verifies every checksum before anything is served.
     /// Key `state.verify_on_start`, default true.
     public var verifyOnStart = true
+    /// Memory for the paged state families' entries held as a cache of the store, all shards
+    /// together (item statistics so far); clean entries beyond it are evicted after each commit.
+    /// Key `state.cache_bytes`, default 268435456 (256 MiB). RocksDB's block cache (64 MiB) and
+    /// memtables (up to 2 × 64 MiB) come on top and are bounded separately (docs/storage.md).
+    public var cacheBytes = 256 << 20
     /// Where `POST /v1/admin/checkpoint` writes copies. Key `state.checkpoint_dir`, default
     /// `<state dir>.checkpoints`.
     public var checkpointDir: String? = nil
@@ -120,6 +125,34 @@ public struct RecstreamConfiguration: Sendable {
     /// `dictionary_full`). Key `state.max_dictionary_ids`, default 2000000000 (below the 2^31 the
     /// dense indices allow).
     public var maxDictionaryIDs = 2_000_000_000
+
+    // MARK: families
+    /// Keep item statistics. Key `item_stats.enabled`, default true.
+    public var itemStatisticsEnabled = true
+    /// Keep exposure filters. Key `exposure.enabled`, default true.
+    public var exposureEnabled = true
+    /// Keep ItemCF/Swing and the LastN histories. Key `cooccurrence.enabled`, default true.
+    public var cooccurrenceEnabled = true
+    /// Keep look-alike seed lists (and run their summaries). Key `lookalike.enabled`, default true.
+    public var lookalikeEnabled = true
+
+    /// The engagement families kept; the engagement log whenever co-occurrence (exact recompute)
+    /// or embeddings (training) read it.
+    public var engagementFamilies: EngagementFamilies {
+        let embeddings = (try? embedding().enabled) ?? true
+        return EngagementFamilies(cooccurrence: cooccurrenceEnabled, seeds: lookalikeEnabled, log: cooccurrenceEnabled || embeddings)
+    }
+
+    /// The switched-off families' settings (`item_stats.enabled`, ...), for routes to name.
+    public var disabledFamilySettings: Set<String> {
+        var off: Set<String> = []
+        if !itemStatisticsEnabled { off.insert("item_stats.enabled") }
+        if !exposureEnabled { off.insert("exposure.enabled") }
+        if !cooccurrenceEnabled { off.insert("cooccurrence.enabled") }
+        if !lookalikeEnabled { off.insert("lookalike.enabled") }
+        if !((try? embedding().enabled) ?? true) { off.insert("embedding.enabled") }
+        return off
+    }
 
     // MARK: exposure
     /// Days of event time an exposure is remembered (at least; at most one slice more). Key
@@ -221,7 +254,8 @@ public struct RecstreamConfiguration: Sendable {
             allowedLatenessMillis: allowedLatenessMillis, dedupWindowMillis: dedupWindowMillis,
             exposure: ExposureFilterConfiguration(
                 retentionDays: exposureRetentionDays, sliceCount: exposureSliceCount, targetFalsePositiveRate: exposureTargetFPR),
-            clickImpliesExposure: clickImpliesExposure, forwardsItemSide: pipelineMode == .split)
+            clickImpliesExposure: clickImpliesExposure, forwardsItemSide: pipelineMode == .split,
+            itemStatisticsEnabled: itemStatisticsEnabled, exposureFiltersEnabled: exposureEnabled)
     }
 
     /// The HTTP address split into host and port.

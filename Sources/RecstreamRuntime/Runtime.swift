@@ -39,7 +39,7 @@ public final class Runtime: AdminOperations, Sendable {
     ///   errors, each with a message fit for an operator.
     public init(
         configuration: RecstreamConfiguration, bootstrapServers: String, stateDirectory: String, version: String,
-        metricsFactory: any MetricsFactory, logger: Logger, models: ServedModelSlot? = nil
+        metricsFactory: any MetricsFactory, logger: Logger, models: ServedModelSlot? = nil, clock: RuntimeClock = .system
     ) throws {
         self.stateDirectory = stateDirectory
         repository = try StateRepository(
@@ -62,11 +62,14 @@ public final class Runtime: AdminOperations, Sendable {
         let split = configuration.pipelineMode == .split
         let instance =
             split
-            ? InstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
-            : try repository.loadInstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration)
+            ? InstanceState(configuration: cooccurrence, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
+            : try repository.loadInstanceState(
+                configuration: cooccurrence, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
         let engine = StateEngine(
-            configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance, ownsEngagements: !split)
+            configuration: configuration, version: version, bootstrapServers: bootstrapServers, instance: instance, ownsEngagements: !split,
+            clock: clock)
         self.engine = engine
+        engine.committed = repository
         // Facts about this state directory that must survive restarts.
         let dataLoss = try repository.dataLossEvents()
         let undeliverable = try repository.undeliverable(limit: EngineState.undeliverableKept)
@@ -80,17 +83,19 @@ public final class Runtime: AdminOperations, Sendable {
             ?? "\(ProcessInfo.processInfo.hostName):\(URL(fileURLWithPath: stateDirectory).standardizedFileURL.path)"
         let pipeline = try IngestPipeline(
             configuration: configuration, kafka: kafka, engine: engine, repository: repository,
-            metricsFactory: metricsFactory, logger: logger, identity: identity)
+            metricsFactory: metricsFactory, logger: logger, identity: identity, clock: clock)
         ingest = IngestService(pipeline: pipeline)
         groupDirectory = pipeline.directory
         directory = split ? pipeline.directory : nil
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         let job = recomputeJob
+        let cooccurrenceKept = configuration.cooccurrenceEnabled
         recomputeService = PeriodicService(interval: .milliseconds(cooccurrence.exactRecomputeIntervalMillis)) {
-            _ = try? await job.run()
+            if cooccurrenceKept { _ = try? await job.run() }
         }
         servedModel = models ?? ServedModelSlot()
+        engine.models = servedModel
         (embeddings, embeddingService) = try Self.embeddingFamily(
             configuration: configuration, engine: engine, repository: repository, slot: servedModel,
             stateDirectory: stateDirectory, metricsFactory: metricsFactory, logger: logger)
@@ -99,18 +104,19 @@ public final class Runtime: AdminOperations, Sendable {
         lookalike = LookalikeEngine(engine: engine, models: servedModel, configuration: lookalikeConfiguration)
         lookalikeSummaryJob = LookalikeSummaryJob(lookalike: lookalike, metricsFactory: metricsFactory, logger: logger)
         let summaryJob = lookalikeSummaryJob
+        let seedsKept = configuration.lookalikeEnabled
         lookalikeSummaryService = PeriodicService(interval: .milliseconds(lookalikeConfiguration.summaryIntervalMillis)) {
-            _ = try? await summaryJob.run()
+            if seedsKept { _ = try? await summaryJob.run() }
         }
     }
 
     /// Refused records the dead-letter topic did not take, from the state store.
     public func undeliverable(limit: Int) async throws -> UndeliverableList {
         let repository = self.repository
-        return try await Task.detached {
+        return try await onDedicatedThread(name: "recstream-undeliverable") {
             let (records, total) = try repository.undeliverable(limit: limit)
             return UndeliverableList(total: total, records: records)
-        }.value
+        }
     }
 
     /// Runs the exact co-occurrence recompute now (admin API, tests).
@@ -121,10 +127,10 @@ public final class Runtime: AdminOperations, Sendable {
         let directory = engine.configuration.checkpointDir ?? (stateDirectory + ".checkpoints")
         let repository = self.repository
         let configuration = engine.configuration
-        return try await Task.detached {
+        return try await onDedicatedThread(name: "recstream-checkpoint") {
             try repository.checkpoint(
                 under: directory, eventsTopic: configuration.eventsTopic, configuration: configuration.shardConfiguration)
-        }.value
+        }
     }
 
     /// Closes the store; call after the ingest service has returned.

@@ -14,21 +14,27 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     let startedAtMillis: Int64
     /// Guarded by `lock`; set once the bootstrap address is known.
     var bootstrapServers: String
-    let wallClock: @Sendable () -> Int64
+    let clock: RuntimeClock
+    var wallClock: @Sendable () -> Int64 { clock.wallMillis }
     /// An end offset older than this is stale: the partition's lag is reported unknown.
     static let endOffsetFreshMillis: Int64 = 5_000
 
+    /// The served embedding model, listed in the status's state table. Set once by the runtime
+    /// before ingest starts.
+    public var models: ServedModelSlot?
+
     public init(
         configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
-        ownsEngagements: Bool = true, wallClock: @escaping @Sendable () -> Int64 = WallClock.system
+        ownsEngagements: Bool = true, clock: RuntimeClock = .system
     ) {
         state = EngineState(instance: instance)
         state.ownsEngagements = ownsEngagements
+        state.cache.budgetBytes = configuration.cacheBytes
         self.configuration = configuration
         self.version = version
         self.bootstrapServers = bootstrapServers
-        self.wallClock = wallClock
-        startedAtMillis = wallClock()
+        self.clock = clock
+        startedAtMillis = clock.wallMillis()
     }
 
     /// Whether the instance can answer keyed queries yet: false until its first assignment is
@@ -43,6 +49,8 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
             return state.consuming ? "no partitions assigned yet (joining the consumer group, restoring state)" : "ingest has not started"
         }
     }
+
+    public func ownedUserPartitions() -> [Int32] { lock.withLock { state.ownedShards.map(\.partition) } }
 
     /// Every partition this instance owns now, of every topic it consumes.
     func ownedTopicPartitions() -> [TopicPartition] {
@@ -71,45 +79,79 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     /// the embedding log): always in single mode; in split mode while it owns that partition.
     public var ownsEngagementStage: Bool { lock.withLock { state.ownsEngagements } }
 
+    /// Reads committed records of the store, for entries a paged shard does not hold in memory
+    /// (set by the runtime; nil: every shard is complete).
+    var committed: (any CommittedRecords)?
+
+    /// One shard's answer for an item: resident (current), or to be read from the store.
+    private enum Lookup {
+        case resident(ItemCounters?)
+        case stored(key: [UInt8])
+    }
+
+    private func lookup(_ shard: Shard, _ item: [UInt8]) -> Lookup {
+        if !shard.paged || shard.itemStatistics.table.isResident(item) { return .resident(shard.itemStatistics.counters(of: item)) }
+        return .stored(key: shard.itemRecordKey(item))
+    }
+
+    /// The counters behind a lookup: resident ones as they are, the others read from the store
+    /// (outside the engine lock; an entry not resident is clean, so the store holds its value).
+    private func resolve(_ lookup: Lookup) -> ItemCounters? {
+        switch lookup {
+        case .resident(let counters): return counters
+        case .stored(let key):
+            guard let record = try? committed?.value(key) else { return nil }
+            return try? ItemCounters.decode(record)
+        }
+    }
+
     public func itemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
         if configuration.pipelineMode == .split { return splitItemStats(itemIDs) }
-        let (found, now): ([ItemCounters?], EventTime?) = lock.withLock {
+        let (lookups, now): ([[Lookup]], EventTime?) = lock.withLock {
             let shards = state.ownedShards
-            let found = itemIDs.map { id -> ItemCounters? in
-                var merged: ItemCounters? = nil
-                for shard in shards {
-                    guard let c = shard.itemCounters(id) else { continue }
-                    merged = merged.map { $0.merged(with: c) } ?? c
-                }
-                return merged
+            let lookups = itemIDs.map { id -> [Lookup] in
+                let item = Array(id.utf8)
+                return shards.map { lookup($0, item) }
             }
-            return (found, ItemStatsQuery.watermark(of: shards))
+            return (lookups, ItemStatsQuery.watermark(of: shards))
         }
-        return zip(itemIDs, found).map { id, counters in
-            counters.map {
-                ItemStatsReport(itemID: id, counters: $0, now: now ?? EventTime(millis: 0), configuration: configuration.stats)
+        return zip(itemIDs, lookups).map { id, perShard in
+            var merged: ItemCounters? = nil
+            for lookup in perShard {
+                guard let c = resolve(lookup) else { continue }
+                merged = merged.map { $0.merged(with: c) } ?? c
             }
+            return merged.map { ItemStatsReport(itemID: id, counters: $0, now: now ?? EventTime(millis: 0), configuration: configuration.stats) }
         }
     }
 
     /// Split mode: one item-keyed shard holds an item; its windows end at that shard's watermark,
     /// so the answer is the same whichever instance owns the partition and whatever else it owns.
     private func splitItemStats(_ itemIDs: [String]) -> [ItemStatsReport?] {
-        let found: [(ItemCounters, EventTime)?] = lock.withLock {
-            itemIDs.map { id -> (ItemCounters, EventTime)? in
+        let found: [(Lookup, EventTime)?] = lock.withLock {
+            itemIDs.map { id -> (Lookup, EventTime)? in
                 guard state.itemsPartitions > 0 else { return nil }
-                let q = Int(KafkaPartitioner.partition(of: Array(id.utf8), partitions: state.itemsPartitions))
-                guard q < state.itemShards.count, let shard = state.itemShards[q], let c = shard.itemCounters(id) else { return nil }
-                return (c, shard.watermark ?? EventTime(millis: 0))
+                let item = Array(id.utf8)
+                let q = Int(KafkaPartitioner.partition(of: item, partitions: state.itemsPartitions))
+                guard q < state.itemShards.count, let shard = state.itemShards[q] else { return nil }
+                return (lookup(shard, item), shard.watermark ?? EventTime(millis: 0))
             }
         }
         return zip(itemIDs, found).map { id, entry in
-            entry.map { ItemStatsReport(itemID: id, counters: $0.0, now: $0.1, configuration: configuration.stats) }
+            guard let (lookup, now) = entry, let counters = resolve(lookup) else { return nil }
+            return ItemStatsReport(itemID: id, counters: counters, now: now, configuration: configuration.stats)
         }
     }
 
     public func status() -> InstanceStatus {
         let now = wallClock()
+        // The served model: its ids and the heap it holds (the mapped file's pages are the
+        // kernel's page cache, not counted here).
+        let modelSize = models?.load().map { served in
+            [FamilySize(
+                family: "embedding_model", entries: served.model.users.vectorCount + served.model.items.vectorCount,
+                bytes: served.retriever.approximateBytes)]
+        } ?? []
         return lock.withLock {
             let shards = state.ownedShards
             func end(_ topic: String, _ partition: Int32) -> (offset: Int64?, age: Double?) {
@@ -149,11 +191,11 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 startedAtMillis: startedAtMillis, lastCommitAtMillis: state.lastCommitAtMillis,
                 lastCommitDurationMillis: state.lastCommitDurationMillis, lastCommitError: state.lastCommitError,
                 eventsPerSecond: state.eventsPerSecond, watermarkMillis: ItemStatsQuery.watermark(of: shards)?.millis,
-                consuming: state.consuming, partitions: partitions, state: state.familySizes, dataLoss: state.dataLoss,
+                consuming: state.consuming, partitions: partitions, state: state.familySizes + modelSize, dataLoss: state.dataLoss,
                 lastRecordAtMillis: state.lastRecordAtMillis,
                 secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(now - $0) / 1000 },
                 secondsSinceLastCommit: sinceCommit, stalled: state.consuming && sinceCommit > stallAfter, stallAfterSeconds: stallAfter,
-                undeliverableRecords: state.undeliverableCount)
+                undeliverableRecords: state.undeliverableCount, cache: state.cache)
         }
     }
 
@@ -207,19 +249,41 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
         }
     }
 
+    /// Exact over every item the owned shards hold: a paged shard's committed records are scanned
+    /// from the store (outside the engine lock) and its resident entries laid over them. Cost:
+    /// O(items held) per call.
     public func topItems(type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
-        lock.withLock {
-            TopItemsQuery.top(shards: state.statsShards(split: configuration.pipelineMode == .split), type: type, window: window, limit: limit)
+        let (shards, now): ([Shard], EventTime?) = lock.withLock {
+            let shards = state.statsShards(split: configuration.pipelineMode == .split)
+            return (shards, ItemStatsQuery.watermark(of: shards))
         }
+        guard limit > 0, let now else { return [] }
+        guard shards.contains(where: \.paged), let committed else {
+            return TopItemsQuery.top(shards: shards, type: type, window: window, limit: limit)
+        }
+        var totals: [[UInt8]: UInt64] = [:]
+        for shard in shards {
+            var counts: [[UInt8]: UInt64] = [:]
+            let prefix = shard.keyPrefix + [ShardKeys.familyKind, ItemStatistics.tag]
+            for record in (try? committed.records(under: prefix)) ?? [] {
+                guard let c = try? ItemCounters.decode(record.value) else { continue }
+                counts[record.key] = c[type].count(in: window, now: now)
+            }
+            // The copy taken under the lock: its resident entries are at least as new as the store's.
+            for key in shard.itemStatistics.table.residentKeys {
+                counts[key] = shard.itemStatistics.counters(of: key)?[type].count(in: window, now: now) ?? 0
+            }
+            for (key, count) in counts { totals[key, default: 0] += count }
+        }
+        var top = TopCounts(limit: limit)
+        for (key, count) in totals { top.offer(key, count) }
+        return top.ranked.map { RankedItem(itemID: String(decoding: $0.item, as: UTF8.self), count: $0.count) }
     }
+}
 
-    /// Canonical dump of every owned shard (see ``Shard/dumpLines()``), partitions ascending, item
-    /// shards next, then the look-alike seed lists (``InstanceState/seedDumpLines()``).
-    public func dumpLines() -> [String] {
-        lock.withLock {
-            state.ownedShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() }
-                + state.ownedItemShards.sorted { $0.partition < $1.partition }.flatMap { $0.dumpLines() }
-                + state.instance.seedDumpLines()
-        }
-    }
+/// Committed records of the store, read by queries for entries not held in memory.
+public protocol CommittedRecords: Sendable {
+    func value(_ key: [UInt8]) throws -> [UInt8]?
+    /// Every record under `prefix`, keys without the prefix, in key order.
+    func records(under prefix: [UInt8]) throws -> [(key: [UInt8], value: [UInt8])]
 }

@@ -34,7 +34,10 @@ final class StateRepository: @unchecked Sendable {
         store = try StateStore(path: path, options: options)
         self.path = path
         let expected = Self.formatRecord(topic: eventsTopic)
-        if let existing = try store.get(ShardKeys.formatKey) {
+        let existing = try store.get(ShardKeys.formatKey)
+        if let existing, let version = Self.migratableVersions.first(where: { existing == Self.formatRecord(topic: eventsTopic, version: $0) }) {
+            try migrate(from: version)
+        } else if let existing {
             guard existing == expected else {
                 var reader = BinaryReader(existing)
                 let version = (try? reader.readBigEndianUInt32()) ?? 0
@@ -73,20 +76,162 @@ final class StateRepository: @unchecked Sendable {
         }
     }
 
-    static func formatRecord(topic: String) -> [UInt8] {
+    /// Formats an open migrates in place to ``ShardKeys/formatVersion``.
+    static let migratableVersions: [UInt32] = [1, 2]
+
+    /// Brings a directory of an older format to ``ShardKeys/formatVersion`` in place: from 1 the
+    /// item statistics (``migrateItemStatistics()``), from 1 or 2 the exposure filters
+    /// (``migrateExposureFilters()``); then the format record. Each step writes one shard per
+    /// batch and skips shards already done, so an interrupted migration resumes when the
+    /// directory is opened again (the format record still names the old version until the end).
+    /// Split-mode changelogs written by older formats are not rewritten: a group upgraded from
+    /// them starts with a new `kafka.group_id` (docs/storage.md).
+    private func migrate(from version: UInt32) throws {
+        if version <= 1 { try migrateItemStatistics() }
+        if version <= 2 { try migrateExposureFilters() }
+        var batch = WriteBatch()
+        batch.put(ShardKeys.formatKey, Self.formatRecord(topic: try topicOfFormatRecord() ?? ""))
+        try store.write(batch)
+    }
+
+    /// Format 1 → 2: each shard's item-statistics records move from item-index keys to item-id
+    /// keys and its item dictionary goes, one shard per write batch (a shard without dictionary
+    /// records is done).
+    private func migrateItemStatistics() throws {
+        for stage in [ShardKeys.eventsStage, ShardKeys.itemsStage] {
+            for partition in try partitions(stage: stage) {
+                let prefix = ShardKeys.prefix(stage: stage, partition: partition)
+                var dictionary: [[UInt8]: [UInt8]] = [:]
+                try store.scan(prefix: prefix + [ShardKeys.itemDictionaryKind]) { key, value in
+                    dictionary[Array(key)] = Array(value)
+                    return true
+                }
+                guard !dictionary.isEmpty else { continue }
+                let statistics = prefix + [ShardKeys.familyKind, ItemStatistics.tag]
+                var moved: [(old: [UInt8], new: [UInt8], value: [UInt8])] = []
+                var failure: (any Error)? = nil
+                let path = self.path
+                try store.scan(prefix: statistics) { key, value in
+                    let index = Array(key)[statistics.count...]
+                    guard let id = dictionary[prefix + [ShardKeys.itemDictionaryKind] + index] else {
+                        failure = CorruptionError(path: path, reason: "item-statistics record without a dictionary entry")
+                        return false
+                    }
+                    moved.append((Array(key), statistics + id, Array(value)))
+                    return true
+                }
+                if let failure { throw failure }
+                // Every delete before every put: a new key may equal an old one.
+                var batch = WriteBatch()
+                for record in moved { batch.delete(record.old) }
+                for key in dictionary.keys { batch.delete(key) }
+                for record in moved { batch.put(record.new, record.value) }
+                try store.write(batch)
+            }
+        }
+    }
+
+    /// Format 2 → 3: each shard's exposure filters, one record per user, become one record per
+    /// (user, slice) (``ExposureFilters/sliceRecords(replacingUserRecord:value:)``), one shard
+    /// per write batch (a shard without user records is done). Cost: reads and rewrites every
+    /// exposure record once; a shard's records are held in memory for its batch.
+    /// - Throws: `CorruptionError` for a record that is neither a user record nor a slice record.
+    private func migrateExposureFilters() throws {
+        for stage in [ShardKeys.eventsStage, ShardKeys.itemsStage] {
+            for partition in try partitions(stage: stage) {
+                let family = ShardKeys.prefix(stage: stage, partition: partition) + [ShardKeys.familyKind, ExposureFilters.tag]
+                var batch = WriteBatch()
+                var rewritten = 0
+                var failure: (any Error)? = nil
+                let path = self.path
+                try store.scan(prefix: family) { key, value in
+                    do {
+                        let userKey = Array(key.extracting(family.count..<key.count))
+                        guard let slices = try ExposureFilters.sliceRecords(replacingUserRecord: userKey, value: Array(value)) else {
+                            return true
+                        }
+                        // A user key (4 bytes) never equals a slice key (12): no put undoes a delete.
+                        batch.delete(Array(key))
+                        for slice in slices { batch.put(family + slice.key, slice.value) }
+                        rewritten += 1
+                        return true
+                    } catch {
+                        failure = CorruptionError(path: path, reason: "exposure-filter record: \(error)")
+                        return false
+                    }
+                }
+                if let failure { throw failure }
+                if rewritten > 0 { try store.write(batch) }
+            }
+        }
+    }
+
+    private func topicOfFormatRecord() throws -> String? {
+        guard let existing = try store.get(ShardKeys.formatKey) else { return nil }
+        var reader = BinaryReader(existing)
+        _ = try reader.readBigEndianUInt32()
+        return String(decoding: try reader.readLengthPrefixed(), as: UTF8.self)
+    }
+
+    static func formatRecord(topic: String, version: UInt32 = ShardKeys.formatVersion) -> [UInt8] {
         var w = BinaryWriter()
-        w.appendBigEndian(ShardKeys.formatVersion)
+        w.appendBigEndian(version)
         w.appendLengthPrefixed(Array(topic.utf8))
         return w.bytes
     }
 
     /// The shard for `partition` as last committed, or an empty shard if none was.
-    func loadShard(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration) throws -> Shard {
-        var shard = Shard(stage: stage, partition: partition, configuration: configuration)
+    /// - Parameter paged: load what must be in memory (metadata, dedup memory, dictionaries,
+    ///   exposure filters) and leave the paged families (item statistics) in the store, read on
+    ///   demand; false: load everything (dumps, tools).
+    func loadShard(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration, paged: Bool = false) throws -> Shard {
+        var shard = Shard(stage: stage, partition: partition, configuration: configuration, paged: paged)
+        let statistics = shard.keyPrefix + [ShardKeys.familyKind, ItemStatistics.tag]
+        // Paged: the item-statistics key range is skipped, not read, so loading costs the same
+        // whatever the number of items.
+        let ranges: [(from: [UInt8], to: [UInt8])] =
+            paged
+            ? [(shard.keyPrefix, statistics), (ShardKeys.end(of: statistics), ShardKeys.end(of: shard.keyPrefix))]
+            : [(shard.keyPrefix, ShardKeys.end(of: shard.keyPrefix))]
+        for range in ranges {
+            try restoring(from: range.from, to: range.to) { try shard.restore(key: $0, value: $1) }
+        }
+        return shard
+    }
+
+    /// The committed record at `key`, or nil.
+    func committedValue(_ key: [UInt8]) throws(StorageError) -> [UInt8]? { try store.get(key) }
+
+    /// Every committed record under `prefix`, in key order, with the prefix cut off the keys.
+    func committedRecords(under prefix: [UInt8]) throws -> [(key: [UInt8], value: [UInt8])] {
+        var records: [(key: [UInt8], value: [UInt8])] = []
+        try store.scan(prefix: prefix) { key, value in
+            records.append((Array(key.extracting(prefix.count..<key.count)), Array(value)))
+            return true
+        }
+        return records
+    }
+
+    /// The instance-level state as last committed (dictionaries, co-occurrence, seeds, metadata; the
+    /// engagement log stays on disk for the exact recompute).
+    func loadInstanceState(
+        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default, families: EngagementFamilies = .all
+    ) throws -> InstanceState {
+        var instance = InstanceState(configuration: configuration, lookalike: lookalike, families: families)
+        for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "u")] {
+            let prefix = [InstanceState.marker, kind]
+            try restoring(from: prefix, to: ShardKeys.end(of: prefix)) { try instance.restore(key: $0, value: $1) }
+        }
+        return instance
+    }
+
+    /// Hands every committed record in `[from, to)` to `restore`, in key order; the first error
+    /// it throws stops the scan and is rethrown.
+    private func restoring(from: [UInt8], to: [UInt8], _ restore: ([UInt8], [UInt8]) throws -> Void) throws {
         var failure: (any Error)? = nil
-        try store.scan(prefix: shard.keyPrefix) { key, value in
+        try store.scan(from: from, to: to) { key, value in
             do {
-                try shard.restore(key: Array(key), value: Array(value))
+                try restore(Array(key), Array(value))
                 return true
             } catch {
                 failure = error
@@ -94,29 +239,6 @@ final class StateRepository: @unchecked Sendable {
             }
         }
         if let failure { throw failure }
-        return shard
-    }
-
-    /// The instance-level state as last committed (dictionaries, co-occurrence, seeds, metadata; the
-    /// engagement log stays on disk for the exact recompute).
-    func loadInstanceState(
-        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default
-    ) throws -> InstanceState {
-        var instance = InstanceState(configuration: configuration, lookalike: lookalike)
-        var failure: (any Error)? = nil
-        for kind in [UInt8(ascii: "c"), UInt8(ascii: "i"), UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "u")] {
-            try store.scan(prefix: [InstanceState.marker, kind]) { key, value in
-                do {
-                    try instance.restore(key: Array(key), value: Array(value))
-                    return true
-                } catch {
-                    failure = error
-                    return false
-                }
-            }
-            if let failure { throw failure }
-        }
-        return instance
     }
 
     /// Every engagement in the log chunks written by commits up to `sequence`.
@@ -274,10 +396,9 @@ final class StateRepository: @unchecked Sendable {
     }
 }
 
-extension Array where Element == UInt8 {
-    init(_ span: Span<UInt8>) {
-        self.init()
-        reserveCapacity(span.count)
-        for i in span.indices { append(span[i]) }
-    }
+
+
+extension StateRepository: CommittedRecords {
+    func value(_ key: [UInt8]) throws -> [UInt8]? { try committedValue(key) }
+    func records(under prefix: [UInt8]) throws -> [(key: [UInt8], value: [UInt8])] { try committedRecords(under: prefix) }
 }

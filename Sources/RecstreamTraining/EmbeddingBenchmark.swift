@@ -127,13 +127,16 @@ public enum EmbeddingBenchmark {
                 + "\(ReportFormat.fixed(meanExact / meanIVF, 1))× (mean latency)")
 
         progress?("model blob")
-        let (bytes, encodeSeconds) = Stopwatch.time { base.encode() }
+        let (bytes, encodeSeconds) = Stopwatch.time { base.encode(index: retriever.index) }
+        let inPlace = ModelBytes(copying: bytes)
+        let (_, openSeconds) = Stopwatch.time { try? EmbeddingModel.open(inPlace) }
         let (_, decodeSeconds) = Stopwatch.time { try? EmbeddingModel.decode(bytes) }
         lines.append(
-            "model blob: \(ReportFormat.grouped(Double(bytes.count))) bytes "
+            "model blob (format \(EmbeddingModel.formatVersion)): \(ReportFormat.grouped(Double(bytes.count))) bytes "
                 + "(\(ReportFormat.fixed(Double(bytes.count) / Double(max(base.users.vectorCount + base.items.vectorCount, 1)), 1)) per id with a vector); "
-                + "encode \(ReportFormat.fixed(encodeSeconds, 2)) s, decode \(ReportFormat.fixed(decodeSeconds, 2)) s; "
-                + "in memory \(ReportFormat.grouped(Double(base.approximateBytes))) bytes")
+                + "encode \(ReportFormat.fixed(encodeSeconds, 2)) s, open in place \(ReportFormat.fixed(openSeconds, 3)) s "
+                + "(checksum included), decode into the heap \(ReportFormat.fixed(decodeSeconds, 2)) s; "
+                + "heap model \(ReportFormat.grouped(Double(base.approximateBytes))) bytes")
         return lines
     }
 }

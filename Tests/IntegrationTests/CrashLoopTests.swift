@@ -67,14 +67,19 @@ struct CrashLoopTests {
         try sendBad()
         try produce(upTo: chunkEnd(0))
 
+        // The killed incarnations run with the smallest cache, so that nearly every commit evicts
+        // and most applies read their item back from the store; the uninterrupted run keeps the
+        // default and holds everything.
+        let tinyCache = 1 << 20
         func start(_ dir: String, group: String, environment: [String: String] = [:]) throws -> RecstreamProcess {
-            try RecstreamProcess(
+            let cache = dir == crashDir.path ? ["--set", "state.cache_bytes=\(tinyCache)"] : []
+            return try RecstreamProcess(
                 [
                     "run", "--brokers", bootstrap, "--state-dir", dir, "--http-address", "127.0.0.1:0", "--log-level", "error",
                     "--set", "kafka.group_id=\(group)", "--set", "state.commit_interval_ms=50",
                     // The publishes under test happen early, on a few hundred training examples.
                     "--set", "embedding.min_examples=1",
-                ], environment: environment)
+                ] + cache, environment: environment)
         }
         /// The API of `run`, or nil when it died (at its crash point, say) before serving one.
         func apiUnlessDead(_ run: RecstreamProcess) async throws -> String? {
@@ -102,6 +107,9 @@ struct CrashLoopTests {
         }
 
         var moments: [String: Int] = [:]
+        // What the tiny cache did in the incarnations that answered a status before their kill.
+        var cacheLoads = 0
+        var cacheEvictedBytes = 0
         var missed: [String] = []
         for kill in 0..<kills {
             // A fresh group per incarnation: the state directory, not the group, holds the offsets,
@@ -160,6 +168,9 @@ struct CrashLoopTests {
                     let committed = committedRecords(try await status(api))
                     return committed >= target ? .done : .waiting([committed])
                 })
+                let cache = try await status(api)["cache"] as? [String: Any]
+                cacheLoads += cache?["loads"] as? Int ?? 0
+                cacheEvictedBytes += cache?["evicted_bytes"] as? Int ?? 0
                 let training = rng.next() % 2 == 0 ? "full" : "incremental"
                 let answer = try? await http(api + "/v1/admin/train", method: .POST, json: ["mode": training])
                 reached = try await judgePlannedKill(
@@ -175,13 +186,19 @@ struct CrashLoopTests {
             #expect(run.process.terminationReason == .uncaughtSignal, "incarnation \(kill) was killed, not stopped")
         }
         try produce(upTo: events.count)
-        print("crash loop kills by moment: \(moments)")
+        print("crash loop kills by moment: \(moments); tiny cache: \(cacheLoads) loads, \(cacheEvictedBytes) bytes evicted")
+        #expect(cacheLoads > 0 && cacheEvictedBytes > 0, "the killed incarnations' cache never read back or evicted")
         #expect(missed.isEmpty, "planned kill points not reached: \(missed)")
         #expect(moments.values.reduce(0, +) + missed.count == kills)
 
         func runToCompletion(_ dir: String, group: String) async throws -> [String] {
             let run = try start(dir, group: group)
-            try await awaitConsumed(try await run.value(after: "api:"), count: events.count + badRecords.count)
+            let api = try await run.value(after: "api:")
+            try await awaitConsumed(api, count: events.count + badRecords.count)
+            if dir == crashDir.path {
+                let cache = try await status(api)["cache"] as? [String: Any]
+                #expect(cache?["budget_bytes"] as? Int == tinyCache)
+            }
             run.signal(SIGTERM)
             #expect(try await run.waitForExit() == 0)
             let dump = try RecstreamProcess(["state", "dump", "--state-dir", dir])

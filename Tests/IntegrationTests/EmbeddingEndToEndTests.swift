@@ -77,6 +77,10 @@ struct EmbeddingEndToEndTests {
         let report = trainBody as? [String: Any] ?? [:]
         let served = try await Self.models(api)["served"] as? String
         #expect(served != nil && served?.hasPrefix("0.") == true, "\(trainText)")
+        // The status's state table lists the served model with its ids.
+        let families = try await status(api)["state"] as? [[String: Any]] ?? []
+        let model = families.first { $0["family"] as? String == "embedding_model" }
+        #expect((model?["entries"] as? Int ?? 0) > 0, "\(families)")
         try await producing.value
         try await awaitConsumed(api, count: events.count)
 

@@ -40,26 +40,15 @@ struct EndToEndTests {
 
         let items = reference.itemIDs.sorted()
         #expect(items.count > 100)
-        for chunk in stride(from: 0, to: items.count, by: 200).map({ Array(items[$0..<min($0 + 200, items.count)]) }) {
-            let (code, body, text) = try await http(api + "/v1/items/stats", method: .POST, json: ["ids": chunk])
-            #expect(code == 200, "\(text)")
-            let results = try #require((body as? [String: Any])?["items"] as? [Any])
-            for (id, result) in zip(chunk, results) {
-                let item = try #require(result as? [String: Any], "item \(id) missing")
-                #expect(item["now"] as? Int64 == reference.now?.millis)
-                let windows = try #require(item["windows"] as? [String: [String: Any]])
-                for type in EventType.allCases {
-                    for window in StatsWindow.allCases {
-                        let counts = windows[window.rawValue]?["counts"] as? [String: Int]
-                        #expect(
-                            counts?[type.name].map(UInt64.init) == reference.count(itemID: id, type: type, window: window),
-                            "\(id) \(type.name) \(window.rawValue)")
-                    }
-                    let all = windows["all"]?["counts"] as? [String: Int]
-                    #expect(all?[type.name].map(UInt64.init) == reference.total(itemID: id, type: type), "\(id) \(type.name) all")
-                    let late = item["late_dropped"] as? [String: Int]
-                    #expect(late?[type.name].map(UInt64.init) == reference.lateDropped(itemID: id, type: type))
-                }
+        for (id, item) in try await fetchItemStats(api, items) {
+            #expect(item["now"] as? Int64 == reference.now?.millis)
+            try expectWindowCounts(item, of: id, match: reference)
+            let windows = try #require(item["windows"] as? [String: [String: Any]])
+            for type in EventType.allCases {
+                let all = windows["all"]?["counts"] as? [String: Int]
+                #expect(all?[type.name].map(UInt64.init) == reference.total(itemID: id, type: type), "\(id) \(type.name) all")
+                let late = item["late_dropped"] as? [String: Int]
+                #expect(late?[type.name].map(UInt64.init) == reference.lateDropped(itemID: id, type: type))
             }
         }
         let s = try await status(api)

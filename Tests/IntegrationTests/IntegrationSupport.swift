@@ -6,6 +6,7 @@ import RecstreamCore
 import RecstreamKafka
 import RecstreamRuntime
 import RecstreamTesting
+import Testing
 
 /// One HTTP answer: status, headers and body bytes.
 struct HTTPAnswer {
@@ -58,6 +59,37 @@ func status(_ api: String) async throws -> [String: Any] {
         throw RecstreamProcess.Failure(description: "status: HTTP \(code) \(text)")
     }
     return object
+}
+
+/// Every item's `POST /v1/items/stats` report, fetched `chunk` ids per request; an item the
+/// instance has no statistics for fails the test.
+func fetchItemStats(_ api: String, _ ids: [String], chunk: Int = 200) async throws -> [(id: String, item: [String: Any])] {
+    var out: [(id: String, item: [String: Any])] = []
+    for start in stride(from: 0, to: ids.count, by: chunk) {
+        let part = Array(ids[start..<min(start + chunk, ids.count)])
+        let (code, body, text) = try await http(api + "/v1/items/stats", method: .POST, json: ["ids": part])
+        #expect(code == 200, "\(text.prefix(300))")
+        let results = try #require((body as? [String: Any])?["items"] as? [Any])
+        for (id, result) in zip(part, results) {
+            out.append((id, try #require(result as? [String: Any], "item \(id) missing")))
+        }
+    }
+    return out
+}
+
+/// Checks one item report's windowed counts, every type and window, against the reference.
+func expectWindowCounts(
+    _ item: [String: Any], of id: String, match reference: ReferenceItemStats, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let windows = try #require(item["windows"] as? [String: [String: Any]], sourceLocation: sourceLocation)
+    for type in EventType.allCases {
+        for window in StatsWindow.allCases {
+            let counts = windows[window.rawValue]?["counts"] as? [String: Int]
+            #expect(
+                counts?[type.name].map(UInt64.init) == reference.count(itemID: id, type: type, window: window),
+                "\(id) \(type.name) \(window.rawValue)", sourceLocation: sourceLocation)
+        }
+    }
 }
 
 /// Records the instance has consumed (applied, duplicates, late, refused) over all partitions.

@@ -243,7 +243,13 @@ struct ScaleOutTests {
         // neighbour caps evict in arrival order); an exact recompute does not. Ask each group
         // through an instance that may not own the engagement stage: the call is forwarded.
         for api in [trio[0], scale[0], referenceAPI] {
-            let (code, _, text) = try await http(api + "/v1/admin/recompute", method: .POST)
+            // 503 is "no fresh owner claim right now, retry" (documented): retry it for a while.
+            var (code, _, text) = try await http(api + "/v1/admin/recompute", method: .POST)
+            let retryUntil = ContinuousClock.now + .seconds(20)
+            while code == 503 && ContinuousClock.now < retryUntil {
+                try await Task.sleep(for: .milliseconds(500))
+                (code, _, text) = try await http(api + "/v1/admin/recompute", method: .POST)
+            }
             #expect(code == 200, "recompute via \(api): \(text)")
         }
         try await Self.checkQueriesReachOwners(trio + scale, reference: referenceAPI, events: events)

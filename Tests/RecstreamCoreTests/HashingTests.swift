@@ -58,3 +58,26 @@ struct BinaryCodingTests {
         #expect(throws: StateDecodingError.self) { _ = try r.readVarint() }
     }
 }
+
+@Suite("MurmurHash3 in pieces")
+struct StreamingHashTests {
+    @Test func piecesOfAnySizeHashAsTheWhole() {
+        let seed: UInt64 = 61
+        print("streamed hash: seed \(seed)")
+        var random = Xoshiro256StarStar(seed: seed)
+        for length in [0, 1, 15, 16, 17, 31, 32, 33, 100, 1_000, 4_099] {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            for _ in 0..<5 {
+                var stream = MurmurHash3.Stream(seed: 42)
+                var at = 0
+                while at < length {
+                    let piece = min(length - at, Int(random.next() % 40))
+                    stream.update(bytes.span.extracting(at..<(at + piece)))
+                    at += piece
+                }
+                #expect(stream.count == length)
+                #expect(stream.finish() == MurmurHash3.hash128(bytes.span, seed: 42), "length \(length)")
+            }
+        }
+    }
+}

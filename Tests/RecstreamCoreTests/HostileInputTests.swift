@@ -65,14 +65,18 @@ struct HostileInputCoreTests {
         }
         let known = try decoded(exposure("e3", user: "u2", item: "i1", at: now))
         #expect(shard.admits(known.0, idBytes: known.1, maxIDs: 2))
+        // Items have no dictionary in the shard: item statistics are keyed by the
+        // item's id bytes and paged, so a new item costs disk, not an id.
         let newItem = try decoded(exposure("e4", user: "u1", item: "i3", at: now))
-        #expect(!shard.admits(newItem.0, idBytes: newItem.1, maxIDs: 2))
+        #expect(shard.admits(newItem.0, idBytes: newItem.1, maxIDs: 2))
+        let newItemNewUser = try decoded(exposure("e7", user: "u4", item: "i3", at: now))
+        #expect(!shard.admits(newItemNewUser.0, idBytes: newItemNewUser.1, maxIDs: 2))
         let newUser = try decoded(exposure("e5", user: "u3", item: "i1", at: now))
         #expect(!shard.admits(newUser.0, idBytes: newUser.1, maxIDs: 2))
         // A click names no user in this shard's dictionary (exposures only).
         let click = try decoded(Event(eventID: "e6", type: .click, userID: "u9", itemID: "i2", time: EventTime(millis: now)))
         #expect(shard.admits(click.0, idBytes: click.1, maxIDs: 2))
-        #expect(shard.admits(newItem.0, idBytes: newItem.1, maxIDs: 3))
+        #expect(shard.admits(newUser.0, idBytes: newUser.1, maxIDs: 3))
     }
 
     @Test func internerRoomCountsIdsAgainstTheCap() {
@@ -175,5 +179,43 @@ struct HostileInputCoreTests {
         #expect(counter.total == 2)
         #expect(counter.count(in: .oneHour, now: EventTime(millis: now + 60_000)) == 2)
         #expect(counter.removeEvents(after: EventTime(millis: now + 60_000)) == 0)
+    }
+}
+
+/// A switched-off family costs nothing per event: no id interned, no entry kept.
+@Suite("Family switches")
+struct FamilySwitchTests {
+    let now: Int64 = 1_793_491_200_000
+
+    @Test func aShardWithoutItemStatisticsInternsNoItem() {
+        var shard = Shard(partition: 0, configuration: ShardConfiguration(itemStatisticsEnabled: false))
+        shard.apply(Event(eventID: "e1", type: .exposure, userID: "u1", itemID: "i1", time: EventTime(millis: now)), offset: 0)
+        shard.apply(Event(eventID: "e2", type: .click, userID: "u1", itemID: "i2", time: EventTime(millis: now)), offset: 1)
+        #expect(shard.itemStatistics.entryCount == 0)
+        #expect(shard.itemCounters("i1") == nil)
+        #expect(shard.wasExposed(userID: "u1", itemHash: ExposureHash("i1")))
+        #expect(shard.counters.appliedTotal == 2)
+    }
+
+    @Test func aShardWithoutExposureFiltersInternsNoUser() {
+        var shard = Shard(partition: 0, configuration: ShardConfiguration(exposureFiltersEnabled: false))
+        shard.apply(Event(eventID: "e1", type: .exposure, userID: "u1", itemID: "i1", time: EventTime(millis: now)), offset: 0)
+        #expect(shard.users.count == 0)
+        #expect(!shard.wasExposed(userID: "u1", itemHash: ExposureHash("i1")))
+        #expect(shard.itemCounters("i1")?[.exposure].total == 1)
+    }
+
+    @Test func engagementStateKeepsOnlyTheFamiliesSwitchedOn() {
+        var none = InstanceState(configuration: .default, families: EngagementFamilies(cooccurrence: false, seeds: false, log: false))
+        #expect(!none.isEngagement(.click))
+        var seedsOnly = InstanceState(configuration: .default, families: EngagementFamilies(cooccurrence: false, seeds: true, log: false))
+        for n in 0..<5 {
+            none.apply(type: .click, time: EventTime(millis: now + Int64(n)), userID: "u\(n)", itemID: "i1")
+            seedsOnly.apply(type: .click, time: EventTime(millis: now + Int64(n)), userID: "u\(n)", itemID: "i1")
+        }
+        #expect(seedsOnly.seeds(itemID: "i1")?.count == 5)
+        #expect(seedsOnly.similar(itemID: "i1", method: .itemCF, k: 10)?.isEmpty ?? true)
+        #expect(seedsOnly.history(userID: "u1")?.isEmpty ?? true)
+        #expect(seedsOnly.drainChanges().puts.allSatisfy { $0.key[1] != InstanceState.logKind })
     }
 }

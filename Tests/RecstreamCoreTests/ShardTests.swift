@@ -138,7 +138,7 @@ struct ShardTests {
         var shard = Shard(partition: 0, configuration: config)
         shard.apply(event("e1", .click, at: 5_000), offset: 0)
         let first = shard.drainChanges()
-        #expect(first.puts.count == 4)  // item id, dedup chunk, item stats, meta
+        #expect(first.puts.count == 3)  // dedup chunk, item stats (keyed by the item's id bytes), meta
         #expect(shard.drainChanges().isEmpty)
         _ = shard.reject(offset: 1, reason: .invalidID)
         let third = shard.drainChanges()

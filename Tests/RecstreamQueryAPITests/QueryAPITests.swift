@@ -298,3 +298,25 @@ struct QueryAPITests {
         #expect(served == specRoutes)
     }
 }
+
+@Suite("Switched-off families")
+struct DisabledFamilyRouteTests {
+    @Test(arguments: [
+        ("/v1/items/i1/stats", "item_stats.enabled"), ("/v1/items/top", "item_stats.enabled"), ("/v1/items/stats", "item_stats.enabled"),
+        ("/v1/items/i1/similar", "cooccurrence.enabled"), ("/v1/items/similar", "cooccurrence.enabled"),
+        ("/v1/users/u1/history", "cooccurrence.enabled"), ("/v1/admin/recompute", "cooccurrence.enabled"),
+        ("/v1/users/u1/exposures/filter", "exposure.enabled"), ("/v1/users/u1/exposures/summary", "exposure.enabled"),
+        ("/v1/exposures/check", "exposure.enabled"), ("/v1/items/i1/seeds", "lookalike.enabled"),
+        ("/v1/lookalike/score", "lookalike.enabled"), ("/v1/retrieve", "embedding.enabled"),
+        ("/v1/users/u1/embedding", "embedding.enabled"),
+    ])
+    func everyRouteOfAFamilyNamesItsSetting(path: String, setting: String) {
+        #expect(DisabledFamilyMiddleware<BasicRequestContext>.setting(for: path) == setting)
+    }
+
+    @Test func unrelatedRoutesBelongToNoFamily() {
+        for path in ["/v1/status", "/v1/cluster", "/healthz", "/v1/admin/models", "/v1/admin/undeliverable"] {
+            #expect(DisabledFamilyMiddleware<BasicRequestContext>.setting(for: path) == nil)
+        }
+    }
+}

@@ -54,7 +54,7 @@ struct ModelStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = ModelStore(directory: dir)
         let model = try ModelFixtures.full()
-        let manifest = try store.publish(model, trainSeconds: 0.5)
+        let manifest = try store.publish(model, trainSeconds: 0.5).manifest
         #expect(manifest.version == "1.0")
         #expect(manifest.kind == "full")
         #expect(manifest.parent == nil)
@@ -210,11 +210,14 @@ struct EmbeddingJobsTests {
         #expect(try metrics.expectTimer("recstream_job_duration_seconds", [("job", "embedding_full")]).values.count == 1)
         let served = try #require(jobs.slot.load())
         #expect(served.retriever.index.itemCount == served.model.items.vectorCount)
+        // Published, then served from the file's mapping: nothing per id in the heap.
+        #expect(served.model.isMapped && served.retriever.index.isMapped && served.model.approximateBytes == 0)
 
         let list = await jobs.models()
         #expect(list.served == "1.0" && list.models.map(\.version) == ["1.0", "0.2", "0.1"])
         let rolled = try await jobs.rollback(to: EmbeddingModelVersion(major: 0, minor: 2))
         #expect(rolled.served == "0.2" && jobs.store.current()?.description == "0.2")
+        #expect(jobs.slot.load()?.model.isMapped == true)
         await #expect(throws: EmbeddingQueryError.self) { try await jobs.rollback(to: EmbeddingModelVersion(major: 7, minor: 0)) }
 
         // A restart serves CURRENT.
@@ -223,6 +226,7 @@ struct EmbeddingJobsTests {
             metricsFactory: NOOPMetricsHandler.instance, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try restarted.loadAtStart()
         #expect(restarted.slot.load()?.version.description == "0.2")
+        #expect(restarted.slot.load()?.model.isMapped == true)
     }
 
     @Test func theDailyFullRefreshWaitsForTheNextConfiguredMinute() {

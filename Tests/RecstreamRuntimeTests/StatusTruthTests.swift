@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RecstreamCore
 import RecstreamKafka
 import Testing
@@ -99,5 +100,49 @@ struct StatusTruthTests {
         #expect(throws: FaultInjection.Injected.self) { try faults.fail(.forwardSend) }
         #expect(throws: Never.self) { try faults.fail(.forwardSend) }
         #expect(FaultInjection(environment: "nonsense") == nil)
+    }
+
+    /// The stall alarm on a driven clock: not stalled within `ingest.stall_after_ms` of the last
+    /// completed commit, stalled past it, and clear again after the next commit.
+    @Test func theStallAlarmFollowsTheClock() throws {
+        let manual = ManualClock(wallMillis: 1_800_000_000_000)
+        var configuration = RecstreamConfiguration()
+        configuration.stallAfterMillis = 60_000
+        let engine = StateEngine(
+            configuration: configuration, version: "t", bootstrapServers: "b", instance: InstanceState(configuration: .default),
+            clock: .manual(manual))
+        engine.lock.withLock { engine.state.consuming = true }
+        manual.advance(by: .seconds(59))
+        #expect(!engine.status().stalled)
+        manual.advance(by: .seconds(2))
+        let stalled = engine.status()
+        #expect(stalled.stalled)
+        #expect(stalled.secondsSinceLastCommit == 61)
+        engine.lock.withLock { engine.state.lastCompletedCommitAtMillis = manual.wallMillis }
+        #expect(!engine.status().stalled)
+    }
+
+    /// A dead letter the broker never acknowledges is given up once `dead_letter.timeout_ms` has
+    /// passed on the clock, so the commit that waits for it is bounded. The broker here does not
+    /// exist; the clock is advanced instead of waiting.
+    @Test(.timeLimit(.minutes(1)))
+    func aDeadLetterIsGivenUpAfterItsTimeout() throws {
+        let manual = ManualClock(wallMillis: 1_800_000_000_000)
+        var limits = DeadLetterQueue.Limits()
+        limits.timeout = .seconds(2)
+        let queue = try DeadLetterQueue(
+            configuration: KafkaConfiguration(bootstrapServers: "127.0.0.1:1"), topic: "dlq", limits: limits,
+            logger: Logger(label: "test"), clock: .manual(manual))
+        defer { queue.close() }
+        queue.send(
+            key: nil, value: [1, 2, 3], originalHeaders: [], rejection: Rejection(.malformedJSON, "bad"),
+            source: TopicPartition(topic: "recstream.events", partition: 4), offset: 77)
+        #expect(queue.pendingCount == 1)
+        manual.advance(by: .seconds(8))
+        let given = queue.awaitDelivered(shouldStop: { false })
+        #expect(given.count == 1)
+        #expect(given.first?.offset == 77 && given.first?.partition == 4)
+        #expect(given.first?.recordedAtMillis == manual.wallMillis)
+        #expect(queue.pendingCount == 0)
     }
 }

@@ -1,43 +1,119 @@
-/// The model's persisted form: one blob the runtime writes to a file as it is.
+/// The model's persisted form, format 2: one blob the runtime writes to a file as it is and maps
+/// read-only to serve, laid out to be read in place (``open(_:verifiesChecksum:)``):
 ///
-///     "RSEM" · format version (1 byte) · metadata · configuration · users table · items table
-///         · fallback lists · MurmurHash3 x64-128 of everything before it (16 bytes, little-endian)
+///     0        "RSEM" · format 2 · 3 zero bytes
+///     8        header length H (UInt32) · section count S (UInt32, 20)
+///     16       header: metadata · configuration (varints, as format 1 wrote them)
+///     align 64 section table: S × (byte offset UInt64, byte count UInt64)
+///     align 64 the sections in table order, each at a multiple of 64 bytes, zero padding between
+///     end − 16 MurmurHash3 x64-128 of everything before it (low, high)
 ///
-/// A table: the id limit (varint), then per id a flags byte (bit 0 seen, bit 1 has a vector); a
-/// seen id adds its last engagement time (zig-zag varint, ms) and its count (varint); an id with
-/// a vector adds d floats of vector and d of Adagrad accumulator (IEEE-754 binary32,
-/// little-endian). Rows are written in id order, so encode → decode → encode gives the same bytes.
-/// Size: about 8d + 10 bytes per id with a vector (266 at d = 32), 1 to 12 per other id.
+/// Every number is little-endian and fixed-width; floats are IEEE-754 binary32. Sections:
+///
+///     0–5   users: row by id (Int32, −1 none) · count by id (UInt32) · last seen by id (Int64 ms,
+///           Int64.min unseen) · owner id by row (Int32, ascending) · vector by row (d floats) ·
+///           Adagrad accumulator by row (d floats)
+///     6–11  items: the same
+///     12–14 fallback lists: users (Int32, ascending) · list starts (UInt32, users + 1) · items (Int32)
+///     15–18 item IVF index: unit centroids (lists × d floats) · list starts (UInt32, lists + 1) ·
+///           entry items (Int32, list order) · entry unit vectors (d floats each)
+///     19    items with a vector, most engaged first (Int32): the popularity fallback
+///
+/// Rows are in ascending id order, so encode → decode → encode gives the same bytes. Size per id
+/// with a vector: 16 + 4 + 8d (276 at d = 32), plus 4d + 8 for an item's index entry and
+/// popularity rank (136); 16 per other id up to the largest id.
 extension EmbeddingModel {
     static let magic: [UInt8] = Array("RSEM".utf8)
-    public static let formatVersion: UInt8 = 1
+    /// The format ``encode(index:)`` writes (the version byte after the magic).
+    public static let formatVersion: UInt8 = 2
+    /// The earlier format, still read: decoded into the heap.
+    public static let format1: UInt8 = 1
+    static let sectionCount = 20
+    static let sectionAlignment = 64
 
-    public func encode() -> [UInt8] {
-        var w = BinaryWriter(capacity: 64 + (users.vectorCount + items.vectorCount) * (8 * dimension + 10))
-        w.append(contentsOf: Self.magic)
-        w.append(Self.formatVersion)
-        Self.encode(metadata, into: &w)
-        Self.encode(configuration, into: &w)
-        Self.encode(users, into: &w)
-        Self.encode(items, into: &w)
-        let cold = coldUserItems.keys.sorted()
-        w.appendVarint(UInt64(cold.count))
-        for user in cold {
-            let list = coldUserItems[user] ?? []
-            w.appendVarint(UInt64(user))
-            w.appendVarint(UInt64(list.count))
-            for item in list { w.appendVarint(UInt64(item)) }
+    /// The blob, with `index` as its stored item index (the one the job already built for its
+    /// evaluation; built here when nil). Cost: O(ids + rows · d) and the blob's bytes; the index
+    /// build when not given.
+    /// - Important: `index` must be this model's item index (same dimension and items); traps
+    ///   otherwise.
+    public func encode(index: IVFIndex? = nil) -> [UInt8] {
+        let index = index ?? IVFIndex(items: items, configuration: configuration)
+        precondition(
+            index.dimension == dimension && index.itemCount == items.vectorCount,
+            "encode(index:) with an index of \(index.itemCount) items of dimension \(index.dimension) "
+                + "for \(items.vectorCount) of \(dimension)")
+        var header = BinaryWriter()
+        Self.encode(metadata, into: &header)
+        Self.encode(configuration, into: &header)
+        let ids = users.idLimit + items.idLimit
+        let rows = users.vectorCount + items.vectorCount
+        let size = 512 + header.bytes.count + ids * 16 + rows * (4 + 8 * dimension) + items.vectorCount * (8 + 4 * dimension)
+        var out = SectionWriter(capacity: size)
+        out.bytes.append(contentsOf: Self.magic)
+        out.bytes.append(contentsOf: [Self.formatVersion, 0, 0, 0])
+        out.append32(UInt32(header.bytes.count))
+        out.append32(UInt32(Self.sectionCount))
+        out.bytes.append(contentsOf: header.bytes)
+        out.pad()
+        let tableAt = out.bytes.count
+        out.bytes.append(contentsOf: repeatElement(0, count: Self.sectionCount * 16))
+        for table in [users, items] {
+            var rows: [Int] = []  // the table's rows in id order
+            rows.reserveCapacity(table.vectorCount)
+            out.section {
+                for id in 0..<Int32(table.idLimit) {
+                    let r = table.row(id)
+                    $0.append32(UInt32(bitPattern: r < 0 ? -1 : Int32(rows.count)))
+                    if r >= 0 { rows.append(r) }
+                }
+            }
+            out.section { for id in 0..<Int32(table.idLimit) { $0.append32(UInt32(table.engagements(id))) } }
+            out.section {
+                for id in 0..<Int32(table.idLimit) {
+                    $0.append64(UInt64(bitPattern: table.lastSeen(id)?.millis ?? EmbeddingTable.never))
+                }
+            }
+            out.section { for id in 0..<Int32(table.idLimit) where table.hasVector(id) { $0.append32(UInt32(id)) } }
+            out.section { for r in rows { $0.appendChunks(table.vectorChunks(row: r)) } }
+            out.section {
+                for r in rows {
+                    if let m = table.mapped {
+                        $0.appendChunks(m.accumulatorChunks(row: r))
+                    } else {
+                        $0.appendChunks(table.accumulators[(r * table.chunks)..<((r + 1) * table.chunks)])
+                    }
+                }
+            }
         }
-        var bytes = w.bytes
-        let hash = MurmurHash3.hash128(bytes.span)
-        var tail = BinaryWriter(capacity: 16)
-        tail.appendLittleEndian(hash.low)
-        tail.appendLittleEndian(hash.high)
-        bytes.append(contentsOf: tail.bytes)
-        return bytes
+        let lists = fallbackLists
+        out.section { for list in lists { $0.append32(UInt32(list.user)) } }
+        out.section {
+            var start = 0
+            $0.append32(0)
+            for list in lists {
+                start += list.items.count
+                $0.append32(UInt32(start))
+            }
+        }
+        out.section { for list in lists { for item in list.items { $0.append32(UInt32(item)) } } }
+        out.section { $0.appendChunks(index.centroids) }
+        out.section { for start in index.listStarts { $0.append32(UInt32(start)) } }
+        out.section { for e in 0..<index.itemCount { $0.append32(UInt32(index.item(e))) } }
+        out.section { for e in 0..<index.itemCount { $0.appendChunks(index.entryChunks(e)) } }
+        out.section { for item in EmbeddingRetriever.popularityOrder(items) { $0.append32(UInt32(item)) } }
+        precondition(out.sections.count == Self.sectionCount, "\(out.sections.count) sections written")
+        for (k, s) in out.sections.enumerated() {
+            out.patch64(UInt64(s.offset), at: tableAt + 16 * k)
+            out.patch64(UInt64(s.byteCount), at: tableAt + 16 * k + 8)
+        }
+        let hash = MurmurHash3.hash128(out.bytes.span)
+        out.append64(hash.low)
+        out.append64(hash.high)
+        return out.bytes
     }
 
-    /// Reads what ``encode()`` wrote.
+    /// Reads any format into the heap (format 2 through ``open(_:verifiesChecksum:)`` and
+    /// ``materialized()``).
     /// - Throws: ``StateDecodingError`` when the checksum does not match (any bit flipped or
     ///   truncated), the magic or version is unknown, the configuration is invalid, or any field
     ///   is out of range.
@@ -53,38 +129,49 @@ extension EmbeddingModel {
         for m in magic {
             guard try r.readByte() == m else { throw StateDecodingError("not an embedding model blob") }
         }
-        let version = try r.readByte()
-        guard version == formatVersion else { throw StateDecodingError("embedding model format \(version)") }
-        let metadata = try decodeMetadata(&r)
-        let configuration = try decodeConfiguration(&r)
-        let problems = configuration.validate()
-        guard problems.isEmpty else { throw StateDecodingError("model configuration: \(problems.joined(separator: "; "))") }
-        var model = EmbeddingModel(configuration: configuration)
-        model.metadata = metadata
-        model.users = try decodeTable(&r, dimension: configuration.dimension)
-        model.items = try decodeTable(&r, dimension: configuration.dimension)
-        let coldCount = try r.readVarint()
-        guard coldCount <= UInt64(r.remaining / 2) else { throw StateDecodingError("\(coldCount) fallback lists") }
-        var previous: Int64 = -1
-        for _ in 0..<Int(coldCount) {
-            let user = try readIndex(&r)
-            guard Int64(user) > previous else { throw StateDecodingError("fallback users out of order at \(user)") }
-            previous = Int64(user)
-            let n = try r.readVarint()
-            guard n >= 1 && n < UInt64(configuration.minEngagements) else {
-                throw StateDecodingError("fallback list of \(n) items for user \(user)")
-            }
-            var list: [Int32] = []
-            for _ in 0..<Int(n) { list.append(try readIndex(&r)) }
-            model.coldUserItems[user] = list
+        switch try r.readByte() {
+        case format1: return try decodeFormat1(&r)
+        case formatVersion: return try open(ModelBytes(copying: bytes), verifiesChecksum: false).materialized()
+        case let version: throw StateDecodingError("embedding model format \(version)")
         }
-        try r.expectEnd()
-        return model
+    }
+
+    /// The model in `bytes`, read in place when it is format 2 (nothing per id is copied into the
+    /// heap: the tables, fallback lists and item index stay in `bytes`), decoded into the heap when
+    /// it is format 1.
+    ///
+    /// Checks: the magic and version, the header, that every section lies inside the blob at its
+    /// alignment with the size its counts imply, and every value that decides where a later read
+    /// lands (rows and owners a bijection, list starts ordered and in range, index entries and
+    /// popularity ranks naming items with a vector). Cost: O(ids + rows + items) reads of the
+    /// 4-byte columns; the vectors are not read. With `verifiesChecksum` (the default) also the
+    /// trailing checksum, which reads every byte; pass false only when the caller has verified
+    /// the whole blob against a checksum of its own (the model store's manifest), so that opening
+    /// does not page in the whole file.
+    /// - Throws: ``StateDecodingError`` naming the first problem found.
+    public static func open(_ bytes: ModelBytes, verifiesChecksum: Bool = true) throws(StateDecodingError)
+        -> EmbeddingModel
+    {
+        guard bytes.count >= 16 + 16 else { throw StateDecodingError("model blob of \(bytes.count) bytes") }
+        guard bytes.copy(0..<4) == magic else { throw StateDecodingError("not an embedding model blob") }
+        switch bytes.copy(4..<5)[0] {
+        case format1: return try decode(bytes.copy(0..<bytes.count))
+        case formatVersion: break
+        case let version: throw StateDecodingError("embedding model format \(version)")
+        }
+        let bodyEnd = bytes.count - 16
+        if verifiesChecksum {
+            let hash = try bytes.withSpan(0..<bodyEnd) { span throws(StateDecodingError) in MurmurHash3.hash128(span) }
+            guard hash.low == bytes.uint64(at: bodyEnd) && hash.high == bytes.uint64(at: bodyEnd + 8) else {
+                throw StateDecodingError("model checksum mismatch")
+            }
+        }
+        return try FormatTwoReader(bytes: bytes, bodyEnd: bodyEnd).model()
     }
 
     // MARK: - Parts
 
-    private static func encode(_ m: EmbeddingModelMetadata, into w: inout BinaryWriter) {
+    static func encode(_ m: EmbeddingModelMetadata, into w: inout BinaryWriter) {
         w.appendVarint(UInt64(m.version.major))
         w.appendVarint(UInt64(m.version.minor))
         w.append(m.kind.rawValue)
@@ -108,7 +195,7 @@ extension EmbeddingModel {
         w.appendDouble(x.lastEpochLoss)
     }
 
-    private static func decodeMetadata(_ r: inout BinaryReader) throws(StateDecodingError) -> EmbeddingModelMetadata {
+    static func decodeMetadata(_ r: inout BinaryReader) throws(StateDecodingError) -> EmbeddingModelMetadata {
         var m = EmbeddingModelMetadata()
         m.version = EmbeddingModelVersion(major: try readUInt32(&r), minor: try readUInt32(&r))
         guard let kind = EmbeddingModelKind(rawValue: try r.readByte()) else { throw StateDecodingError("model kind") }
@@ -144,7 +231,7 @@ extension EmbeddingModel {
         return m
     }
 
-    private static func encode(_ c: EmbeddingConfiguration, into w: inout BinaryWriter) {
+    static func encode(_ c: EmbeddingConfiguration, into w: inout BinaryWriter) {
         w.appendVarint(UInt64(c.dimension))
         for f in [c.temperature, c.learningRate, c.adagradEpsilon, c.adagradInitialAccumulator] {
             w.appendLittleEndian(f.bitPattern)
@@ -166,7 +253,7 @@ extension EmbeddingModel {
         w.appendVarint(UInt64(c.kMeansPointsPerList))
     }
 
-    private static func decodeConfiguration(_ r: inout BinaryReader) throws(StateDecodingError) -> EmbeddingConfiguration {
+    static func decodeConfiguration(_ r: inout BinaryReader) throws(StateDecodingError) -> EmbeddingConfiguration {
         var c = EmbeddingConfiguration()
         c.dimension = try readSmall(&r)
         c.temperature = Float(bitPattern: try r.readLittleEndianUInt32())
@@ -194,85 +281,25 @@ extension EmbeddingModel {
         return c
     }
 
-    private static func encode(_ t: EmbeddingTable, into w: inout BinaryWriter) {
-        w.appendVarint(UInt64(t.idLimit))
-        for i in 0..<t.idLimit {
-            let seen = t.lastSeenMillis[i] != EmbeddingTable.never
-            let row = Int(t.rowOf[i])
-            w.append((seen ? 1 : 0) | (row >= 0 ? 2 : 0))
-            if seen {
-                w.appendSignedVarint(t.lastSeenMillis[i])
-                w.appendVarint(UInt64(t.engagementCounts[i]))
-            }
-            if row >= 0 {
-                for source in [t.vectors, t.accumulators] {
-                    for k in 0..<t.chunks {
-                        let v = source[row * t.chunks + k]
-                        for j in 0..<8 { w.appendLittleEndian(v[j].bitPattern) }
-                    }
-                }
-            }
-        }
-    }
-
-    private static func decodeTable(_ r: inout BinaryReader, dimension: Int) throws(StateDecodingError) -> EmbeddingTable {
-        var t = EmbeddingTable(dimension: dimension)
-        let limit = try r.readVarint()
-        guard limit <= UInt64(r.remaining) && limit <= UInt64(Int32.max) else {
-            throw StateDecodingError("table of \(limit) ids in \(r.remaining) bytes")
-        }
-        if limit > 0 { t.ensure(Int32(limit - 1)) }
-        for i in 0..<Int(limit) {
-            let flags = try r.readByte()
-            guard flags <= 3 else { throw StateDecodingError("id flags \(flags)") }
-            if flags & 1 != 0 {
-                let seen = try r.readSignedVarint()
-                guard seen != EmbeddingTable.never else { throw StateDecodingError("last seen time") }
-                t.lastSeenMillis[i] = seen
-                let count = try r.readVarint()
-                guard count <= UInt64(UInt32.max) else { throw StateDecodingError("count \(count)") }
-                t.engagementCounts[i] = UInt32(count)
-            }
-            if flags & 2 != 0 {
-                t.rowOf[i] = Int32(t.owners.count)
-                t.owners.append(Int32(i))
-                for pass in 0..<2 {
-                    for _ in 0..<t.chunks {
-                        var v = SIMD8<Float>()
-                        for j in 0..<8 {
-                            let f = Float(bitPattern: try r.readLittleEndianUInt32())
-                            guard f.isFinite && (pass == 0 || f >= 0) else {
-                                throw StateDecodingError("id \(i): value \(f)")
-                            }
-                            v[j] = f
-                        }
-                        if pass == 0 { t.vectors.append(v) } else { t.accumulators.append(v) }
-                    }
-                }
-            }
-        }
-        return t
-    }
-
-    private static func readIndex(_ r: inout BinaryReader) throws(StateDecodingError) -> Int32 {
+    static func readIndex(_ r: inout BinaryReader) throws(StateDecodingError) -> Int32 {
         let v = try r.readVarint()
         guard v <= UInt64(Int32.max) else { throw StateDecodingError("index \(v)") }
         return Int32(v)
     }
 
-    private static func readUInt32(_ r: inout BinaryReader) throws(StateDecodingError) -> UInt32 {
+    static func readUInt32(_ r: inout BinaryReader) throws(StateDecodingError) -> UInt32 {
         let v = try r.readVarint()
         guard v <= UInt64(UInt32.max) else { throw StateDecodingError("value \(v) exceeds 32 bits") }
         return UInt32(v)
     }
 
-    private static func readSmall(_ r: inout BinaryReader) throws(StateDecodingError) -> Int {
+    static func readSmall(_ r: inout BinaryReader) throws(StateDecodingError) -> Int {
         let v = try r.readVarint()
         guard v <= 1 << 40 else { throw StateDecodingError("value \(v) out of range") }
         return Int(v)
     }
 
-    private static func readFlag(_ r: inout BinaryReader) throws(StateDecodingError) -> Bool {
+    static func readFlag(_ r: inout BinaryReader) throws(StateDecodingError) -> Bool {
         switch try r.readByte() {
         case 0: return false
         case 1: return true

@@ -87,8 +87,14 @@ public struct EmbeddingModelMetadata: Hashable, Sendable {
 ///   at most `minEngagements − 1` items), or, when none of them has a vector, by popularity;
 /// - an item is not retrievable and is no candidate in training.
 ///
-/// ``encode()`` gives one self-checking blob (see docs/embeddings.md for the format);
-/// ``decode(_:)`` refuses anything else.
+/// ``encode(index:)`` gives one self-checking blob laid out to be read in place (format 2, see
+/// docs/embeddings.md); ``open(_:verifiesChecksum:)`` reads it in place from ``ModelBytes`` (the
+/// runtime's read-only mapping of the file), ``decode(_:)`` into the heap; both refuse anything
+/// else. A model read in place holds nothing per id in the heap and is read-only: training starts
+/// from ``materialized()``.
+///
+/// Equality compares content (metadata, configuration, tables by id, fallback lists), whatever
+/// the storage.
 public struct EmbeddingModel: Sendable, Equatable {
     public internal(set) var metadata: EmbeddingModelMetadata
     /// The configuration it was trained with.
@@ -96,7 +102,10 @@ public struct EmbeddingModel: Sendable, Equatable {
     public internal(set) var users: EmbeddingTable
     public internal(set) var items: EmbeddingTable
     /// Users below the threshold: the items they engaged, ascending (at most minEngagements − 1).
+    /// Empty for a model read in place (its lists are in ``mapped``).
     var coldUserItems: [Int32: [Int32]] = [:]
+    /// Set for a model read in place: its fallback lists and stored item index.
+    private(set) var mapped: MappedModelParts? = nil
 
     /// A model with no ids, version 0.0 (kind full), for a cold start.
     /// - Important: Traps when `configuration.validate()` is not empty.
@@ -111,11 +120,55 @@ public struct EmbeddingModel: Sendable, Equatable {
 
     public var dimension: Int { configuration.dimension }
 
+    /// A model read in place: `users` and `items` are mapped tables, `parts` the rest.
+    init(
+        metadata: EmbeddingModelMetadata, configuration: EmbeddingConfiguration, users: EmbeddingTable,
+        items: EmbeddingTable, mapped parts: MappedModelParts
+    ) {
+        self.init(configuration: configuration)
+        self.metadata = metadata
+        self.users = users
+        self.items = items
+        mapped = parts
+    }
+
+    /// Whether the model is read in place from a model file (format 2) rather than held in the heap.
+    public var isMapped: Bool { mapped != nil }
+
     /// The items a user below the threshold engaged (what the fallback averages), ascending.
-    public func fallbackItems(user: Int32) -> [Int32] { coldUserItems[user] ?? [] }
+    public func fallbackItems(user: Int32) -> [Int32] {
+        if let m = mapped { return m.fallback.items(user: user) }
+        return coldUserItems[user] ?? []
+    }
 
     /// Users below the threshold with a fallback list.
-    public var fallbackUserCount: Int { coldUserItems.count }
+    public var fallbackUserCount: Int { mapped?.fallback.userCount ?? coldUserItems.count }
+
+    /// The fallback lists, by user ascending.
+    var fallbackLists: [(user: Int32, items: [Int32])] {
+        if let m = mapped { return (0..<m.fallback.userCount).map { (m.fallback.user($0), m.fallback.items(at: $0)) } }
+        return coldUserItems.keys.sorted().map { ($0, coldUserItems[$0] ?? []) }
+    }
+
+    /// The same model in the heap, mutable (what a training run starts from); `self` when already
+    /// in the heap. Cost: the heap model's bytes (``approximateBytes`` of the copy), O(ids + rows · d).
+    public func materialized() -> EmbeddingModel {
+        guard mapped != nil else { return self }
+        var out = EmbeddingModel(configuration: configuration)
+        out.metadata = metadata
+        out.users = users.materialized()
+        out.items = items.materialized()
+        for (user, list) in fallbackLists { out.coldUserItems[user] = list }
+        return out
+    }
+
+    public static func == (a: EmbeddingModel, b: EmbeddingModel) -> Bool {
+        guard a.metadata == b.metadata, a.configuration == b.configuration, a.users == b.users, a.items == b.items
+        else { return false }
+        let fa = a.fallbackLists
+        let fb = b.fallbackLists
+        return fa.count == fb.count && zip(fa, fb).allSatisfy { $0.user == $1.user && $0.items == $1.items }
+    }
 
     /// The unit query vector for `user` and where it comes from: the user's own vector, else the
     /// normalised mean of the unit vectors of its engaged items that have one; nil when neither
@@ -140,7 +193,8 @@ public struct EmbeddingModel: Sendable, Equatable {
         return s
     }
 
-    /// Bytes held by the tables and the fallback lists.
+    /// Bytes held in the heap by the tables and the fallback lists (0 per id for a model read in
+    /// place: its tables and lists are in the mapped file).
     public var approximateBytes: Int {
         users.approximateBytes + items.approximateBytes + coldUserItems.reduce(0) { $0 + 40 + $1.value.count * 4 }
     }

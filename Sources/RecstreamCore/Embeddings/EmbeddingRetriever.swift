@@ -1,20 +1,61 @@
-/// A published model ready to serve: the model, the IVF index over its item vectors (rebuilt for
-/// every published version) and the popularity order for users with no vector.
+/// A published model ready to serve: the model, the IVF index over its item vectors and the
+/// popularity order for users with no vector.
 ///
-/// Build cost: the index's (see ``IVFIndex``) plus a sort of the items. Immutable and `Sendable`:
-/// queries from any number of threads.
+/// Build cost: for a model read in place from a format-2 file, none (the index and the order are
+/// stored in the file and read in place); otherwise the index's (see ``IVFIndex``) plus a sort of
+/// the items. Immutable and `Sendable`: queries from any number of threads.
 public struct EmbeddingRetriever: Sendable {
     public let model: EmbeddingModel
     public let index: IVFIndex
     /// Items with a vector, most engaged first (ties by id).
-    let popular: [Int32]
+    let popular: PopularItems
+
+    enum PopularItems: Sendable {
+        case heap([Int32])
+        case mapped(MappedItemIndex, count: Int)
+
+        var count: Int {
+            switch self {
+            case .heap(let items): items.count
+            case .mapped(_, let count): count
+            }
+        }
+
+        subscript(k: Int) -> Int32 {
+            switch self {
+            case .heap(let items): items[k]
+            case .mapped(let m, _): m.popular(k)
+            }
+        }
+    }
 
     public init(model: EmbeddingModel) {
         self.model = model
-        index = IVFIndex(items: model.items, configuration: model.configuration)
-        popular = model.items.idsWithVectors.sorted { a, b in
-            let ca = model.items.engagements(a)
-            let cb = model.items.engagements(b)
+        if let stored = model.mapped?.index {
+            index = IVFIndex(stored: stored, dimension: model.dimension, configuration: model.configuration)
+            popular = .mapped(stored, count: model.items.vectorCount)
+        } else {
+            index = IVFIndex(items: model.items, configuration: model.configuration)
+            popular = .heap(Self.popularityOrder(model.items))
+        }
+    }
+
+    /// Bytes held in the heap by the model, the index and the popularity order: for a model read
+    /// in place, only the index's centroids and list starts (O(√items)).
+    public var approximateBytes: Int {
+        let order: Int
+        switch popular {
+        case .heap(let items): order = items.count * 4
+        case .mapped: order = 0
+        }
+        return model.approximateBytes + index.approximateBytes + order
+    }
+
+    /// Items with a vector, most engaged first, ties by smaller id.
+    static func popularityOrder(_ items: EmbeddingTable) -> [Int32] {
+        items.idsWithVectors.sorted { a, b in
+            let ca = items.engagements(a)
+            let cb = items.engagements(b)
             return ca != cb ? ca > cb : a < b
         }
     }
@@ -38,7 +79,9 @@ public struct EmbeddingRetriever: Sendable {
         guard k > 0 else { return Retrieval(items: [], source: .popularity) }
         guard let query = model.queryVector(user: user) else {
             var out: [ScoredItem] = []
-            for item in popular where !excluded(item) {
+            for rank in 0..<popular.count {
+                let item = popular[rank]
+                guard !excluded(item) else { continue }
                 out.append((item, Double(model.items.engagements(item))))
                 if out.count == k { break }
             }

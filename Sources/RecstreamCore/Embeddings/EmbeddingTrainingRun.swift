@@ -87,7 +87,8 @@ public struct EmbeddingTrainingRun: Sendable {
     /// Publishes `(parent major + 1).0`. A pair `holdout` holds out is counted (thresholds,
     /// popularity, eviction) but is never a positive nor in a fallback list.
     ///
-    /// Cost: O(engagements log engagements) to prepare (one sort of the pairs), then the epochs.
+    /// Cost: O(engagements log engagements) to prepare (one sort of the pairs), then the epochs;
+    /// memory: a heap copy of the parent (``EmbeddingModel/materialized()``) for the run's duration.
     /// - Throws: ``EmbeddingTrainingError`` when the configuration is invalid, the parent is an
     ///   incremental model or its dimension differs.
     public static func fullRefresh(
@@ -99,7 +100,8 @@ public struct EmbeddingTrainingRun: Sendable {
             throw EmbeddingTrainingError(
                 "a full refresh starts from the previous full model, not from incremental \(parent.metadata.version)")
         }
-        var model = parent ?? EmbeddingModel(configuration: configuration)
+        // A parent read in place is read-only: the run trains a heap copy of it.
+        var model = parent?.materialized() ?? EmbeddingModel(configuration: configuration)
         model.configuration = configuration
         let version = EmbeddingModelVersion(major: (parent?.metadata.version.major ?? 0) + 1, minor: 0)
         var run = EmbeddingTrainingRun(
@@ -143,7 +145,8 @@ public struct EmbeddingTrainingRun: Sendable {
         logPosition: UInt64 = 0, holdout: ValidationSplit? = nil
     ) throws(EmbeddingTrainingError) -> EmbeddingTrainingRun {
         try check(configuration, parent: served)
-        var model = served
+        // The served model is usually read in place: the run trains a heap copy of it.
+        var model = served.materialized()
         model.configuration = configuration
         let base = served.metadata.version
         let version = EmbeddingModelVersion(major: base.major, minor: base.minor + 1)

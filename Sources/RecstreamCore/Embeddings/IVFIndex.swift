@@ -12,7 +12,9 @@
 /// Exact when `probes == lists`. Cost of a query: lists + (items in the probed lists) dot
 /// products of d floats, against every item for ``bruteForce(_:k:excluding:)``. Build: the sample
 /// × lists × d × (iterations + 1) plus items × lists × d for the assignment. Memory: the items'
-/// vectors again (4d + 4 bytes per item) plus the centroids.
+/// vectors again (4d + 4 bytes per item) plus the centroids; an index stored in a format-2 model
+/// file (``EmbeddingModel/encode(index:)``) is read in place instead: only the centroids and the
+/// list starts are in the heap.
 public struct IVFIndex: Sendable {
     public let dimension: Int
     let chunks: Int
@@ -20,29 +22,59 @@ public struct IVFIndex: Sendable {
     let centroids: [SIMD8<Float>]
     /// CSR: list l holds entries listStarts[l] ..< listStarts[l + 1].
     let listStarts: [Int]
-    let listItems: [Int32]
-    let listVectors: [SIMD8<Float>]
+    let entries: Entries
     public let defaultProbes: Int
 
+    /// The lists' entries, in list order: item ids and unit vectors.
+    enum Entries: Sendable {
+        case heap(items: [Int32], vectors: [SIMD8<Float>])
+        case mapped(MappedItemIndex)
+    }
+
     public var listCount: Int { listStarts.count - 1 }
-    public var itemCount: Int { listItems.count }
+    public var itemCount: Int { listStarts.last ?? 0 }
+
+    /// Whether the entries are read in place from a model file.
+    public var isMapped: Bool {
+        if case .mapped = entries { return true }
+        return false
+    }
+
+    /// Bytes held in the heap: the centroids and list starts, plus the entries (4 + 4d per item)
+    /// unless they are read in place.
+    public var approximateBytes: Int {
+        let entryBytes: Int
+        switch entries {
+        case .heap(let items, let vectors): entryBytes = items.count * 4 + vectors.count * 32
+        case .mapped: entryBytes = 0
+        }
+        return centroids.count * 32 + listStarts.count * 8 + entryBytes
+    }
 
     /// Sizes of the lists, for reports.
     public var listSizes: [Int] { (0..<listCount).map { listStarts[$0 + 1] - listStarts[$0] } }
+
+    /// The item of entry `e`.
+    func item(_ e: Int) -> Int32 {
+        switch entries {
+        case .heap(let items, _): items[e]
+        case .mapped(let m): m.item(e)
+        }
+    }
+
+    /// The unit vector of entry `e`, as chunks.
+    func entryChunks(_ e: Int) -> [SIMD8<Float>] {
+        switch entries {
+        case .heap(_, let vectors): Array(vectors[(e * chunks)..<((e + 1) * chunks)])
+        case .mapped(let m): m.bytes.chunks(at: m.vectorOffset(e), count: chunks)
+        }
+    }
 
     /// The index of every item of `table` with a vector, with the lists, probes and k-means
     /// settings of `configuration`.
     public init(items table: EmbeddingTable, configuration: EmbeddingConfiguration) {
         let ids = table.idsWithVectors
-        let c = table.chunks
-        var unit: [SIMD8<Float>] = []
-        unit.reserveCapacity(ids.count * c)
-        for id in ids {
-            let r = table.row(id)
-            let inv = SIMD8<Float>(repeating: VectorMath.inverseNorm(table.vectors, r * c, chunks: c))
-            for k in 0..<c { unit.append(table.vectors[r * c + k] * inv) }
-        }
-        self.init(ids: ids, unitVectors: unit, dimension: table.dimension, configuration: configuration)
+        self.init(ids: ids, unitVectors: table.unitChunks(ids), dimension: table.dimension, configuration: configuration)
     }
 
     /// The index of `ids` with unit vectors `vectors` (one row of d floats each); for tests and tools.
@@ -90,8 +122,17 @@ public struct IVFIndex: Sendable {
         }
         self.centroids = centroids
         listStarts = sizes
-        listItems = items
-        listVectors = vectors
+        entries = .heap(items: items, vectors: vectors)
+    }
+
+    /// The index stored in a model file, read in place.
+    init(stored: MappedItemIndex, dimension: Int, configuration: EmbeddingConfiguration) {
+        self.dimension = dimension
+        chunks = dimension / 8
+        defaultProbes = configuration.ivfProbes
+        centroids = stored.centroids
+        listStarts = stored.listStarts
+        entries = .mapped(stored)
     }
 
     /// The top `k` items by cosine with `query` (any non-zero vector of d floats) among the
@@ -125,9 +166,20 @@ public struct IVFIndex: Sendable {
 
     @inline(__always)
     private func scan(list l: Int, _ q: [SIMD8<Float>], into top: inout TopScores, excluding excluded: (Int32) -> Bool) {
-        for e in listStarts[l]..<listStarts[l + 1] {
-            let s = VectorMath.dot(q, 0, listVectors, e * chunks, chunks: chunks)
-            if s >= top.threshold && !excluded(listItems[e]) { top.offer(s, listItems[e]) }
+        switch entries {
+        case .heap(let listItems, let listVectors):
+            for e in listStarts[l]..<listStarts[l + 1] {
+                let s = VectorMath.dot(q, 0, listVectors, e * chunks, chunks: chunks)
+                if s >= top.threshold && !excluded(listItems[e]) { top.offer(s, listItems[e]) }
+            }
+        case .mapped(let m):
+            for e in listStarts[l]..<listStarts[l + 1] {
+                let s = m.bytes.dot(q, 0, at: m.vectorOffset(e), chunks: chunks)
+                if s >= top.threshold {
+                    let item = m.item(e)
+                    if !excluded(item) { top.offer(s, item) }
+                }
+            }
         }
     }
 

@@ -715,6 +715,41 @@ public struct ExposureFilters: ShardFamily {
         return key.bytes
     }
 
+    /// The slice records that replace one user's record of state format 2 or earlier (key = user
+    /// index, big-endian `UInt32`; value = ``ExposureFilter/encode(into:)``, a whole filter), for
+    /// migrating a state directory in place. They equal the records a drain of the same filter
+    /// writes. nil for a slice key (user and slice index), so a migration interrupted after
+    /// rewriting some users can run again over every record. Cost: decodes the filter, then
+    /// copies each slice's bytes once.
+    ///
+    /// - Throws: ``StateDecodingError`` if the key is neither a user key nor a slice key, or the
+    ///   value is not a whole-filter record.
+    public static func sliceRecords(replacingUserRecord key: [UInt8], value: [UInt8]) throws(StateDecodingError) -> [(
+        key: [UInt8], value: [UInt8]
+    )]? {
+        if key.count == 12 { return nil }
+        var keyReader = BinaryReader(key)
+        let user = Int32(bitPattern: try keyReader.readBigEndianUInt32())
+        try keyReader.expectEnd()
+        guard user >= 0 else { throw StateDecodingError("negative user index \(user)") }
+        var reader = BinaryReader(value)
+        let filter = try ExposureFilter.decode(from: &reader)
+        try reader.expectEnd()
+        return filter.slices.map { slice in
+            var w = BinaryWriter(capacity: slice.filter.encodedByteCount + 8)
+            appendRecordHeader(retentionDays: filter.retentionDays, sliceCount: filter.sliceCount, to: &w)
+            slice.filter.encode(into: &w)
+            return (Self.key(user: user, slice: slice.index), w.bytes)
+        }
+    }
+
+    /// ``recordVersion``, N and s (varints): how every slice record begins.
+    private static func appendRecordHeader(retentionDays: Int, sliceCount: Int, to w: inout BinaryWriter) {
+        w.append(recordVersion)
+        w.appendVarint(UInt64(retentionDays))
+        w.appendVarint(UInt64(sliceCount))
+    }
+
     /// Deletes of the stored slices dropped since the last call, then puts of the slices changed
     /// since, users in the order they first changed and slices ascending.
     public mutating func drainChanges(into changes: inout FamilyChanges) {
@@ -745,9 +780,7 @@ public struct ExposureFilters: ShardFamily {
     private func encode(sliceAt slice: Int, recordAt base: Int) -> [UInt8] {
         let g = geometry(ofRecordAt: base)
         var w = BinaryWriter(capacity: sliceEnd(at: slice) - slice + 16)
-        w.append(Self.recordVersion)
-        w.appendVarint(UInt64(g.retentionDays))
-        w.appendVarint(UInt64(g.sliceCount))
+        Self.appendRecordHeader(retentionDays: g.retentionDays, sliceCount: g.sliceCount, to: &w)
         let n = subFilterCount(at: slice)
         w.appendVarint(UInt64(n))
         var sub = slice + Self.sliceHeaderBytes

@@ -49,39 +49,49 @@ public enum MurmurHash3 {
 
     /// The 128-bit hash of `bytes` with `seed`.
     public static func hash128(_ bytes: Span<UInt8>, seed: UInt32 = 0) -> Hash128 {
-        let c1: UInt64 = 0x87c3_7b91_1142_53d5
-        let c2: UInt64 = 0x4cf5_ad43_2745_937f
         let length = bytes.count
         let blockCount = length / 16
         var h1 = UInt64(seed)
         var h2 = UInt64(seed)
-
-        @inline(__always) func load64(_ at: Int) -> UInt64 {
-            var v: UInt64 = 0
-            for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
-            return v
-        }
-
         for block in 0..<blockCount {
-            var k1 = load64(block * 16)
-            var k2 = load64(block * 16 + 8)
-            k1 &*= c1
-            k1 = rotl(k1, 31)
-            k1 &*= c2
-            h1 ^= k1
-            h1 = rotl(h1, 27)
-            h1 &+= h2
-            h1 = h1 &* 5 &+ 0x52dc_e729
-            k2 &*= c2
-            k2 = rotl(k2, 33)
-            k2 &*= c1
-            h2 ^= k2
-            h2 = rotl(h2, 31)
-            h2 &+= h1
-            h2 = h2 &* 5 &+ 0x3849_5ab5
+            mix(load64(bytes, block * 16), load64(bytes, block * 16 + 8), &h1, &h2)
         }
+        return finish(bytes, tail: blockCount * 16, length: length, h1, h2)
+    }
 
-        let tail = blockCount * 16
+    @inline(__always) private static func load64(_ bytes: Span<UInt8>, _ at: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+        return v
+    }
+
+    private static let c1: UInt64 = 0x87c3_7b91_1142_53d5
+    private static let c2: UInt64 = 0x4cf5_ad43_2745_937f
+
+    /// One 16-byte block (k1, k2).
+    @inline(__always) private static func mix(_ k1: UInt64, _ k2: UInt64, _ h1: inout UInt64, _ h2: inout UInt64) {
+        var k1 = k1
+        var k2 = k2
+        k1 &*= c1
+        k1 = rotl(k1, 31)
+        k1 &*= c2
+        h1 ^= k1
+        h1 = rotl(h1, 27)
+        h1 &+= h2
+        h1 = h1 &* 5 &+ 0x52dc_e729
+        k2 &*= c2
+        k2 = rotl(k2, 33)
+        k2 &*= c1
+        h2 ^= k2
+        h2 = rotl(h2, 31)
+        h2 &+= h1
+        h2 = h2 &* 5 &+ 0x3849_5ab5
+    }
+
+    /// The last `length % 16` bytes of the input, at `tail` of `bytes`, and the finalisation.
+    private static func finish(_ bytes: Span<UInt8>, tail: Int, length: Int, _ h1: UInt64, _ h2: UInt64) -> Hash128 {
+        var h1 = h1
+        var h2 = h2
         let rest = length & 15
         var k1: UInt64 = 0
         var k2: UInt64 = 0
@@ -113,6 +123,53 @@ public enum MurmurHash3 {
         h1 &+= h2
         h2 &+= h1
         return Hash128(low: h1, high: h2)
+    }
+
+    /// The hash of bytes fed in pieces of any size: ``finish()`` gives what ``hash128(_:seed:)``
+    /// gives for their concatenation. For files hashed through a fixed buffer (a model file is
+    /// verified without holding it in memory). Holds at most 15 pending bytes.
+    public struct Stream: Sendable {
+        private var h1: UInt64
+        private var h2: UInt64
+        private var length = 0
+        private var pending: [UInt8] = []
+
+        public init(seed: UInt32 = 0) {
+            h1 = UInt64(seed)
+            h2 = UInt64(seed)
+            pending.reserveCapacity(16)
+        }
+
+        /// Bytes fed so far.
+        public var count: Int { length }
+
+        public mutating func update(_ bytes: Span<UInt8>) {
+            length += bytes.count
+            var i = 0
+            if !pending.isEmpty {
+                while pending.count < 16 && i < bytes.count {
+                    pending.append(bytes[i])
+                    i += 1
+                }
+                guard pending.count == 16 else { return }
+                let k1 = MurmurHash3.load64(pending.span, 0)
+                let k2 = MurmurHash3.load64(pending.span, 8)
+                MurmurHash3.mix(k1, k2, &h1, &h2)
+                pending.removeAll(keepingCapacity: true)
+            }
+            while bytes.count - i >= 16 {
+                MurmurHash3.mix(MurmurHash3.load64(bytes, i), MurmurHash3.load64(bytes, i + 8), &h1, &h2)
+                i += 16
+            }
+            while i < bytes.count {
+                pending.append(bytes[i])
+                i += 1
+            }
+        }
+
+        public func finish() -> Hash128 {
+            MurmurHash3.finish(pending.span, tail: 0, length: length, h1, h2)
+        }
     }
 
     /// The 128-bit hash of a string's UTF-8 bytes.

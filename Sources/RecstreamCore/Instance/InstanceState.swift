@@ -37,14 +37,23 @@ public struct InstanceState: Sendable {
     public private(set) var sources = SourceHighWaterMarks()
     private var metaDirty = false
 
-    public init(configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default) {
+    /// Which of the engagement families are kept; a switched-off one costs nothing per event.
+    public let families: EngagementFamilies
+
+    public init(
+        configuration: CooccurrenceConfiguration, lookalike: LookalikeConfiguration = .default, families: EngagementFamilies = .all
+    ) {
         self.configuration = configuration
+        self.families = families
         cooccurrence = CooccurrenceState(configuration: configuration)
         seeds = SeedLists(configuration: lookalike)
     }
 
-    /// Whether `type` feeds this state (an engagement with a positive weight).
-    @inline(__always) public func isEngagement(_ type: EventType) -> Bool { configuration.weights.isEngagement(type) }
+    /// Whether `type` feeds this state: an engagement with a positive weight, and some engagement
+    /// family is kept.
+    @inline(__always) public func isEngagement(_ type: EventType) -> Bool {
+        families.any && configuration.weights.isEngagement(type)
+    }
 
     /// Applies one engagement that a shard has accepted. `userID`/`itemID` index `idBytes`.
     public mutating func apply(type: EventType, time: EventTime, userID: Span<UInt8>, itemID: Span<UInt8>) {
@@ -54,9 +63,9 @@ public struct InstanceState: Sendable {
         let engagement = Engagement(user: user, item: item, type: type, time: time)
         let mark = max(watermark ?? time, time)
         watermark = mark
-        log.append(engagement)
-        cooccurrence.apply(engagement, watermark: mark)
-        seeds.apply(engagement, watermark: mark)
+        if families.log { log.append(engagement) }
+        if families.cooccurrence { cooccurrence.apply(engagement, watermark: mark) }
+        if families.seeds { seeds.apply(engagement, watermark: mark) }
     }
 
     /// Whether an engagement of `userID` with `itemID` would intern no new id beyond `maxIDs` per
@@ -103,6 +112,18 @@ public struct InstanceState: Sendable {
         watermark = limit
         metaDirty = true
         return current
+    }
+
+    /// Per-family entry counts and approximate bytes held in memory, for status and metrics: the
+    /// engagement dictionaries, ItemCF/Swing with the LastN histories, the seed lists, and the
+    /// engagements buffered for the next commit (the log itself lives in the store).
+    public var sizes: [(family: String, entries: Int, bytes: Int)] {
+        [
+            ("engagement_dictionary", users.count + items.count, users.approximateBytes + items.approximateBytes),
+            ("cooccurrence", families.cooccurrence ? cooccurrence.userCount : 0, families.cooccurrence ? cooccurrence.approximateBytes : 0),
+            ("seeds", seeds.totalSeeds, seeds.approximateBytes),
+            ("engagement_log_buffer", log.count, log.count * MemoryLayout<Engagement>.stride),
+        ]
     }
 
     // MARK: Exact recompute
@@ -244,7 +265,11 @@ extension InstanceState {
     /// unknown. Cost: O(seeds held for the item).
     public func seeds(itemID: String, limit: Int = Int.max) -> (seeds: [(userID: String, time: EventTime)], count: Int, passesGate: Bool)? {
         guard let item = items.lookup(itemID) else { return nil }
-        let list = seeds.seeds(of: item, limit: limit).map { (users.string(of: $0.user), $0.time) }
+        // Ties in time by user id: the engagement topic interleaves partitions differently from run
+        // to run, and the answer must not depend on that.
+        let list = seeds.seeds(of: item).map { (userID: users.string(of: $0.user), time: $0.time) }
+            .sorted { $0.time != $1.time ? $0.time > $1.time : $0.userID < $1.userID }
+            .prefix(limit).map { $0 }
         return (list, seeds.seedCount(of: item), seeds.passesGate(item))
     }
 
@@ -279,4 +304,26 @@ extension InstanceState {
         }
         return lines.sorted { $0.0 < $1.0 }.map(\.1)
     }
+}
+
+/// Which families the engagement state keeps (`cooccurrence.enabled`, `lookalike.enabled`, and the
+/// engagement log whenever co-occurrence or embeddings need it).
+public struct EngagementFamilies: Sendable, Hashable {
+    /// ItemCF, Swing and the LastN histories they pair with.
+    public var cooccurrence: Bool
+    /// Look-alike seed lists.
+    public var seeds: Bool
+    /// The engagement log, read by the exact recompute and by embedding training.
+    public var log: Bool
+
+    public init(cooccurrence: Bool, seeds: Bool, log: Bool) {
+        self.cooccurrence = cooccurrence
+        self.seeds = seeds
+        self.log = log
+    }
+
+    public static let all = EngagementFamilies(cooccurrence: true, seeds: true, log: true)
+
+    /// Whether any is kept (otherwise engagements are not even interned).
+    public var any: Bool { cooccurrence || seeds || log }
 }

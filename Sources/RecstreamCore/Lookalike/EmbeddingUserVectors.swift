@@ -3,7 +3,8 @@
 /// ones the seed lists hold, so no mapping is needed. Only users with their own vector have one
 /// (the model's cold-user fallback is a retrieval query, not a user embedding).
 ///
-/// Holding one costs one reference count: the model's tables are shared, not copied.
+/// Holding one costs one reference count: the model's tables (in the heap or read in place from
+/// the model file) are shared, not copied.
 public struct EmbeddingUserVectors: UserVectors, Sendable {
     public let model: EmbeddingModel
 
@@ -19,16 +20,7 @@ public struct EmbeddingUserVectors: UserVectors, Sendable {
     public func vector(user: Int32) -> [Float]? { model.users.vector(user) }
 
     public func copyVector(user: Int32, into buffer: inout [Float]) -> Bool {
-        let table = model.users
-        let r = table.row(user)
-        guard r >= 0 else { return false }
-        buffer.removeAll(keepingCapacity: true)
-        let c = table.chunks
-        for k in 0..<c {
-            let v = table.vectors[r * c + k]
-            for j in 0..<8 { buffer.append(v[j]) }
-        }
-        return true
+        model.users.copyVector(user, into: &buffer)
     }
 
     /// major · 2³² + minor.

@@ -165,3 +165,11 @@ public struct BinaryReader: Sendable {
         guard isAtEnd else { throw StateDecodingError("\(remaining) unexpected trailing bytes") }
     }
 }
+
+extension Array where Element == UInt8 {
+    /// A copy of `span`'s bytes.
+    public init(_ span: Span<UInt8>) {
+        self.init(repeating: 0, count: span.count)
+        for i in span.indices { self[i] = span[i] }
+    }
+}

@@ -20,10 +20,9 @@ public struct Shard: Sendable {
     /// Incremented on every drain; orders dedup chunks.
     public private(set) var commitSequence: UInt64 = 0
 
-    public private(set) var items = IdInterner()
     public private(set) var users = IdInterner()
     public private(set) var dedup: EventDeduplicator
-    public private(set) var itemStatistics = ItemStatistics()
+    public private(set) var itemStatistics: ItemStatistics
     public private(set) var exposureFilters: ExposureFilters
 
     /// Item-keyed stage only: the largest source offset applied per source partition.
@@ -35,7 +34,13 @@ public struct Shard: Sendable {
     /// next drain.
     private var dedupDeleteAfterMinute: UInt32? = nil
 
-    public init(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration) {
+    /// Whether a store stands behind the shard: its item statistics are then paged (held in memory
+    /// as a cache, read from the store on demand; see ``PagedTable``). False: everything in memory.
+    public let paged: Bool
+
+    public init(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration, paged: Bool = false) {
+        self.paged = paged
+        self.itemStatistics = ItemStatistics(complete: !paged)
         self.stage = stage
         self.partition = partition
         self.configuration = configuration
@@ -72,10 +77,8 @@ public struct Shard: Sendable {
             // twice changes nothing, so it keeps every exposure inside its own retention.
             counters.late += 1
             if rememberExposure(event, ids: ids, watermark: previous) { counters.lateExposuresKept += 1 }
-            if configuration.forwardsItemSide { return .late }
-            let item = items.intern(ids.extracting(event.itemID)).index
-            itemStatistics.recordLateDrop(
-                ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: previous))
+            guard configuration.keepsItemStatistics else { return .late }
+            itemStatistics.recordLateDrop(item: Array(ids.extracting(event.itemID)), type: event.type)
             return .late
         }
         let newWatermark = max(previous, event.time)
@@ -85,11 +88,8 @@ public struct Shard: Sendable {
         }
         dedup.insert(key, at: event.time, probe: probe)
         counters.applied[event.type.index] += 1
-        if !configuration.forwardsItemSide {
-            let item = items.intern(ids.extracting(event.itemID)).index
-            let shardEvent = ShardEvent(
-                type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: newWatermark)
-            itemStatistics.apply(shardEvent)
+        if configuration.keepsItemStatistics {
+            itemStatistics.apply(item: Array(ids.extracting(event.itemID)), type: event.type, time: event.time, watermark: newWatermark)
         }
         rememberExposure(event, ids: ids, watermark: newWatermark)
         return .applied
@@ -100,7 +100,9 @@ public struct Shard: Sendable {
     /// it: false for other types and for an exposure older than the filter's retention.
     @discardableResult
     private mutating func rememberExposure(_ event: DecodedEvent, ids: Span<UInt8>, watermark: EventTime) -> Bool {
-        guard event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) else { return false }
+        guard configuration.exposureFiltersEnabled,
+            event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click)
+        else { return false }
         let hash = ExposureHash(ids.extracting(event.itemID))
         if event.type == .click, let known = users.lookup(ids.extracting(event.userID)),
             exposureFilters.contains(user: known, itemHash: hash, watermark: watermark)
@@ -119,17 +121,40 @@ public struct Shard: Sendable {
     /// naming known ids always pass. O(1) while the dictionaries have room.
     public func admits(_ event: DecodedEvent, idBytes: [UInt8], maxIDs: Int) -> Bool {
         let ids = idBytes.span
-        if !configuration.forwardsItemSide && !items.admits(ids.extracting(event.itemID), maxCount: maxIDs) { return false }
-        if event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click) {
+        if configuration.exposureFiltersEnabled
+            && (event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click))
+        {
             return users.admits(ids.extracting(event.userID), maxCount: maxIDs)
         }
         return true
     }
 
+    /// Whether applying an event of `item` needs its item-statistics entry read from the store
+    /// first (see ``PagedTable``).
+    @inline(__always) public func needsItem(_ item: [UInt8]) -> Bool {
+        configuration.itemStatisticsEnabled && (stage == ShardKeys.itemsStage || !configuration.forwardsItemSide)
+            && !itemStatistics.table.isResident(item)
+    }
+
+    /// Makes `item`'s entry resident with its committed record (nil: none).
+    public mutating func installItem(_ item: [UInt8], record: [UInt8]?) throws(StateDecodingError) {
+        try itemStatistics.install(item: item, record: record)
+    }
+
+    /// The store key of `item`'s statistics record.
+    public func itemRecordKey(_ item: [UInt8]) -> [UInt8] { keyPrefix + [ShardKeys.familyKind, ItemStatistics.tag] + item }
+
+    /// Evicts clean paged entries until at most `budget` bytes of them are resident.
+    @discardableResult
+    public mutating func evict(toBytes budget: Int) -> Int { itemStatistics.evict(toBytes: budget) }
+
+    /// Bytes held by this shard's paged entries.
+    public var pagedBytes: Int { itemStatistics.table.residentBytes }
+
     /// Item-keyed stage: whether a forwarded record's item fits the dictionary (see
     /// ``admits(_:idBytes:maxIDs:)``).
     public func admitsForwarded(_ event: ForwardedEvent, maxIDs: Int) -> Bool {
-        items.admits(event.itemID.span, maxCount: maxIDs)
+        true
     }
 
     /// Item-keyed stage: applies a record of the item repartition topic read at `offset`. A record
@@ -144,16 +169,14 @@ public struct Shard: Sendable {
             return .duplicate
         }
         let mark = max(watermark ?? event.time, event.time)
-        let item = items.intern(event.itemID.span).index
-        let shardEvent = ShardEvent(type: event.type, time: event.time, item: item, dwellMillis: event.dwellMillis, watermark: mark)
         if event.late {
             counters.late += 1
-            itemStatistics.recordLateDrop(shardEvent)
+            itemStatistics.recordLateDrop(item: event.itemID, type: event.type)
             return .late
         }
         watermark = mark
         counters.applied[event.type.index] += 1
-        itemStatistics.apply(shardEvent)
+        itemStatistics.apply(item: event.itemID, type: event.type, time: event.time, watermark: mark)
         return .applied
     }
 
@@ -223,8 +246,7 @@ public struct Shard: Sendable {
 
     /// The item counters for `itemID` in this shard, if it has any.
     public func itemCounters(_ itemID: String) -> ItemCounters? {
-        guard let index = items.lookup(itemID) else { return nil }
-        return itemStatistics.counters(of: index)
+        itemStatistics.counters(of: Array(itemID.utf8))
     }
 
     // MARK: Persistence
@@ -237,14 +259,6 @@ public struct Shard: Sendable {
         let prefix = keyPrefix
         commitSequence += 1
 
-        for index in items.newIDs {
-            var key = BinaryWriter(capacity: prefix.count + 5)
-            key.append(contentsOf: prefix)
-            key.append(ShardKeys.itemDictionaryKind)
-            key.appendBigEndian(UInt32(bitPattern: index))
-            changes.put(key.bytes, Array(items.bytes(of: index)))
-        }
-        items.markPersisted()
         for index in users.newIDs {
             var key = BinaryWriter(capacity: prefix.count + 5)
             key.append(contentsOf: prefix)
@@ -286,9 +300,7 @@ public struct Shard: Sendable {
             changes.put(key.bytes, value.bytes)
         }
 
-        var familyChanges = FamilyChanges()
-        itemStatistics.drainChanges(into: &familyChanges)
-        append(familyChanges, tag: ItemStatistics.tag, prefix: prefix, to: &changes)
+        itemStatistics.drainChanges(prefix: prefix + [ShardKeys.familyKind, ItemStatistics.tag], into: &changes)
         var exposureChanges = FamilyChanges()
         exposureFilters.drainChanges(into: &exposureChanges)
         append(exposureChanges, tag: ExposureFilters.tag, prefix: prefix, to: &changes)
@@ -375,9 +387,7 @@ public struct Shard: Sendable {
         case ShardKeys.metaKind:
             try restoreMeta(value)
         case ShardKeys.itemDictionaryKind:
-            var r = BinaryReader(rest)
-            let index = Int32(bitPattern: try r.readBigEndianUInt32())
-            try items.restore(index: index, bytes: value)
+            throw StateDecodingError("an item-dictionary record of store format 1 (item statistics are keyed by item id since format 2)")
         case ShardKeys.userDictionaryKind:
             var r = BinaryReader(rest)
             let index = Int32(bitPattern: try r.readBigEndianUInt32())
@@ -397,7 +407,7 @@ public struct Shard: Sendable {
             guard let tag = rest.first else { throw StateDecodingError("family record without a tag") }
             let familyKey = Array(rest.dropFirst())
             switch tag {
-            case ItemStatistics.tag: try itemStatistics.restore(key: familyKey, value: value)
+            case ItemStatistics.tag: try itemStatistics.install(item: familyKey, record: value)
             case ExposureFilters.tag: try exposureFilters.restore(key: familyKey, value: value)
             default: throw StateDecodingError("unknown family tag \(tag)")
             }
@@ -414,7 +424,6 @@ public struct Shard: Sendable {
     /// Per-family entry counts and approximate bytes, dictionary and dedup included.
     public var sizes: [(family: String, entries: Int, bytes: Int)] {
         [
-            ("item_dictionary", items.count, items.approximateBytes),
             ("dedup", dedup.count, dedup.approximateBytes),
             (ItemStatistics.name, itemStatistics.entryCount, itemStatistics.approximateBytes),
             ("user_dictionary", users.count, users.approximateBytes),

@@ -16,12 +16,23 @@ public struct ShardConfiguration: Sendable, Hashable {
     /// forwards each accepted or late event as a ``ForwardedEvent``. Default false: one stage
     /// applies everything.
     public var forwardsItemSide: Bool
+    /// Item statistics are kept (`item_stats.enabled`, default true). Off: no item is interned and
+    /// no counter updated per event.
+    public var itemStatisticsEnabled: Bool
+    /// Exposure filters are kept (`exposure.enabled`, default true). Off: no user is interned and
+    /// no filter touched per event.
+    public var exposureFiltersEnabled: Bool
+
+    /// Whether this shard keeps item statistics itself (not in split mode's user-keyed stage).
+    @inline(__always) public var keepsItemStatistics: Bool { itemStatisticsEnabled && !forwardsItemSide }
 
     public init(
         allowedLatenessMillis: Int64 = 600_000, dedupWindowMillis: Int64 = 600_000,
         exposure: ExposureFilterConfiguration = ExposureFilterConfiguration(), clickImpliesExposure: Bool = false,
-        forwardsItemSide: Bool = false
+        forwardsItemSide: Bool = false, itemStatisticsEnabled: Bool = true, exposureFiltersEnabled: Bool = true
     ) {
+        self.itemStatisticsEnabled = itemStatisticsEnabled
+        self.exposureFiltersEnabled = exposureFiltersEnabled
         self.forwardsItemSide = forwardsItemSide
         self.allowedLatenessMillis = allowedLatenessMillis
         self.dedupWindowMillis = dedupWindowMillis

@@ -1,7 +1,8 @@
 /// A canonical, human-readable rendering of a shard's logical state: what it reflects (next
 /// offset, watermark, counters) and every item's counters, sorted by item id. Two shards that
 /// hold the same state dump identically whatever their history of commits and restarts, which is
-/// what the recovery tests compare. Commit bookkeeping (commit sequence) is left out.
+/// what the recovery tests compare. Commit bookkeeping (commit sequence) is left out. It covers the
+/// resident entries: a shard restored whole (``Shard/paged`` false), as dumps restore it.
 extension Shard {
     public func dumpLines() -> [String] {
         var lines: [String] = []
@@ -22,9 +23,9 @@ extension Shard {
                     + "applied[\(applied)] late=\(counters.late)")
         }
         var itemLines: [(String, String)] = []
-        for index in 0..<Int32(items.count) {
-            let id = items.string(of: index)
-            guard let c = itemStatistics.counters(of: index) else { continue }
+        for key in itemStatistics.table.residentKeys {
+            let id = String(decoding: key, as: UTF8.self)
+            guard let c = itemStatistics.counters(of: key) else { continue }
             var parts: [String] = []
             for type in EventType.allCases where !c[type].isEmpty || c.lateDropped(type) > 0 {
                 let counter = c[type]

@@ -141,3 +141,23 @@ extension WindowedCounter {
         return out
     }
 }
+
+extension ItemCounters: PagedEntry {
+    public func encoded() -> [UInt8] {
+        var w = BinaryWriter(capacity: 64)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(StateDecodingError) -> ItemCounters {
+        var reader = BinaryReader(bytes)
+        let counters = try decode(from: &reader)
+        try reader.expectEnd()
+        return counters
+    }
+
+    /// No event counted and none dropped late.
+    public var isEmpty: Bool {
+        EventType.allCases.allSatisfy { self[$0].isEmpty } && lateDropped.allSatisfy { $0 == 0 }
+    }
+}

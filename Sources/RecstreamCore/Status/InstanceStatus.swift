@@ -48,6 +48,8 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
     /// Refused records the dead-letter topic did not take, recorded in the state store instead
     /// (`recstream admin undeliverable` lists them).
     public var undeliverableRecords: Int
+    /// The paged-state cache: its budget, what it holds and how much moves in and out.
+    public var cache: StateCacheStatus?
 
     public init(
         version: String, bootstrapServers: String, groupID: String, eventsTopic: String, deadLetterTopic: String,
@@ -55,8 +57,10 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
         lastCommitError: String? = nil, eventsPerSecond: Double = 0, watermarkMillis: Int64? = nil,
         consuming: Bool = false, partitions: [PartitionStatus] = [], state: [FamilySize] = [],
         dataLoss: [DataLossEvent] = [], lastRecordAtMillis: Int64? = nil, secondsSinceLastRecord: Double? = nil,
-        secondsSinceLastCommit: Double? = nil, stalled: Bool = false, stallAfterSeconds: Double = 60, undeliverableRecords: Int = 0
+        secondsSinceLastCommit: Double? = nil, stalled: Bool = false, stallAfterSeconds: Double = 60, undeliverableRecords: Int = 0,
+        cache: StateCacheStatus? = nil
     ) {
+        self.cache = cache
         self.secondsSinceLastCommit = secondsSinceLastCommit
         self.stalled = stalled
         self.stallAfterSeconds = stallAfterSeconds
@@ -142,6 +146,7 @@ extension InstanceStatus {
         try c.encode(stallAfterSeconds, forKey: .stallAfterSeconds)
         try c.encode(totalLag, forKey: .totalLag)
         try c.encode(undeliverableRecords, forKey: .undeliverableRecords)
+        try c.encode(cache, forKey: .cache)
     }
 }
 
@@ -213,6 +218,25 @@ extension PartitionStatus {
     }
 }
 
+/// The cache of paged state entries (`state.cache_bytes`), over every owned shard.
+public struct StateCacheStatus: Sendable, Codable, Hashable {
+    /// `state.cache_bytes`.
+    public var budgetBytes: Int
+    /// Bytes held by resident entries now (dirty ones may exceed the budget until the commit).
+    public var residentBytes: Int
+    /// Entries read from the store since start because they were not resident.
+    public var loads: Int
+    /// Bytes of clean entries evicted since start.
+    public var evictedBytes: Int
+
+    public init(budgetBytes: Int, residentBytes: Int = 0, loads: Int = 0, evictedBytes: Int = 0) {
+        self.budgetBytes = budgetBytes
+        self.residentBytes = residentBytes
+        self.loads = loads
+        self.evictedBytes = evictedBytes
+    }
+}
+
 /// Entries and approximate memory of one state family.
 public struct FamilySize: Sendable, Codable, Hashable {
     public var family: String
@@ -276,10 +300,13 @@ public protocol StateQueries: Sendable {
     /// Why keyed queries cannot be answered yet (no partitions assigned or restored), or nil
     /// when they can.
     func warmingUp() -> String?
+    /// The events partitions whose state this instance holds now.
+    func ownedUserPartitions() -> [Int32]
 }
 
 extension StateQueries {
     public func warmingUp() -> String? { nil }
+    public func ownedUserPartitions() -> [Int32] { [] }
 }
 
 /// An item and a count, in a ranking.
@@ -301,14 +328,15 @@ public struct RankedItem: Sendable, Codable, Hashable {
 public enum TopItemsQuery {
     public static func top(shards: [Shard], type: EventType, window: StatsWindow, limit: Int) -> [RankedItem] {
         guard limit > 0, let now = ItemStatsQuery.watermark(of: shards) else { return [] }
-        var candidates = Set<String>()
+        var candidates = Set<[UInt8]>()
         for shard in shards {
-            for (index, _) in shard.itemStatistics.topItems(type: type, window: window, now: now, limit: limit * 10) {
-                candidates.insert(shard.items.string(of: index))
+            for (item, _) in shard.itemStatistics.topItems(type: type, window: window, now: now, limit: limit * 10) {
+                candidates.insert(item)
             }
         }
-        var ranked: [RankedItem] = candidates.map { id in
-            RankedItem(itemID: id, count: shards.reduce(0) { $0 + ($1.itemCounters(id)?[type].count(in: window, now: now) ?? 0) })
+        var ranked: [RankedItem] = candidates.map { key in
+            let id = String(decoding: key, as: UTF8.self)
+            return RankedItem(itemID: id, count: shards.reduce(0) { $0 + ($1.itemStatistics.counters(of: key)?[type].count(in: window, now: now) ?? 0) })
         }
         ranked.sort { $0.count != $1.count ? $0.count > $1.count : $0.itemID < $1.itemID }
         return Array(ranked.prefix(limit))

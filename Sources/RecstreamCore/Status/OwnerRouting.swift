@@ -16,6 +16,8 @@ public protocol OwnerRouting: Sendable {
     /// Whether every partition of the events topic is claimed by some instance (otherwise a
     /// fan-out would answer from part of the user-keyed state).
     func userStageComplete() -> Bool
+    /// Partitions of the events topic (0 until known).
+    func userPartitionCount() -> Int
     /// Every instance's claim, for `/v1/cluster`.
     func claims() -> [OwnershipClaim]
 }

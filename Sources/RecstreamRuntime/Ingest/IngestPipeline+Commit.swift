@@ -17,13 +17,18 @@ extension IngestPipeline {
     /// any path writes anything. A commit abandoned after draining keeps what it drained for the
     /// next one (``carriedLocal``, ``carriedStores``).
     func commit(consumer: KafkaConsumer?) {
+        sendOutgoing()
+        if let storeFailure {
+            logger.error("commit skipped: a record waiting for a state entry was not applied", metadata: ["error": "\(storeFailure)"])
+            return
+        }
         if let forwardFailure {
             logger.error(
                 "commit skipped: a forwarded record was lost, so no offset past it may be stored; the restart replays from the last commit",
                 metadata: ["error": "\(forwardFailure)"])
             return
         }
-        let started = clock.now
+        let started = clock.now()
         // Refused records are in the dead-letter topic, or recorded here as undeliverable, before
         // the offsets that skip them are committed. Bounded by dead_letter.timeout_ms.
         var changes = carriedLocal
@@ -132,7 +137,7 @@ extension IngestPipeline {
             changes.append(positions)
             for (_, storeChanges) in stores { changes.append(storeChanges) }
         }
-        lastCommit = clock.now
+        lastCommit = clock.now()
         if !changes.isEmpty {
             var backoff = Duration.milliseconds(50)
             writtenCommits += 1
@@ -162,7 +167,8 @@ extension IngestPipeline {
                 }
             }
         }
-        let elapsed = clock.now - started
+        evictToBudget()
+        let elapsed = clock.now() - started
         let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let completedAt = wallClock()
         withState { state in
@@ -198,13 +204,13 @@ extension IngestPipeline {
     /// unreachable for 30 s, or when a record failed for good.
     func awaitProducer(_ producer: KafkaProducer) -> Bool {
         let failedBefore = producer.failedCount
-        let started = clock.now
+        let started = clock.now()
         while true {
             do {
                 try producer.flush(timeout: .seconds(1))
                 break
             } catch {
-                if stopRequested() && clock.now - started > .seconds(30) {
+                if stopRequested() && clock.now() - started > .seconds(30) {
                     logger.critical("forwarded records still undelivered after 30 s while stopping; the last commit stands")
                     return false
                 }
@@ -216,5 +222,31 @@ extension IngestPipeline {
             return false
         }
         return true
+    }
+
+    /// Keeps the paged entries of every owned shard within `state.cache_bytes`: each shard evicts
+    /// clean entries down to its share, in proportion to what it holds. After a commit, so what
+    /// it evicts is clean; dirty entries are never evicted.
+    func evictToBudget() {
+        let (resident, evicted): (Int, Int) = withState { state in
+            var total = state.ownedShards.reduce(0) { $0 + $1.pagedBytes } + state.ownedItemShards.reduce(0) { $0 + $1.pagedBytes }
+            var evicted = 0
+            if total > configuration.cacheBytes {
+                let ratio = Double(configuration.cacheBytes) / Double(total)
+                for i in state.shards.indices where state.shards[i] != nil {
+                    evicted += state.shards[i]!.evict(toBytes: Int(Double(state.shards[i]!.pagedBytes) * ratio))
+                }
+                for i in state.itemShards.indices where state.itemShards[i] != nil {
+                    evicted += state.itemShards[i]!.evict(toBytes: Int(Double(state.itemShards[i]!.pagedBytes) * ratio))
+                }
+                total -= evicted
+            }
+            state.cache.budgetBytes = configuration.cacheBytes
+            state.cache.residentBytes = total
+            state.cache.evictedBytes += evicted
+            return (total, evicted)
+        }
+        metrics.cacheBytes.record(resident)
+        if evicted > 0 { metrics.cacheEvictedBytes.increment(by: Int64(evicted)) }
     }
 }

@@ -28,16 +28,16 @@ extension IngestPipeline {
                 let next: Int64?
                 switch kind {
                 case .user:
-                    let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration)
+                    let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
                     withState { $0.install(shard) }
                     next = shard.nextOffset
                 case .item:
                     let shard = try repository.loadShard(
-                        stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration)
+                        stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
                     withState { $0.installItemShard(shard) }
                     next = shard.nextOffset
                 case .engagement:
-                    let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                    let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
                     withState { state in
                         state.instance = instance
                         state.ownsEngagements = true
@@ -72,7 +72,8 @@ extension IngestPipeline {
                 case configuration.engagementsTopic where split:
                     state.ownsEngagements = false
                     state.engagementsCommitted = nil
-                    state.instance = InstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration)
+                    state.instance = InstanceState(
+                        configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)
                 default: break
                 }
             }

@@ -11,6 +11,8 @@ extension IngestPipeline {
     // MARK: One record
 
     func process(_ record: borrowing ConsumedRecord) {
+        // After a failed store read nothing more is applied: its record must not be passed.
+        guard storeFailure == nil else { return }
         if !holdsLock {
             engine.lock.lock()
             holdsLock = true
@@ -70,6 +72,13 @@ extension IngestPipeline {
                         "the event names a new id while an id dictionary holds state.max_dictionary_ids=\(maxIDs) ids (or 4 GiB of id bytes)"))
                 return
             }
+            if engine.state.shards[partition]!.paged {
+                let item = Array(idBytes.span.extracting(event.itemID))
+                if engine.state.shards[partition]!.needsItem(item) && !engine.state.shards[partition]!.hasApplied(offset: offset) {
+                    let key = engine.state.shards[partition]!.itemRecordKey(item)
+                    guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
+                }
+            }
             let outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             switch outcome {
             case .applied where split:
@@ -117,6 +126,10 @@ extension IngestPipeline {
                 dictionaryFull(record.topicPartition, offset: record.offset)
                 return
             }
+            if engine.state.itemShards[index]!.paged && engine.state.itemShards[index]!.needsItem(forwarded.itemID) {
+                let key = engine.state.itemShards[index]!.itemRecordKey(forwarded.itemID)
+                guard loadItem(key, install: { try $0.itemShards[index]!.installItem(forwarded.itemID, record: $1) }) else { return }
+            }
             _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
         } else if record.topic == configuration.engagementsTopic, engine.state.ownsEngagements {
             guard
@@ -145,10 +158,39 @@ extension IngestPipeline {
 
     func refuse(_ record: borrowing ConsumedRecord, _ rejection: Rejection) {
         let partition = Int(record.partition)
-        deadLetters.send(
-            key: record.key.map { Array($0) }, value: Array(record.value), originalHeaders: record.headers,
-            rejection: rejection, source: record.topicPartition, offset: record.offset)
+        outgoingDeadLetters.append(
+            RefusedRecord(
+                key: record.key.map { Array($0) }, value: Array(record.value), headers: record.headers, rejection: rejection,
+                source: record.topicPartition, offset: record.offset))
         _ = engine.state.shards[partition]!.reject(offset: record.offset, reason: rejection.reason)
         tally.rejected[rejection.reason, default: 0] += 1
+    }
+
+    /// Reads `item`'s committed statistics record and makes it resident in the shard, with the
+    /// engine lock released meanwhile (a store read is I/O: queries must not wait behind it). The
+    /// ingest thread is the only writer, so the shard is as it was when the lock comes back.
+    /// False when the record cannot be read or decoded: the record being processed is skipped
+    /// without moving its offset, ingest stops, and the restart reads it again.
+    func loadItem(_ key: [UInt8], install: (inout EngineState, [UInt8]?) throws -> Void) -> Bool {
+        if holdsLock { engine.lock.unlock() }
+        let record: [UInt8]?
+        do {
+            record = try repository.committedValue(key)
+        } catch {
+            if holdsLock { engine.lock.lock() }
+            storeFailure = error
+            return false
+        }
+        if holdsLock { engine.lock.lock() }
+        do {
+            // In place: the shard is not copied out of the engine state.
+            try install(&engine.state, record)
+            engine.state.cache.loads += 1
+            metrics.cacheLoads.increment()
+        } catch {
+            storeFailure = error
+            return false
+        }
+        return true
     }
 }

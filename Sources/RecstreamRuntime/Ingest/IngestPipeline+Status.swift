@@ -23,7 +23,12 @@ extension IngestPipeline {
             }
             let delta = applied >= appliedAtLastStatus ? applied - appliedAtLastStatus : 0
             state.eventsPerSecond = seconds > 0 ? Double(delta) / seconds : 0
-            if refreshSizes { state.familySizes = Self.sizes(of: state.ownedShards + state.ownedItemShards) }
+            if refreshSizes {
+                state.familySizes = Self.sizes(of: state.ownedShards + state.ownedItemShards)
+                if state.ownsEngagements {
+                    state.familySizes += state.instance.sizes.map { FamilySize(family: $0.family, entries: $0.entries, bytes: $0.bytes) }
+                }
+            }
             return (applied, watermark, refreshSizes ? state.familySizes : nil)
         }
         appliedAtLastStatus = applied

@@ -29,7 +29,8 @@ final class IngestPipeline: @unchecked Sendable {
     var tally = BatchTally()
     /// True while the ingest thread holds the engine lock (only touched on that thread).
     var holdsLock = false
-    let clock = ContinuousClock()
+    /// The runtime's clocks (see ``RuntimeClock``).
+    let clock: RuntimeClock
     var lastCommit: ContinuousClock.Instant
     var lastStatus: ContinuousClock.Instant
     var lastSizes: ContinuousClock.Instant
@@ -59,6 +60,9 @@ final class IngestPipeline: @unchecked Sendable {
     /// A forward that could not be queued or delivered: ingest stops, and no commit on any path
     /// (the final one, a revoke's) stores a source offset past it.
     var forwardFailure: (any Error)? = nil
+    /// A paged entry could not be read from the store: the record that needed it was not applied,
+    /// so ingest stops without committing past it (like a lost forward) and the restart reads it again.
+    var storeFailure: (any Error)? = nil
     /// Changes drained by a commit that was then abandoned (a changelog write or the storage write
     /// failed): the next commit writes them first. Without this, ids marked persisted by the
     /// abandoned drain would never be written and a later commit would leave a hole in a dictionary.
@@ -72,6 +76,11 @@ final class IngestPipeline: @unchecked Sendable {
     /// Fault injection for the failure-path tests only (see ``FaultInjection``); nil in normal runs.
     let faults = FaultInjection.configured
     var dictionaryFullLogged = 0
+    /// The engagement families kept (read once: the configuration computes it).
+    let engagementFamilies: EngagementFamilies
+    /// Forwards and dead letters of the current batch, sent after the engine lock is released.
+    var outgoingForwards: [OutgoingRecord] = []
+    var outgoingDeadLetters: [RefusedRecord] = []
     /// Exact-recompute requests waiting for a cut on the ingest thread.
     let cutRequests = Mutex<[CheckedContinuation<(cut: CooccurrenceCut, logSequence: UInt64), any Error>]>([])
     /// Keeps end offsets, lags and the stall alarm live on its own thread.
@@ -83,9 +92,10 @@ final class IngestPipeline: @unchecked Sendable {
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, engine: StateEngine,
         repository: StateRepository, metricsFactory: any MetricsFactory, logger: Logger, identity: String,
-        wallClock: @escaping @Sendable () -> Int64 = WallClock.system
+        clock: RuntimeClock = .system
     ) throws {
-        self.wallClock = wallClock
+        self.clock = clock
+        self.wallClock = clock.wallMillis
         self.configuration = configuration
         self.kafkaConfiguration = kafka
         self.engine = engine
@@ -97,7 +107,7 @@ final class IngestPipeline: @unchecked Sendable {
             configuration: kafka, topic: configuration.deadLetterTopic,
             limits: DeadLetterQueue.Limits(
                 maxValueBytes: configuration.deadLetterMaxValueBytes, timeout: .milliseconds(configuration.deadLetterTimeoutMillis)),
-            logger: logger, wallClock: wallClock)
+            logger: logger, clock: clock)
         if configuration.maxFutureMillis >= configuration.allowedLatenessMillis {
             logger.warning(
                 "ingest.max_future_ms is not below ingest.allowed_lateness_ms: an accepted event at the future limit moves the watermark far enough to make on-time events late",
@@ -105,6 +115,7 @@ final class IngestPipeline: @unchecked Sendable {
         }
         cooccurrenceConfiguration = try configuration.cooccurrence()
         lookalikeConfiguration = try configuration.lookalike()
+        engagementFamilies = configuration.engagementFamilies
         endOffsets = EndOffsetMonitor(engine: engine, kafka: kafka, metricsFactory: metricsFactory, logger: logger)
         split = configuration.pipelineMode == .split
         if split {
@@ -122,8 +133,8 @@ final class IngestPipeline: @unchecked Sendable {
         }
         directory = try OwnershipDirectory(
             configuration: configuration, kafka: kafka, logger: logger, identity: identity, startedAtMillis: engine.startedAtMillis,
-            wallClock: wallClock)
-        let now = clock.now
+            clock: clock)
+        let now = clock.now()
         lastPartitionCheck = now
         lastConflictCheck = now
         lastCommit = now
@@ -195,6 +206,7 @@ final class IngestPipeline: @unchecked Sendable {
                     engine.lock.unlock()
                     holdsLock = false
                 }
+                sendOutgoing()
                 if error.isFatal {
                     logger.critical("fatal Kafka error; stopping ingest", metadata: ["error": "\(error)"])
                     failure = error
@@ -203,23 +215,25 @@ final class IngestPipeline: @unchecked Sendable {
                 logger.warning("poll failed; retrying", metadata: ["error": "\(error)"])
                 continue
             }
-            if let forwardFailure {
-                if holdsLock {
-                    engine.lock.unlock()
-                    holdsLock = false
-                }
-                logger.critical("a forwarded record could not be queued; stopping without committing past it", metadata: ["error": "\(forwardFailure)"])
-                failure = forwardFailure
-                break
-            }
             if holdsLock {
                 // The lock was taken because records arrived: note when, for staleness.
                 engine.state.lastRecordAtMillis = wallClock()
                 engine.lock.unlock()
                 holdsLock = false
             }
+            sendOutgoing()
+            if let storeFailure {
+                logger.critical("a state entry could not be read from the store; stopping without committing past it", metadata: ["error": "\(storeFailure)"])
+                failure = storeFailure
+                break
+            }
+            if let forwardFailure {
+                logger.critical("a forwarded record could not be queued; stopping without committing past it", metadata: ["error": "\(forwardFailure)"])
+                failure = forwardFailure
+                break
+            }
             tally.flush(into: metrics)
-            let now = clock.now
+            let now = clock.now()
             if now - lastCommit >= .milliseconds(configuration.commitIntervalMillis)
                 || deadLetters.pendingCount > 10_000
             {
@@ -244,7 +258,7 @@ final class IngestPipeline: @unchecked Sendable {
         failCutRequests(reason: "ingest stopped")
 
         withState { $0.consuming = false }
-        if forwardFailure == nil { commit(consumer: consumer) }
+        if forwardFailure == nil && storeFailure == nil { commit(consumer: consumer) }
         // close() leaves the group; the final revoke commits again (a no-op) and drops shards.
         consumer.close()
         logger.info("ingest stopped")

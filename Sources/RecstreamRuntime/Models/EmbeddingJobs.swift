@@ -124,7 +124,8 @@ public actor EmbeddingJobs {
         }
     }
 
-    /// Serves `model`; `retriever` is its index when already built (it is built here otherwise).
+    /// Serves `model`; `retriever` is its index when already built (otherwise it is read from the
+    /// model's file when mapped, or built here).
     private nonisolated func install(_ model: EmbeddingModel, retriever: EmbeddingRetriever? = nil) {
         slot.install(ServedModel(model: model, retriever: retriever ?? EmbeddingRetriever(model: model)))
         versionMajor.record(Int64(model.metadata.version.major))
@@ -323,15 +324,19 @@ public actor EmbeddingJobs {
         let servedExcludesHeldOut = servedNow.map { store.manifest($0.version.description)?.excludesHeldOut == true }
         let excludesHeldOut = kind == .full || (servedExcludesHeldOut ?? true)
         let verdict = gate.verdict(evaluation, servedExcludesHeldOut: servedExcludesHeldOut ?? true, force: force)
-        let manifest = try await onDedicatedThread(name: "recstream-embedding-publish") {
+        // The file carries the evaluated index; the version is then served from its mapping, and
+        // the heap copies trained and evaluated here are dropped when the job returns.
+        let publication = try await onDedicatedThread(name: "recstream-embedding-publish") {
             try store.publish(
-                numbered, trainSeconds: trainSeconds, evaluation: evaluation, gate: verdict, excludesHeldOut: excludesHeldOut)
+                numbered, index: retriever.index, trainSeconds: trainSeconds, evaluation: evaluation, gate: verdict,
+                excludesHeldOut: excludesHeldOut)
         }
+        let manifest = publication.manifest
         let version = numbered.metadata.version
-        if verdict.isHeldBack {
-            notServedRegression.increment()
+        if let mapped = publication.model {
+            install(mapped)
         } else {
-            install(numbered, retriever: retriever)
+            notServedRegression.increment()
         }
         let removed = store.applyRetention(
             keep: settings.keepVersions, served: verdict.isHeldBack ? servedNow?.version : version)

@@ -9,17 +9,19 @@ import Synchronization
 /// Published embedding models on disk, one directory per version, and the `CURRENT` pointer:
 ///
 ///     <state dir>/models/CURRENT          "3.2\n": the version served
-///     <state dir>/models/3.2/model.bin    EmbeddingModel.encode(), self-checking
+///     <state dir>/models/3.2/model.bin    EmbeddingModel.encode(index:), format 2, self-checking
 ///     <state dir>/models/3.2/manifest.json  version, kind, parent, window, metrics, checksum of model.bin
 ///
 /// Publish protocol (crash-safe at every step): write both files into `.tmp-<version>-<random>`,
-/// fsync them and the directory, rename it to `<version>`, fsync `models/`; then write
-/// `CURRENT.tmp`, fsync, rename over `CURRENT`, fsync `models/`. A crash before the last rename
-/// leaves the previous version served; ``recover()`` removes temporary and incomplete directories
-/// at start. Loading checks model.bin's size and checksum against the manifest and the blob's own
-/// checksum, so a damaged model is never served. A version the publish gate held back is written
-/// the same way but `CURRENT` is not switched to it, and it is never served by default (only by
-/// an explicit rollback to it).
+/// fsync them and the directory, rename it to `<version>`, fsync `models/`; map the new model.bin
+/// (see ``load(_:)``); then write `CURRENT.tmp`, fsync, rename over `CURRENT`, fsync `models/`. A
+/// crash before the last rename leaves the previous version served; ``recover()`` removes
+/// temporary and incomplete directories at start. Loading checks model.bin's size and checksum
+/// against the manifest (read through a fixed buffer, not into the heap) and then maps the file
+/// read-only: a format-2 model is served in place from the mapping, a format-1 one (published by
+/// earlier versions) is decoded into the heap as before. A damaged model is never served. A
+/// version the publish gate held back is written the same way but `CURRENT` is not switched to
+/// it, and it is never served by default (only by an explicit rollback to it).
 ///
 /// - Important: Not synchronised; one owner (the embedding jobs actor) calls it.
 public struct ModelStore: Sendable {
@@ -88,25 +90,33 @@ public struct ModelStore: Sendable {
         return EmbeddingModelVersion(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Reads and verifies `version`.
+    /// Verifies `version` and reads it for serving: model.bin's size and checksum must match the
+    /// manifest (checked by reading the file through a 1 MiB buffer), then the file is mapped
+    /// read-only and opened in place (``EmbeddingModel/open(_:verifiesChecksum:)``: format 2 keeps
+    /// nothing per id in the heap; format 1 is decoded into the heap as before). The mapping lives
+    /// as long as the returned model (and any index or retriever built on it).
     /// - Throws: ``Failure`` when it is missing, its size or checksum differs from the manifest's,
-    ///   or the blob does not decode.
+    ///   it cannot be mapped, or the blob does not open.
     public func load(_ version: EmbeddingModelVersion) throws(Failure) -> EmbeddingModel {
         let name = version.description
         guard let manifest = manifest(name) else { throw Failure(description: "model \(name) is not published (no manifest)") }
-        guard let data = FileManager.default.contents(atPath: path(name + "/" + Self.modelName)) else {
+        let file = path(name + "/" + Self.modelName)
+        guard FileManager.default.fileExists(atPath: file) else {
             throw Failure(description: "model \(name): \(Self.modelName) is missing")
         }
-        let bytes = [UInt8](data)
-        guard bytes.count == manifest.bytes else {
-            throw Failure(description: "model \(name): \(Self.modelName) has \(bytes.count) bytes, the manifest says \(manifest.bytes)")
+        let (size, sum) = try Self.checksum(file: file)
+        guard size == manifest.bytes else {
+            throw Failure(description: "model \(name): \(Self.modelName) has \(size) bytes, the manifest says \(manifest.bytes)")
         }
-        let sum = Self.checksum(bytes)
         guard sum == manifest.checksum else {
             throw Failure(description: "model \(name): checksum \(sum) differs from the manifest's \(manifest.checksum)")
         }
+        let mapping = try ModelFileMapping(path: file)
+        guard mapping.count == size else {
+            throw Failure(description: "model \(name): \(Self.modelName) changed size while it was read (\(size), then \(mapping.count) bytes)")
+        }
         let model: EmbeddingModel
-        do { model = try EmbeddingModel.decode(bytes) } catch {
+        do { model = try EmbeddingModel.open(mapping.bytes, verifiesChecksum: false) } catch {
             throw Failure(description: "model \(name): \(error)")
         }
         guard model.metadata.version == version else {
@@ -195,30 +205,73 @@ public struct ModelStore: Sendable {
 
     // MARK: Writing
 
-    /// Writes `model` as a new version directory (see the type's protocol) with the publish gate's
-    /// `evaluation`, `gate` verdict and `excludesHeldOut` in its manifest, and switches `CURRENT` to it unless the gate
-    /// held it back. Returns its manifest.
-    /// - Throws: file-system errors; the previous version stays served.
+    /// What ``publish(_:index:trainSeconds:evaluation:gate:excludesHeldOut:now:)`` wrote.
+    public struct Publication: Sendable {
+        public var manifest: ModelManifest
+        /// The published version read back from its file, mapped (``load(_:)``), to serve; nil when
+        /// the publish gate held it back.
+        public var model: EmbeddingModel?
+    }
+
+    /// Writes `model` as a new version directory (see the type's protocol) with `index` as its
+    /// stored item index (built when nil) and the publish gate's `evaluation`, `gate` verdict and
+    /// `excludesHeldOut` in its manifest; unless the gate held it back, maps the written file and
+    /// switches `CURRENT` to it. The encoded blob is in the heap only until it is written.
+    /// - Throws: file-system and mapping errors; the previous version stays served.
     @discardableResult
     public func publish(
-        _ model: EmbeddingModel, trainSeconds: Double, evaluation: ModelEvaluation? = nil, gate: ModelGateVerdict? = nil,
-        excludesHeldOut: Bool? = nil, now: Date = Date()
-    ) throws -> ModelManifest {
+        _ model: EmbeddingModel, index: IVFIndex? = nil, trainSeconds: Double, evaluation: ModelEvaluation? = nil,
+        gate: ModelGateVerdict? = nil, excludesHeldOut: Bool? = nil, now: Date = Date()
+    ) throws -> Publication {
         let name = model.metadata.version.description
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         guard !FileManager.default.fileExists(atPath: path(name)) else {
             throw Failure(description: "model \(name) is already published")
         }
-        let bytes = model.encode()
+        let publishNumber = Self.publishes.add(1, ordering: .relaxed).newValue
+        let manifest = try writeVersion(
+            model, bytes: model.encode(index: index), trainSeconds: trainSeconds, evaluation: evaluation, gate: gate,
+            excludesHeldOut: excludesHeldOut, now: now, publishNumber: publishNumber)
+        CrashPoint.configured?.reached(.beforeModelSwitch, commit: publishNumber)
+        guard gate?.isHeldBack != true else { return Publication(manifest: manifest, model: nil) }
+        let served = try load(model.metadata.version)
+        try switchCurrent(to: model.metadata.version)
+        return Publication(manifest: manifest, model: served)
+    }
+
+    /// Writes `model` as a version in format 1, as versions before format 2 published it, and
+    /// points `CURRENT` at it: for the tests that such a version still loads and for the memory
+    /// benchmark's "before".
+    @discardableResult
+    func publishFormat1(_ model: EmbeddingModel) throws -> ModelManifest {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let manifest = try writeVersion(
+            model, bytes: model.encodeFormat1(), trainSeconds: 0, evaluation: nil, gate: nil, excludesHeldOut: nil,
+            now: Date(), publishNumber: 0)
+        try switchCurrent(to: model.metadata.version)
+        return manifest
+    }
+
+    /// Steps 1 and 2 of the protocol: the temporary directory, both files fsynced, renamed into
+    /// place. Returns the manifest.
+    private func writeVersion(
+        _ model: EmbeddingModel, bytes: [UInt8], trainSeconds: Double, evaluation: ModelEvaluation?,
+        gate: ModelGateVerdict?, excludesHeldOut: Bool?, now: Date, publishNumber: Int
+    ) throws -> ModelManifest {
+        let name = model.metadata.version.description
         let manifest = ModelManifest(
             model: model, trainSeconds: trainSeconds, checksum: Self.checksum(bytes), bytes: bytes.count,
             publishedAtMillis: Int64(now.timeIntervalSince1970 * 1000), evaluation: evaluation, gate: gate,
             excludesHeldOut: excludesHeldOut)
         let temporary = path(".tmp-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
-        let publishNumber = Self.publishes.add(1, ordering: .relaxed).newValue
         do {
-            try Self.writeDurably(Data(bytes), to: temporary + "/" + Self.modelName)
+            // Written from the array itself: no second copy of the blob in the heap.
+            try bytes.withUnsafeBytes { raw in
+                guard let start = raw.baseAddress else { throw Failure(description: "model \(name): empty blob") }
+                let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: raw.count, deallocator: .none)
+                try Self.writeDurably(data, to: temporary + "/" + Self.modelName)
+            }
             CrashPoint.configured?.reached(.duringModelWrite, commit: publishNumber)
             try Self.writeDurably(try Self.encode(manifest), to: temporary + "/" + Self.manifestName)
             try Self.fsync(directory: temporary)
@@ -228,9 +281,6 @@ public struct ModelStore: Sendable {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
         }
-        CrashPoint.configured?.reached(.beforeModelSwitch, commit: publishNumber)
-        guard gate?.isHeldBack != true else { return manifest }
-        try switchCurrent(to: model.metadata.version)
         return manifest
     }
 
@@ -263,8 +313,10 @@ public struct ModelStore: Sendable {
     // MARK: Helpers
 
     /// `murmur3-x64-128:` and the 32 hex digits of the hash of `bytes`.
-    static func checksum(_ bytes: [UInt8]) -> String {
-        let h = MurmurHash3.hash128(bytes.span)
+    static func checksum(_ bytes: [UInt8]) -> String { checksumText(MurmurHash3.hash128(bytes.span)) }
+
+    /// `murmur3-x64-128:` and the 32 hex digits of `h` (high half first).
+    static func checksumText(_ h: Hash128) -> String {
         func hex(_ x: UInt64) -> String {
             let s = String(x, radix: 16)
             return String(repeating: "0", count: 16 - s.count) + s

@@ -35,11 +35,11 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     let identity: String
     let mode: RecstreamConfiguration.PipelineMode
     let startedAtMillis: Int64
-    private let wallClock: @Sendable () -> Int64
+    private let clock: RuntimeClock
 
     init(
         configuration: RecstreamConfiguration, kafka: KafkaConfiguration, logger: Logger, identity: String, startedAtMillis: Int64,
-        wallClock: @escaping @Sendable () -> Int64 = WallClock.system
+        clock: RuntimeClock = .system
     ) throws {
         producer = try KafkaProducer(configuration: kafka)
         topic = configuration.directoryTopic
@@ -48,7 +48,7 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
         self.identity = identity
         self.mode = configuration.pipelineMode
         self.startedAtMillis = startedAtMillis
-        self.wallClock = wallClock
+        self.clock = clock
         itemsPartitions = Mutex(0)
     }
 
@@ -112,9 +112,8 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     /// Waits until the directory has read every claim published before it started (or `limit`
     /// passed). False when it could not catch up: the guard then works from what it has.
     func awaitCaughtUp(within limit: Duration) -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + limit
-        while clock.now < deadline {
+        let deadline = clock.now() + limit
+        while clock.now() < deadline {
             if state.withLock({ $0.caughtUp }) { return true }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -144,7 +143,7 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
             // Single mode claims the group before its API is bound (the guard needs no URL).
             guard let partitions = published, let url = selfURL ?? (mode == .single ? "" : nil) else { return }
             let claim = OwnershipClaim(
-                url: url, atMillis: wallClock(), partitions: partitions, mode: mode.rawValue, instance: identity,
+                url: url, atMillis: clock.wallMillis(), partitions: partitions, mode: mode.rawValue, instance: identity,
                 startedAtMillis: startedAtMillis)
             // Known at once locally, even before the topic echoes it back.
             state.withLock { $0.claims[identity] = claim }
@@ -158,7 +157,7 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     }
 
     public func claims() -> [OwnershipClaim] {
-        let now = wallClock()
+        let now = clock.wallMillis()
         return state.withLock { $0.claims.values }.filter { now - $0.atMillis <= Self.freshnessMillis }.sorted { $0.url < $1.url }
     }
 
@@ -166,6 +165,8 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
     private func owner(stage: String, partition: Int32) -> String? {
         claims().filter { $0.partitions[stage]?.contains(partition) ?? false }.max { $0.atMillis < $1.atMillis }?.url
     }
+
+    public func userPartitionCount() -> Int { userPartitions.withLock { $0 } }
 
     public func userStageComplete() -> Bool {
         let n = userPartitions.withLock { $0 }

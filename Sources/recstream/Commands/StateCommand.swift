@@ -105,7 +105,7 @@ struct StateRepairClockCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.loadConfiguration()
         guard let dir = configuration.stateDir else { throw ValidationError("--state-dir is required") }
-        let limit = EventTime(millis: WallClock.system() + configuration.maxFutureMillis)
+        let limit = EventTime(millis: RuntimeClock.system.wallMillis() + configuration.maxFutureMillis)
         do {
             let report = try Runtime.repairClock(stateDirectory: dir, configuration: configuration, limit: limit, dryRun: dryRun)
             if json {

@@ -69,10 +69,12 @@ struct Server {
 
         let (host, port) = configuration.httpHostPort!
         func api(host: String, port: Int) -> QueryAPI {
-            QueryAPI(
-                configuration: QueryAPIConfiguration(
-                    host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
-                    readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken),
+            var apiConfiguration = QueryAPIConfiguration(
+                host: host, port: port, maxBatchItems: configuration.maxBatchItems, maxBodyBytes: configuration.maxBodyBytes,
+                readyMaxLag: Int64(configuration.readyMaxLag), adminToken: configuration.adminToken)
+            apiConfiguration.disabledFamilies = configuration.disabledFamilySettings
+            return QueryAPI(
+                configuration: apiConfiguration,
                 queries: runtime.engine, metricsRegistry: registry, metricsFactory: factory, admin: runtime,
                 embeddings: runtime.embeddings,
                 lookalike: runtime.lookalike, routing: runtime.directory)
