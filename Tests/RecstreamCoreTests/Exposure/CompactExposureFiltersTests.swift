@@ -146,6 +146,7 @@ struct CompactExposureFiltersTests {
         let filter = try #require(family.filter(of: heavy))
         #expect(heavyRecords.count == filter.slices.count && filter.slices.count >= 5)
         #expect(filter.slices.allSatisfy { $0.filter.filters.contains { if case .bloom = $0 { true } else { false } } })
+        let wholeFilterBytes = heavyRecords.reduce(0) { $0 + ($1.value?.count ?? 0) }
 
         let watermark = EventTime(millis: start + span)
         for (slice, item) in [(filter.slices.count - 1, 1_000_000), (1, 1_000_001)] as [(Int, UInt64)] {
@@ -163,6 +164,10 @@ struct CompactExposureFiltersTests {
             expected.appendVarint(6)
             updated.slices[slice].filter.encode(into: &expected)
             #expect(changes.records.first?.value == expected.bytes)
+            // Bytes written: one slice's, not the filter's.
+            let written = changes.records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+            print("heavy user: \(written) bytes written of \(wholeFilterBytes) in \(heavyRecords.count) slice records")
+            #expect(written * 3 < wholeFilterBytes)
         }
     }
 
