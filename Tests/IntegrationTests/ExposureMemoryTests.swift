@@ -7,17 +7,18 @@ import Testing
 /// process (one thread allocating), so its resident-memory growth is the filters' heap.
 @Suite("Exposure filter memory", .serialized, .processSlot)
 struct ExposureMemoryTests {
-    /// 100,000 Zipf(1.0) users, 2,000,000 exposures over 30 days. With glibc's mmap threshold fixed
-    /// (so a buffer the arena outgrew goes back to the system when freed), the heap growth is
-    /// within 1.5 times the persisted bytes and within 10 % of the family's own count: nothing it
-    /// holds is left out of `approximateBytes`. Under glibc's default dynamic threshold, buffers
-    /// under 32 MiB that the arena outgrew stay resident (docs/exposure-filter.md).
-    @Test(.timeLimit(.minutes(5)))
-    func heapGrowthMatchesTheFamilysOwnCount() async throws {
-        let bench = try ChildProcess(
-            [RecstreamProcess.binaryPath, "bench", "exposure-core", "--users", "100000", "--exposures", "2000000"],
-            environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"])
-        #expect(try await bench.waitForExit(within: .seconds(270)) == 0)
+    /// 200,000 Zipf(1.0) users, 6,000,000 exposures over 30 days, glibc's default malloc: the
+    /// family's own count and the process's heap growth are both within 1.5 times the persisted
+    /// bytes, and within 15 % of each other (nothing the family holds is left out of its count;
+    /// the rest is the offsets' growth and the process's own). At a tenth of this population a
+    /// few hundred KB of the process's own growth weigh too much for the heap figure to mean
+    /// anything (docs/exposure-filter.md).
+    @Test(.timeLimit(.minutes(6)))
+    func heapAndOwnCountStayWithinOneAndAHalfTimesThePersistedBytes() async throws {
+        let bench = try ChildProcess([
+            RecstreamProcess.binaryPath, "bench", "exposure-core", "--users", "200000", "--exposures", "6000000",
+        ])
+        #expect(try await bench.waitForExit(within: .seconds(330)) == 0)
         let line = try #require(bench.lines.first { $0.hasPrefix("result: ") })
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(line.dropFirst("result: ".count).utf8)) as? [String: Any])
@@ -26,6 +27,6 @@ struct ExposureMemoryTests {
         print("exposure memory: \(line)")
         #expect(memory <= 1.5)
         #expect(heap <= 1.5)
-        #expect(abs(heap - memory) <= 0.1 * memory)
+        #expect(abs(heap - memory) <= 0.15 * memory)
     }
 }

@@ -16,7 +16,8 @@
 ///     slice      5 bytes index (signed, little-endian), u8 flags: bits 0-5 sub-filters − 1,
 ///                bit 6 changed since the last drain, bit 7 a store record exists; the sub-filters
 ///     sub-filter fingerprints: u8 f (1...32), u8 capacity − 1, u8 count, ⌈count·f/8⌉ bytes
-///                Bloom: u8 0x80, u8 k, u32 m, u32 capacity, u32 count, m/8 bytes
+///                Bloom: u8 0x80, u8 k, u32 m, u32 capacity, u32 count, u32 blob id (its m/8
+///                bytes of bits are a record of a second arena, so they never move with the user's)
 ///
 /// ``approximateBytes`` counts every heap byte: the arena (records, garbage left by moved
 /// records, spare capacity), 8 bytes of offset and length per user index, and the drain queues.
@@ -38,7 +39,7 @@
 /// Per exposure: one filter insert on the user's newest slice for an in-order event (a walk over
 /// the slice headers for a late one), and the sweep of a few users (O(1) each unless they have
 /// slices to drop). A record that grows past its 8-byte boundary and is not last in the arena is
-/// copied to the end of it.
+/// copied to a new slot (a recycled one of its size, or the arena's end).
 public struct ExposureFilters: ShardFamily {
     public static let tag: UInt8 = 0x02
     public static let name = "exposure_filter"
@@ -130,28 +131,28 @@ public struct ExposureFilters: ShardFamily {
 
     @inline(__always) private func newestSlice(ofRecordAt base: Int) -> Int { base + Int(arena.uint32(at: base + 4)) }
     @inline(__always) private func sliceIndex(at slice: Int) -> Int64 { arena.int40(at: slice) }
-    @inline(__always) private func sliceFlags(at slice: Int) -> UInt8 { arena.bytes[slice + 5] }
+    @inline(__always) private func sliceFlags(at slice: Int) -> UInt8 { arena[slice + 5] }
     @inline(__always) private func subFilterCount(at slice: Int) -> Int {
-        Int(arena.bytes[slice + 5] & Self.subFilterCountMask) + 1
+        Int(arena[slice + 5] & Self.subFilterCountMask) + 1
     }
 
-    @inline(__always) private func isBloom(_ sub: Int) -> Bool { arena.bytes[sub] == Self.bloomKind }
+    @inline(__always) private func isBloom(_ sub: Int) -> Bool { arena[sub] == Self.bloomKind }
 
     /// Bytes of the sub-filter at `sub` in the user's record (a Bloom filter's bits are a blob).
     @inline(__always) private func subFilterSize(at sub: Int) -> Int {
         if isBloom(sub) { return Self.bloomHeaderBytes }
-        return Self.fingerprintHeaderBytes + (Int(arena.bytes[sub + 2]) * Int(arena.bytes[sub]) + 7) / 8
+        return Self.fingerprintHeaderBytes + (Int(arena[sub + 2]) * Int(arena[sub]) + 7) / 8
     }
 
     /// The start of the Bloom sub-filter at `sub`'s bits in ``blobs``.
     @inline(__always) private func bloomBits(at sub: Int) -> Int { blobs.start(of: Int(arena.uint32(at: sub + 14)))! }
 
     @inline(__always) private func subFilterCapacity(at sub: Int) -> Int {
-        isBloom(sub) ? Int(arena.uint32(at: sub + 6)) : Int(arena.bytes[sub + 1]) + 1
+        isBloom(sub) ? Int(arena.uint32(at: sub + 6)) : Int(arena[sub + 1]) + 1
     }
 
     @inline(__always) private func subFilterItems(at sub: Int) -> Int {
-        isBloom(sub) ? Int(arena.uint32(at: sub + 10)) : Int(arena.bytes[sub + 2])
+        isBloom(sub) ? Int(arena.uint32(at: sub + 10)) : Int(arena[sub + 2])
     }
 
     /// Bytes of bits or fingerprints.
@@ -159,14 +160,14 @@ public struct ExposureFilters: ShardFamily {
         isBloom(sub) ? Int(arena.uint32(at: sub + 2)) / 8 : subFilterSize(at: sub) - Self.fingerprintHeaderBytes
     }
 
-    /// The payload: the bytes of bits (in ``blobs``) or of fingerprints (in the record).
-    private func payload(at sub: Int) -> ArraySlice<UInt8> {
+    /// A copy of the payload: the bytes of bits (in ``blobs``) or of fingerprints (in the record).
+    private func payload(at sub: Int) -> [UInt8] {
         if isBloom(sub) {
             let bits = bloomBits(at: sub)
-            return blobs.bytes[bits..<(bits + payloadBytes(at: sub))]
+            return blobs.bytes(in: bits..<(bits + payloadBytes(at: sub)))
         }
         let start = sub + Self.fingerprintHeaderBytes
-        return arena.bytes[start..<(start + payloadBytes(at: sub))]
+        return arena.bytes(in: start..<(start + payloadBytes(at: sub)))
     }
 
     /// The offset one past the slice at `slice`.
@@ -196,18 +197,18 @@ public struct ExposureFilters: ShardFamily {
 
     /// Whether the sub-filter at `sub` holds the item: all k bits set, or its fingerprint stored.
     @inline(__always) private func subFilterContains(_ hash: ExposureHash, at sub: Int) -> Bool {
-        if arena.bytes[sub] == Self.bloomKind {
+        if arena[sub] == Self.bloomKind {
             let m = Int(arena.uint32(at: sub + 2))
-            let k = Int(arena.bytes[sub + 1])
+            let k = Int(arena[sub + 1])
             let bits = bloomBits(at: sub)
             for i in 0..<k {
                 let p = hash.position(i, bits: m)
-                if blobs.bytes[bits + p >> 3] & (1 << UInt8(p & 7)) == 0 { return false }
+                if blobs[bits + p >> 3] & (1 << UInt8(p & 7)) == 0 { return false }
             }
             return true
         }
-        let f = Int(arena.bytes[sub])
-        let count = Int(arena.bytes[sub + 2])
+        let f = Int(arena[sub])
+        let count = Int(arena[sub + 2])
         let wanted = UInt64(hash.fingerprint(bits: f))
         let mask: UInt64 = (1 << UInt64(f)) - 1
         // Fingerprints are packed least-significant bit first: stream the bytes through a buffer.
@@ -216,7 +217,7 @@ public struct ExposureFilters: ShardFamily {
         var available = 0
         for _ in 0..<count {
             while available < f {
-                buffer |= UInt64(arena.bytes[next]) << UInt64(available)
+                buffer |= UInt64(arena[next]) << UInt64(available)
                 next += 1
                 available += 8
             }
@@ -443,7 +444,7 @@ public struct ExposureFilters: ShardFamily {
         let sliceOffset = slice - base
         if isBloom(sub) {
             let m = Int(arena.uint32(at: sub + 2))
-            let k = Int(arena.bytes[sub + 1])
+            let k = Int(arena[sub + 1])
             let bits = bloomBits(at: sub)
             var changed = false
             for i in 0..<k {
@@ -453,8 +454,8 @@ public struct ExposureFilters: ShardFamily {
             let count = arena.uint32(at: sub + 10)
             if changed && count < UInt32.max { arena.setUInt32(count + 1, at: sub + 10) }
         } else {
-            let f = Int(arena.bytes[sub])
-            let count = Int(arena.bytes[sub + 2])
+            let f = Int(arena[sub])
+            let count = Int(arena[sub + 2])
             precondition(count < 255, "fingerprint set past its capacity")
             let held = (count * f + 7) / 8
             let needed = ((count + 1) * f + 7) / 8
@@ -649,11 +650,11 @@ public struct ExposureFilters: ShardFamily {
             var set = 0
             for byte in payload(at: sub) { set += byte.nonzeroBitCount }
             return BloomFilter.rate(
-                fill: Double(set) / Double(m), bitCount: m, hashCount: Int(arena.bytes[sub + 1]),
+                fill: Double(set) / Double(m), bitCount: m, hashCount: Int(arena[sub + 1]),
                 insertions: subFilterItems(at: sub))
         }
         var rate = Double(subFilterItems(at: sub))
-        for _ in 0..<Int(arena.bytes[sub]) { rate /= 2 }
+        for _ in 0..<Int(arena[sub]) { rate /= 2 }
         return rate
     }
 
@@ -687,10 +688,10 @@ public struct ExposureFilters: ShardFamily {
             return .bloom(
                 BloomFilter(
                     words: words, bits: arena.uint32(at: sub + 2), capacity: arena.uint32(at: sub + 6),
-                    inserted: arena.uint32(at: sub + 10), hashes: arena.bytes[sub + 1]))
+                    inserted: arena.uint32(at: sub + 10), hashes: arena[sub + 1]))
         }
-        let f = Int(arena.bytes[sub])
-        let count = Int(arena.bytes[sub + 2])
+        let f = Int(arena[sub])
+        let count = Int(arena[sub + 2])
         // FingerprintSet keeps ⌈count·f/64⌉ words.
         words.removeLast(words.count - (count * f + 63) / 64)
         return .fingerprints(
@@ -788,10 +789,10 @@ public struct ExposureFilters: ShardFamily {
             if isBloom(sub) {
                 w.append(0)
                 w.appendVarint(UInt64(arena.uint32(at: sub + 2)))
-                w.append(arena.bytes[sub + 1])
+                w.append(arena[sub + 1])
             } else {
                 w.append(1)
-                w.append(arena.bytes[sub])
+                w.append(arena[sub])
             }
             w.appendVarint(UInt64(subFilterCapacity(at: sub)))
             w.appendVarint(UInt64(subFilterItems(at: sub)))
