@@ -85,7 +85,7 @@ final class StateRepository: @unchecked Sendable {
     /// batch and skips shards already done, so an interrupted migration resumes when the
     /// directory is opened again (the format record still names the old version until the end).
     /// Split-mode changelogs written by older formats are not rewritten: a group upgraded from
-    /// them starts with a new `kafka.group_id` (docs/storage.md).
+    /// them starts with a new `kafka.group_id` (docs/architecture.md).
     private func migrate(from version: UInt32) throws {
         if version <= 1 { try migrateItemStatistics() }
         if version <= 2 { try migrateExposureFilters() }
