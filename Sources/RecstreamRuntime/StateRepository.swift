@@ -34,9 +34,10 @@ final class StateRepository: @unchecked Sendable {
         store = try StateStore(path: path, options: options)
         self.path = path
         let expected = Self.formatRecord(topic: eventsTopic)
-        if let existing = try store.get(ShardKeys.formatKey), existing == Self.formatRecord(topic: eventsTopic, version: 1) {
-            try migrateFromFormat1()
-        } else if let existing = try store.get(ShardKeys.formatKey) {
+        let existing = try store.get(ShardKeys.formatKey)
+        if let existing, let version = Self.migratableVersions.first(where: { existing == Self.formatRecord(topic: eventsTopic, version: $0) }) {
+            try migrate(from: version)
+        } else if let existing {
             guard existing == expected else {
                 var reader = BinaryReader(existing)
                 let version = (try? reader.readBigEndianUInt32()) ?? 0
@@ -75,12 +76,28 @@ final class StateRepository: @unchecked Sendable {
         }
     }
 
+    /// Formats an open migrates in place to ``ShardKeys/formatVersion``.
+    static let migratableVersions: [UInt32] = [1, 2]
+
+    /// Brings a directory of an older format to ``ShardKeys/formatVersion`` in place: from 1 the
+    /// item statistics (``migrateItemStatistics()``), from 1 or 2 the exposure filters
+    /// (``migrateExposureFilters()``); then the format record. Each step writes one shard per
+    /// batch and skips shards already done, so an interrupted migration resumes when the
+    /// directory is opened again (the format record still names the old version until the end).
+    /// Split-mode changelogs written by older formats are not rewritten: a group upgraded from
+    /// them starts with a new `kafka.group_id` (docs/architecture.md).
+    private func migrate(from version: UInt32) throws {
+        if version <= 1 { try migrateItemStatistics() }
+        if version <= 2 { try migrateExposureFilters() }
+        var batch = WriteBatch()
+        batch.put(ShardKeys.formatKey, Self.formatRecord(topic: try topicOfFormatRecord() ?? ""))
+        try store.write(batch)
+    }
+
     /// Format 1 → 2: each shard's item-statistics records move from item-index keys to item-id
     /// keys and its item dictionary goes, one shard per write batch (a shard without dictionary
-    /// records is done, so an interrupted migration resumes where it stopped); then the format
-    /// record. Split-mode changelogs written by format 1 are not rewritten: a group upgraded from
-    /// format 1 starts with a new `kafka.group_id` (docs/storage.md).
-    private func migrateFromFormat1() throws {
+    /// records is done).
+    private func migrateItemStatistics() throws {
         for stage in [ShardKeys.eventsStage, ShardKeys.itemsStage] {
             for partition in try partitions(stage: stage) {
                 let prefix = ShardKeys.prefix(stage: stage, partition: partition)
@@ -112,9 +129,41 @@ final class StateRepository: @unchecked Sendable {
                 try store.write(batch)
             }
         }
-        var batch = WriteBatch()
-        batch.put(ShardKeys.formatKey, Self.formatRecord(topic: try topicOfFormatRecord() ?? ""))
-        try store.write(batch)
+    }
+
+    /// Format 2 → 3: each shard's exposure filters, one record per user, become one record per
+    /// (user, slice) (``ExposureFilters/sliceRecords(replacingUserRecord:value:)``), one shard
+    /// per write batch (a shard without user records is done). Cost: reads and rewrites every
+    /// exposure record once; a shard's records are held in memory for its batch.
+    /// - Throws: `CorruptionError` for a record that is neither a user record nor a slice record.
+    private func migrateExposureFilters() throws {
+        for stage in [ShardKeys.eventsStage, ShardKeys.itemsStage] {
+            for partition in try partitions(stage: stage) {
+                let family = ShardKeys.prefix(stage: stage, partition: partition) + [ShardKeys.familyKind, ExposureFilters.tag]
+                var batch = WriteBatch()
+                var rewritten = 0
+                var failure: (any Error)? = nil
+                let path = self.path
+                try store.scan(prefix: family) { key, value in
+                    do {
+                        let userKey = Array(key.extracting(family.count..<key.count))
+                        guard let slices = try ExposureFilters.sliceRecords(replacingUserRecord: userKey, value: Array(value)) else {
+                            return true
+                        }
+                        // A user key (4 bytes) never equals a slice key (12): no put undoes a delete.
+                        batch.delete(Array(key))
+                        for slice in slices { batch.put(family + slice.key, slice.value) }
+                        rewritten += 1
+                        return true
+                    } catch {
+                        failure = CorruptionError(path: path, reason: "exposure-filter record: \(error)")
+                        return false
+                    }
+                }
+                if let failure { throw failure }
+                if rewritten > 0 { try store.write(batch) }
+            }
+        }
     }
 
     private func topicOfFormatRecord() throws -> String? {

@@ -68,7 +68,7 @@ public struct BloomFilter: Sendable, Hashable {
         hashes = UInt8(hashCount)
     }
 
-    private init(words: [UInt64], bits: UInt32, capacity: UInt32, inserted: UInt32, hashes: UInt8) {
+    init(words: [UInt64], bits: UInt32, capacity: UInt32, inserted: UInt32, hashes: UInt8) {
         self.words = words
         self.bits = bits
         self.capacityValue = capacity
@@ -139,7 +139,7 @@ public struct BloomFilter: Sendable, Hashable {
         return rate(fill: fill, bitCount: m, hashCount: k, insertions: n)
     }
 
-    private static func rate(fill f: Double, bitCount m: Int, hashCount k: Int, insertions n: Int) -> Double {
+    static func rate(fill f: Double, bitCount m: Int, hashCount k: Int, insertions n: Int) -> Double {
         var overlap = 1.0
         var term = 1.0
         for _ in 1..<max(k, 1) {
@@ -230,6 +230,23 @@ public struct BloomFilter: Sendable, Hashable {
     /// - Throws: ``StateDecodingError`` when the record is truncated or its parameters are out of
     ///   range (checked before anything is allocated).
     public static func decode(from reader: inout BinaryReader) throws(StateDecodingError) -> BloomFilter {
+        let (m, k, capacity, count) = try decodeParameters(from: &reader)
+        let wordCount = Int(m / 64)
+        guard wordCount <= reader.remaining / 8 else {
+            throw StateDecodingError("Bloom filter of \(wordCount) words, \(reader.remaining) bytes left")
+        }
+        var words = [UInt64]()
+        words.reserveCapacity(wordCount)
+        for _ in 0..<wordCount { words.append(try reader.readLittleEndianUInt64()) }
+        return BloomFilter(words: words, bits: m, capacity: capacity, inserted: count, hashes: k)
+    }
+
+    /// Reads and checks the parameters ``encode(into:)`` writes before the bits: m (a positive
+    /// multiple of 64), k ≥ 1, the capacity ≥ 1 and the insertion count. Shared with the
+    /// per-slice records of ``ExposureFilters``.
+    static func decodeParameters(from reader: inout BinaryReader) throws(StateDecodingError) -> (
+        bits: UInt32, hashes: UInt8, capacity: UInt32, count: UInt32
+    ) {
         let m = try reader.readVarint()
         guard m > 0, m % 64 == 0, m <= UInt64(UInt32.max) else {
             throw StateDecodingError("Bloom filter bit count \(m)")
@@ -242,15 +259,7 @@ public struct BloomFilter: Sendable, Hashable {
         }
         let count = try reader.readVarint()
         guard count <= UInt64(UInt32.max) else { throw StateDecodingError("Bloom filter count \(count)") }
-        let wordCount = Int(m / 64)
-        guard wordCount <= reader.remaining / 8 else {
-            throw StateDecodingError("Bloom filter of \(wordCount) words, \(reader.remaining) bytes left")
-        }
-        var words = [UInt64]()
-        words.reserveCapacity(wordCount)
-        for _ in 0..<wordCount { words.append(try reader.readLittleEndianUInt64()) }
-        return BloomFilter(
-            words: words, bits: UInt32(m), capacity: UInt32(capacity), inserted: UInt32(count), hashes: k)
+        return (UInt32(m), k, UInt32(capacity), UInt32(count))
     }
 }
 

@@ -53,6 +53,14 @@ public struct ExposureFilter: Sendable, Hashable {
         (retention, slicesPerRetention) = Self.geometry(configuration)
     }
 
+    /// A filter of the given geometry and slices, ascending by index (for
+    /// ``ExposureFilters/filter(of:)``).
+    init(retentionDays: Int, sliceCount: Int, slices: [Slice]) {
+        (retention, slicesPerRetention) = Self.geometry(
+            ExposureFilterConfiguration(retentionDays: retentionDays, sliceCount: sliceCount))
+        self.slices = slices
+    }
+
     private static func geometry(_ configuration: ExposureFilterConfiguration) -> (UInt16, UInt16) {
         precondition(
             (1...ExposureFilterConfiguration.maximumRetentionDays).contains(configuration.retentionDays)
@@ -304,18 +312,10 @@ public struct ExposureFilter: Sendable, Hashable {
     public static func decode(from reader: inout BinaryReader) throws(StateDecodingError) -> ExposureFilter {
         let version = try reader.readByte()
         guard version == formatVersion else { throw StateDecodingError("exposure filter format version \(version)") }
-        let days = try reader.readVarint()
-        guard days >= 1, days <= UInt64(ExposureFilterConfiguration.maximumRetentionDays) else {
-            throw StateDecodingError("exposure filter retention of \(days) days")
-        }
-        let s = try reader.readVarint()
-        guard s >= 1, s <= UInt64(ExposureFilterConfiguration.maximumSliceCount) else {
-            throw StateDecodingError("exposure filter slice count \(s)")
-        }
-        var filter = ExposureFilter(
-            configuration: ExposureFilterConfiguration(retentionDays: Int(days), sliceCount: Int(s)))
+        let (days, s) = try decodeGeometry(from: &reader)
+        var filter = ExposureFilter(configuration: ExposureFilterConfiguration(retentionDays: days, sliceCount: s))
         let n = try reader.readVarint()
-        guard n <= s + 1 else { throw StateDecodingError("\(n) slices for a slice count of \(s)") }
+        guard n <= UInt64(s) + 1 else { throw StateDecodingError("\(n) slices for a slice count of \(s)") }
         filter.slices.reserveCapacity(Int(n))
         var previous: Int64? = nil
         for _ in 0..<Int(n) {
@@ -338,5 +338,19 @@ public struct ExposureFilter: Sendable, Hashable {
             filter.slices.append(Slice(index: index, filter: sliceFilter))
         }
         return filter
+    }
+
+    /// Reads and checks N (days) and s as ``encode(into:)`` writes them after the version byte
+    /// (the per-slice records of ``ExposureFilters`` begin the same way).
+    static func decodeGeometry(from reader: inout BinaryReader) throws(StateDecodingError) -> (retentionDays: Int, sliceCount: Int) {
+        let days = try reader.readVarint()
+        guard days >= 1, days <= UInt64(ExposureFilterConfiguration.maximumRetentionDays) else {
+            throw StateDecodingError("exposure filter retention of \(days) days")
+        }
+        let s = try reader.readVarint()
+        guard s >= 1, s <= UInt64(ExposureFilterConfiguration.maximumSliceCount) else {
+            throw StateDecodingError("exposure filter slice count \(s)")
+        }
+        return (Int(days), Int(s))
     }
 }

@@ -42,7 +42,7 @@ public struct FingerprintSet: Sendable, Hashable {
     /// A set with no storage, for parking (see ``ScalableBloomFilter/SubFilter/insert(_:)``).
     static let empty = FingerprintSet(words: [], width: 1, capacity: 1, stored: 0)
 
-    private init(words: [UInt64], width: UInt8, capacity: UInt32, stored: UInt32) {
+    init(words: [UInt64], width: UInt8, capacity: UInt32, stored: UInt32) {
         self.words = words
         self.width = width
         self.capacityValue = capacity

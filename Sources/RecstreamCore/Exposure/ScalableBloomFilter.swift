@@ -117,17 +117,40 @@ public struct ScalableBloomFilter: Sendable, Hashable {
         case bloom(BloomFilter)
         case fingerprints(FingerprintSet)
 
+        /// The kind and sizes of a sub-filter, before anything is allocated.
+        public enum Shape: Sendable, Hashable {
+            case bloom(bitCount: Int, hashCount: Int, capacity: Int)
+            case fingerprints(width: Int, capacity: Int)
+        }
+
         /// The smaller of a ``FingerprintSet`` and a ``BloomFilter`` for `capacity` items at
         /// `errorRate`, compared at full capacity (capacity · f bits against m bits).
-        public static func sized(capacity: Int, errorRate: Double) -> SubFilter {
+        ///
+        /// - Important: `capacity` must be in 1...``BloomFilter/maximumCapacity`` and `errorRate`
+        ///   in (0, 1), as for ``BloomFilter/init(capacity:errorRate:)``.
+        public static func shape(capacity: Int, errorRate: Double) -> Shape {
+            precondition(
+                capacity >= 1 && capacity <= BloomFilter.maximumCapacity,
+                "sub-filter capacity \(capacity) is outside 1...\(BloomFilter.maximumCapacity)")
+            precondition(errorRate > 0 && errorRate < 1, "sub-filter error rate \(errorRate) is outside (0, 1)")
             let width = FingerprintSet.width(capacity: capacity, errorRate: errorRate)
-            if width <= FingerprintSet.maximumWidth && capacity <= FingerprintSet.maximumCapacity {
-                let bloomBits = BloomFilter.sizing(capacity: capacity, errorRate: errorRate).bitCount
-                if capacity * width <= bloomBits {
-                    return .fingerprints(FingerprintSet(capacity: capacity, errorRate: errorRate))
-                }
+            let bloom = BloomFilter.sizing(capacity: capacity, errorRate: errorRate)
+            if width <= FingerprintSet.maximumWidth && capacity <= FingerprintSet.maximumCapacity
+                && capacity * width <= bloom.bitCount
+            {
+                return .fingerprints(width: width, capacity: capacity)
             }
-            return .bloom(BloomFilter(capacity: capacity, errorRate: errorRate))
+            return .bloom(bitCount: bloom.bitCount, hashCount: bloom.hashCount, capacity: bloom.capacity)
+        }
+
+        /// An empty sub-filter of ``shape(capacity:errorRate:)``.
+        public static func sized(capacity: Int, errorRate: Double) -> SubFilter {
+            switch shape(capacity: capacity, errorRate: errorRate) {
+            case .fingerprints:
+                .fingerprints(FingerprintSet(capacity: capacity, errorRate: errorRate))
+            case .bloom(let bitCount, let hashCount, let capacity):
+                .bloom(BloomFilter(bitCount: bitCount, hashCount: hashCount, capacity: capacity))
+            }
         }
 
         public var capacity: Int {
@@ -241,6 +264,9 @@ public struct ScalableBloomFilter: Sendable, Hashable {
     public private(set) var filters: [SubFilter] = []
 
     public init() {}
+
+    /// A filter of the given sub-filters, oldest first (for ``ExposureFilters/filter(of:)``).
+    init(filters: [SubFilter]) { self.filters = filters }
 
     public var isEmpty: Bool { filters.isEmpty }
 

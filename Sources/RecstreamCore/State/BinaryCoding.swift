@@ -142,6 +142,14 @@ public struct BinaryReader: Sendable {
         return out
     }
 
+    /// Moves past `count` bytes without copying them (after reading them through ``span``).
+    public mutating func skip(_ count: Int) throws(StateDecodingError) {
+        guard count >= 0, count <= remaining else {
+            throw StateDecodingError("wants \(count) bytes at \(position), \(remaining) left")
+        }
+        position += count
+    }
+
     public mutating func readLengthPrefixed() throws(StateDecodingError) -> [UInt8] {
         let n = try readVarint()
         guard n <= UInt64(remaining) else { throw StateDecodingError("length \(n) exceeds the record") }

@@ -47,6 +47,8 @@ public enum ShardKeys {
     /// The key of the store-wide format record.
     public static let formatKey: [UInt8] = Array("F/format".utf8)
     /// The format this version writes and reads. 2: item statistics keyed by item id (format 1
-    /// keyed them by an item dictionary index; a format-1 directory is migrated when opened).
-    public static let formatVersion: UInt32 = 2
+    /// keyed them by an item dictionary index). 3: the exposure-filter family keeps one record
+    /// per (user, slice) instead of one per user. A directory of format 1 or 2 is migrated in
+    /// place when opened.
+    public static let formatVersion: UInt32 = 3
 }

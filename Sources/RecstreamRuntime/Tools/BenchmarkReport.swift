@@ -242,12 +242,14 @@ extension BenchmarkReport {
             \(Terminal.grouped(Int(e["users"] ?? 0))) users with Zipf(1.0) activity over 30 days of event time, each to a new item, \
             default filters (1% target, 30 days, 6 slices):
 
-            | exposures applied per CPU second | bytes per retained exposure (memory) | bytes per retained exposure (persisted) | bytes per user with exposures (memory) | users with exposures |
-            |---|---|---|---|---|
-            | \(Terminal.grouped(Int(e["exposures_per_second"] ?? 0))) | \(String(format: "%.2f", e["bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["serialized_bytes_per_exposure"] ?? 0)) | \(String(format: "%.0f", e["bytes_per_user"] ?? 0)) | \(Terminal.grouped(Int(e["live_users"] ?? 0))) |
+            | exposures applied per CPU second | bytes per retained exposure (memory) | bytes per retained exposure (heap growth) | bytes per retained exposure (persisted) | memory / persisted | heap / persisted | bytes per user with exposures (memory) | users with exposures |
+            |---|---|---|---|---|---|---|---|
+            | \(Terminal.grouped(Int(e["exposures_per_second"] ?? 0))) | \(String(format: "%.2f", e["bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["heap_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["serialized_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["memory_to_persisted"] ?? 0)) | \(String(format: "%.2f", e["heap_to_persisted"] ?? 0)) | \(String(format: "%.0f", e["bytes_per_user"] ?? 0)) | \(Terminal.grouped(Int(e["live_users"] ?? 0))) |
 
-            Memory includes every per-user array header (light users cost a few hundred bytes in memory, about 13 when \
-            persisted); docs/exposure-filter.md has the measured trade-off between slice counts and bytes.
+            Memory is the filters' own count of every heap byte (the record arenas with their spare capacity and \
+            garbage, offsets and lengths per user); heap growth is the resident anonymous memory (`RssAnon`) after \
+            the last exposure less after the first chunk of generated exposures. Persisted is the slice records one drain writes. \
+            docs/exposure-filter.md has the layout and the measured trade-off between slice counts and bytes.
 
             """
         if let s = serving {

@@ -417,6 +417,8 @@ struct BenchExposureCoreCommand: AsyncParsableCommand {
             "exposures": r.exposures, "users": r.users, "live_users": r.liveUsers, "seconds": r.seconds,
             "exposures_per_second": r.exposuresPerSecond, "bytes_per_user": r.bytesPerUser,
             "bytes_per_exposure": r.bytesPerExposure, "serialized_bytes_per_exposure": r.serializedBytesPerExposure,
+            "heap_bytes_per_exposure": r.heapBytesPerExposure, "memory_to_persisted": r.memoryToPersisted,
+            "heap_to_persisted": r.heapToPersisted,
         ]
         Terminal.out("result: " + String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }

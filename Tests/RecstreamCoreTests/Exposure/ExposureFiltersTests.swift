@@ -17,11 +17,31 @@ struct FamilyStore {
         }
     }
 
+    /// Records in key order, as a store scan delivers them.
+    var sortedRecords: [(key: [UInt8], value: [UInt8])] {
+        records.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { ($0.key, $0.value) }
+    }
+
+    /// The users with at least one record (keys start with the user index, big-endian).
+    var users: Set<Int32> {
+        Set(records.keys.map { Int32(bitPattern: UInt32($0[0]) << 24 | UInt32($0[1]) << 16 | UInt32($0[2]) << 8 | UInt32($0[3])) })
+    }
+
+    /// Records of `user`.
+    func count(ofUser user: Int32) -> Int { records.keys.filter { $0.starts(with: userPrefix(user)) }.count }
+
+    /// A family restored from the records in key order.
     func restored(configuration: ExposureFilterConfiguration) throws -> ExposureFilters {
         var family = ExposureFilters(configuration: configuration)
-        for (key, value) in records { try family.restore(key: key, value: value) }
+        for (key, value) in sortedRecords { try family.restore(key: key, value: value) }
         return family
     }
+}
+
+/// The first four bytes of every slice key of `user`.
+func userPrefix(_ user: Int32) -> [UInt8] {
+    let u = UInt32(bitPattern: user)
+    return [UInt8(u >> 24), UInt8(truncatingIfNeeded: u >> 16), UInt8(truncatingIfNeeded: u >> 8), UInt8(truncatingIfNeeded: u)]
 }
 
 /// A random exposure stream: users, a skewed item pool, a clock advancing about `days` in total,
@@ -150,7 +170,7 @@ struct ExposureFiltersTests {
         store.apply(changes)
         var restored = try store.restored(configuration: configuration)
         #expect(restored.entryCount == family.entryCount)
-        #expect(store.records.count == family.entryCount)
+        #expect(store.users.count == family.entryCount)
         for user in 0..<300 as Range<Int32> { #expect(restored.filter(of: user) == family.filter(of: user)) }
 
         for e in stream.exposures[cut...] {
@@ -186,7 +206,7 @@ struct ExposureFiltersTests {
         let t0 = ExposureTime.at(days: 0)
         family.recordExposure(user: 5, itemHash: ExposureHash("i1"), at: t0, watermark: t0)
         drain()
-        #expect(store.records[[0, 0, 0, 5]] != nil)
+        #expect(store.count(ofUser: 5) == 1)
         #expect(family.entryCount == 1)
         // User 2 keeps watching for 40 days; each exposure sweeps two users, so user 5 is visited.
         for d in 0...40 {
@@ -196,8 +216,10 @@ struct ExposureFiltersTests {
         }
         drain()
         let watermark = ExposureTime.at(days: 40)
-        #expect(store.records[[0, 0, 0, 5]] == nil)
-        #expect(store.deletes == 1)
+        #expect(store.count(ofUser: 5) == 0)
+        #expect(store.users == [2])
+        // User 5's one slice, and user 2's slices older than the retention.
+        #expect(store.deletes == 1 + 2)
         #expect(family.entryCount == 1)
         #expect(family.filter(of: 5) == nil)
         #expect(family.summary(user: 5, watermark: watermark) == nil)
@@ -221,11 +243,12 @@ struct ExposureFiltersTests {
         let emptiedRest = family.expire(watermark: later, maxUsers: 100)
         #expect(emptiedRest == 6)
         #expect(family.entryCount == 0)
-        #expect(family.approximateBytes < bytesBefore)
         changes = FamilyChanges()
         family.drainChanges(into: &changes)
         #expect(changes.records.count == 10)
         #expect(changes.records.allSatisfy { $0.value == nil })
+        // Once the deletes are drained, nothing of the ten users is held.
+        #expect(family.approximateBytes < bytesBefore)
     }
 
     @Test func aRepeatedExposureWritesNothing() {
@@ -242,26 +265,45 @@ struct ExposureFiltersTests {
     }
 
     @Test func malformedRecordsAreRejected() {
-        var filter = ExposureFilter()
+        var family = ExposureFilters(configuration: configuration)
         let t = ExposureTime.at(days: 1)
-        filter.insert(ExposureHash("i1"), at: t, watermark: t, configuration: configuration)
-        var writer = BinaryWriter()
-        filter.encode(into: &writer)
-        let good = writer.bytes
-        var emptyWriter = BinaryWriter()
-        ExposureFilter().encode(into: &emptyWriter)
-        let cases: [([UInt8], [UInt8])] = [
-            ([0, 0, 1], good),  // short key
-            ([0x80, 0, 0, 0], good),  // negative index
-            ([0, 0, 0, 1], emptyWriter.bytes),  // an empty filter is never written
-            ([0, 0, 0, 1], good + [0]),  // trailing byte
+        family.recordExposure(user: 1, itemHash: ExposureHash("i1"), at: t, watermark: t)
+        var changes = FamilyChanges()
+        family.drainChanges(into: &changes)
+        #expect(changes.records.count == 1)
+        let key = changes.records[0].key
+        let good = changes.records[0].value ?? []
+        #expect(key.count == 12 && good.first == ExposureFilters.recordVersion)
+        let slice = Int64(bitPattern: key[4...].reduce(0) { $0 << 8 | UInt64($1) } ^ (1 << 63))
+        #expect(key == ExposureFilters.key(user: 1, slice: slice))
+        var oldWriter = BinaryWriter()
+        family.filter(of: 1)?.encode(into: &oldWriter)
+        let cases: [(String, [UInt8], [UInt8])] = [
+            ("short key", Array(key.dropLast()), good),
+            ("a per-user key of the former layout", [0, 0, 0, 1], good),
+            ("negative user index", [0x80] + key.dropFirst(), good),
+            ("trailing byte", key, good + [0]),
+            ("the former whole-filter record", key, oldWriter.bytes),
+            ("no sub-filters", key, Array(good[0..<3]) + [0]),
+            ("retention 0", key, [good[0], 0] + good[2...]),
+            ("slice index beyond the year 10000", ExposureFilters.key(user: 1, slice: 1 << 38), good),
         ]
-        for (key, value) in cases {
+        for (name, key, value) in cases {
             var family = ExposureFilters()
-            #expect(throws: StateDecodingError.self) { try family.restore(key: key, value: value) }
+            #expect(throws: StateDecodingError.self, "\(name)") { try family.restore(key: key, value: value) }
         }
-        var family = ExposureFilters()
-        #expect(throws: Never.self) { try family.restore(key: [0, 0, 0, 1], value: good) }
-        #expect(family.contains(user: 1, itemHash: ExposureHash("i1"), watermark: t))
+        for length in 0..<good.count {
+            var family = ExposureFilters()
+            #expect(throws: StateDecodingError.self, "truncated at \(length)") {
+                try family.restore(key: key, value: Array(good[0..<length]))
+            }
+        }
+        var twice = ExposureFilters()
+        try? twice.restore(key: key, value: good)
+        #expect(throws: StateDecodingError.self) { try twice.restore(key: key, value: good) }
+        var other = ExposureFilters()
+        #expect(throws: Never.self) { try other.restore(key: key, value: good) }
+        #expect(other.contains(user: 1, itemHash: ExposureHash("i1"), watermark: t))
+        #expect(other.filter(of: 1) == family.filter(of: 1))
     }
 }
