@@ -227,6 +227,9 @@ final class LoadProducer: @unchecked Sendable {
         generatorConfiguration.users = userCount
         generatorConfiguration.items = itemCount
         generatorConfiguration.eventsPerSecond = eventTimeRate
+        // Event time runs fast (a wall minute covers days), so it starts a year back: a whole soak
+        // stays behind the wall clock, where `ingest.max_future_ms` would refuse it as future_ts.
+        generatorConfiguration.startTime = EventTime(millis: Int64(Date().timeIntervalSince1970 * 1000) - 365 * 86_400_000)
         let configuration = generatorConfiguration
         let shared = self.shared
         thread = Thread {
