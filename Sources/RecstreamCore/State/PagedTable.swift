@@ -58,7 +58,7 @@ public struct PagedTable<Entry: PagedEntry>: Sendable {
     }
 
     /// Whether `key`'s current value is known here.
-    @inline(__always) public func isResident(_ key: [UInt8]) -> Bool { complete || slots[key] != nil }
+    @inline(__always) public func isResident(_ key: [UInt8]) -> Bool { complete || slots.index(forKey: key) != nil }
 
     /// Makes `key` resident with its committed record (nil: absent from the store), unless it is
     /// resident already (a resident value is newer than the store's).
@@ -83,19 +83,21 @@ public struct PagedTable<Entry: PagedEntry>: Sendable {
     ///   updating an entry whose stored value was never read would overwrite it.
     @discardableResult
     public mutating func update<R>(_ key: [UInt8], make: () -> Entry, _ body: (inout Entry) -> R) -> R {
-        if slots[key] == nil {
+        // One hash of the key for a resident entry: its position, then the value mutated in place
+        // through it (no copy of the entry's arrays).
+        var position = slots.index(forKey: key)
+        if position == nil {
             precondition(complete, "PagedTable: update of a key that is not resident (\(key.count) bytes); the batch was not prefetched")
             let bytes = Self.cost(key, nil)
             slots[key] = Slot(entry: nil, dirty: false, referenced: true, bytes: bytes)
             ring.append(key)
             residentBytes += bytes
+            position = slots.index(forKey: key)
         }
         var becameDirty = false
         var delta = 0
         var entriesDelta = 0
-        // In place: the slot and its entry are mutated through the dictionary's accessor, so an
-        // entry's arrays are not copied on every update.
-        let result: R = Self.mutate(&slots[key]!) { slot in
+        let result: R = Self.mutate(&slots.values[position!]) { slot in
             let wasEmpty = slot.entry?.isEmpty ?? true
             if slot.entry == nil { slot.entry = make() }
             let result = body(&slot.entry!)

@@ -61,9 +61,13 @@ public struct Shard: Sendable {
     /// ranges point into.
     public mutating func apply(_ event: DecodedEvent, idBytes: [UInt8], offset: Int64) -> ApplyOutcome {
         if hasApplied(offset: offset) { return .alreadyApplied }
+        let ids = idBytes.span
+        // The item's id bytes, extracted once per event; checked for residency before anything
+        // changes, so a shard that must first read the entry can be asked again.
+        let item = configuration.keepsItemStatistics ? Array(ids.extracting(event.itemID)) : []
+        if configuration.keepsItemStatistics && !itemStatistics.table.isResident(item) { return .needsItem(item) }
         nextOffset = offset + 1
         metaDirty = true
-        let ids = idBytes.span
         let key = EventDeduplicator.key(for: ids.extracting(event.eventID))
         var probe = dedup.probe(key)
         if case .present = probe {
@@ -78,7 +82,7 @@ public struct Shard: Sendable {
             counters.late += 1
             if rememberExposure(event, ids: ids, watermark: previous) { counters.lateExposuresKept += 1 }
             guard configuration.keepsItemStatistics else { return .late }
-            itemStatistics.recordLateDrop(item: Array(ids.extracting(event.itemID)), type: event.type)
+            itemStatistics.recordLateDrop(item: item, type: event.type)
             return .late
         }
         let newWatermark = max(previous, event.time)
@@ -89,7 +93,7 @@ public struct Shard: Sendable {
         dedup.insert(key, at: event.time, probe: probe)
         counters.applied[event.type.index] += 1
         if configuration.keepsItemStatistics {
-            itemStatistics.apply(item: Array(ids.extracting(event.itemID)), type: event.type, time: event.time, watermark: newWatermark)
+            itemStatistics.apply(item: item, type: event.type, time: event.time, watermark: newWatermark)
         }
         rememberExposure(event, ids: ids, watermark: newWatermark)
         return .applied
@@ -129,13 +133,6 @@ public struct Shard: Sendable {
         return true
     }
 
-    /// Whether applying an event of `item` needs its item-statistics entry read from the store
-    /// first (see ``PagedTable``).
-    @inline(__always) public func needsItem(_ item: [UInt8]) -> Bool {
-        configuration.itemStatisticsEnabled && (stage == ShardKeys.itemsStage || !configuration.forwardsItemSide)
-            && !itemStatistics.table.isResident(item)
-    }
-
     /// Makes `item`'s entry resident with its committed record (nil: none).
     public mutating func installItem(_ item: [UInt8], record: [UInt8]?) throws(StateDecodingError) {
         try itemStatistics.install(item: item, record: record)
@@ -151,17 +148,12 @@ public struct Shard: Sendable {
     /// Bytes held by this shard's paged entries.
     public var pagedBytes: Int { itemStatistics.table.residentBytes }
 
-    /// Item-keyed stage: whether a forwarded record's item fits the dictionary (see
-    /// ``admits(_:idBytes:maxIDs:)``).
-    public func admitsForwarded(_ event: ForwardedEvent, maxIDs: Int) -> Bool {
-        true
-    }
-
     /// Item-keyed stage: applies a record of the item repartition topic read at `offset`. A record
     /// whose source offset was applied before (re-forwarded after an upstream restart) is a
     /// duplicate; lateness was decided upstream, so a late record only counts as a late drop.
     public mutating func applyForwarded(_ event: ForwardedEvent, offset: Int64) -> ApplyOutcome {
         if hasApplied(offset: offset) { return .alreadyApplied }
+        if configuration.itemStatisticsEnabled && !itemStatistics.table.isResident(event.itemID) { return .needsItem(event.itemID) }
         nextOffset = offset + 1
         metaDirty = true
         guard sources.accept(partition: event.sourcePartition, offset: event.sourceOffset) else {

@@ -66,6 +66,10 @@ public enum ApplyOutcome: Sendable, Hashable {
     case late
     /// The record's offset was already reflected in the state (a redelivery); ignored.
     case alreadyApplied
+    /// A paged shard does not hold the item-statistics entry of the event's item (its id bytes):
+    /// nothing changed. Read the committed record at ``Shard/itemRecordKey(_:)``, install it with
+    /// ``Shard/installItem(_:record:)`` and apply the record again.
+    case needsItem([UInt8])
 }
 
 /// Counters a shard keeps about its input; persisted with its state, so they are exactly-once too.

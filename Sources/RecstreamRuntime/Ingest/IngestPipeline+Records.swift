@@ -72,14 +72,12 @@ extension IngestPipeline {
                         "the event names a new id while an id dictionary holds state.max_dictionary_ids=\(maxIDs) ids (or 4 GiB of id bytes)"))
                 return
             }
-            if engine.state.shards[partition]!.paged {
-                let item = Array(idBytes.span.extracting(event.itemID))
-                if engine.state.shards[partition]!.needsItem(item) && !engine.state.shards[partition]!.hasApplied(offset: offset) {
-                    let key = engine.state.shards[partition]!.itemRecordKey(item)
-                    guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
-                }
+            var outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
+            if case .needsItem(let item) = outcome {
+                let key = engine.state.shards[partition]!.itemRecordKey(item)
+                guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
+                outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             }
-            let outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             switch outcome {
             case .applied where split:
                 tally.applied[event.type.index] += 1
@@ -96,7 +94,7 @@ extension IngestPipeline {
                 }
             case .duplicate: tally.duplicates += 1
             case .late: tally.late += 1
-            case .alreadyApplied: break
+            case .alreadyApplied, .needsItem: break
             }
         case .failure(let rejection):
             refuse(record, rejection)
@@ -121,16 +119,11 @@ extension IngestPipeline {
             let index = Int(record.partition)
             guard index < engine.state.itemShards.count, engine.state.itemShards[index] != nil else { return }
             guard !engine.state.itemShards[index]!.hasApplied(offset: record.offset) else { return }
-            guard engine.state.itemShards[index]!.admitsForwarded(forwarded, maxIDs: maxIDs) else {
-                _ = engine.state.itemShards[index]!.reject(offset: record.offset, reason: .dictionaryFull)
-                dictionaryFull(record.topicPartition, offset: record.offset)
-                return
+            if case .needsItem(let item) = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset) {
+                let key = engine.state.itemShards[index]!.itemRecordKey(item)
+                guard loadItem(key, install: { try $0.itemShards[index]!.installItem(item, record: $1) }) else { return }
+                _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
             }
-            if engine.state.itemShards[index]!.paged && engine.state.itemShards[index]!.needsItem(forwarded.itemID) {
-                let key = engine.state.itemShards[index]!.itemRecordKey(forwarded.itemID)
-                guard loadItem(key, install: { try $0.itemShards[index]!.installItem(forwarded.itemID, record: $1) }) else { return }
-            }
-            _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
         } else if record.topic == configuration.engagementsTopic, engine.state.ownsEngagements {
             guard
                 engine.state.instance.admits(
