@@ -87,6 +87,14 @@ public enum ConfigurationKeys {
             read: { String($0[keyPath: path]) })
     }
 
+    static func flag(
+        _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, Bool> & Sendable
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, apply: { c, v throws(ConfigurationError) in c[keyPath: path] = try bool(name, v) },
+            read: { String($0[keyPath: path]) })
+    }
+
     static func millis(
         _ name: String, _ help: String, _ path: any WritableKeyPath<RecstreamConfiguration, Int64> & Sendable
     ) -> ConfigurationKey {
@@ -144,10 +152,7 @@ public enum ConfigurationKeys {
             "kafka.dead_letter_partitions", "partitions when creating the dead-letter topic, default 1",
             \.deadLetterPartitions, 1...10_000),
         integer("kafka.replication_factor", "replication factor of created topics, default 1", \.replicationFactor, 1...32),
-        ConfigurationKey(
-            name: "kafka.create_topics", help: "create missing topics at start, default true",
-            apply: { c, v throws(ConfigurationError) in c.createTopics = try bool("kafka.create_topics", v) },
-            read: { String($0.createTopics) }),
+        flag("kafka.create_topics", "create missing topics at start, default true", \.createTopics),
         ConfigurationKey(
             name: "instance.id", help: "this instance's identity in the group directory, default <host name>:<absolute state dir>",
             apply: { c, v in c.instanceID = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
@@ -181,10 +186,7 @@ public enum ConfigurationKeys {
             "state.cache_bytes", "memory for paged state entries (a cache of the store), all shards together, default 268435456",
             \.cacheBytes, (1 << 20)...(1 << 46)),
         millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
-        ConfigurationKey(
-            name: "state.sync_writes", help: "fsync the write-ahead log on each commit, default true",
-            apply: { c, v throws(ConfigurationError) in c.syncWrites = try bool("state.sync_writes", v) },
-            read: { String($0.syncWrites) }),
+        flag("state.sync_writes", "fsync the write-ahead log on each commit, default true", \.syncWrites),
         choice(
             "state.verify",
             "read every stored record once to verify checksums: background (default: after the start, beside ingest; damage fails /readyz), blocking (before serving; damage refuses the start) or off",
@@ -206,32 +208,17 @@ public enum ConfigurationKeys {
         integer(
             "state.max_dictionary_ids", "ids per dictionary; new ids beyond go to the dead-letter topic (dictionary_full), default 2000000000",
             \.maxDictionaryIDs, 1...2_000_000_000),
-        ConfigurationKey(
-            name: "item_stats.enabled", help: "keep item statistics (off: no per-event cost, routes answer 404), default true",
-            apply: { c, v throws(ConfigurationError) in c.itemStatisticsEnabled = try bool("item_stats.enabled", v) },
-            read: { String($0.itemStatisticsEnabled) }),
-        ConfigurationKey(
-            name: "exposure.enabled", help: "keep exposure filters (off: no per-event cost, routes answer 404), default true",
-            apply: { c, v throws(ConfigurationError) in c.exposureEnabled = try bool("exposure.enabled", v) },
-            read: { String($0.exposureEnabled) }),
-        ConfigurationKey(
-            name: "cooccurrence.enabled", help: "keep ItemCF/Swing and LastN histories (off: no per-event cost, routes answer 404), default true",
-            apply: { c, v throws(ConfigurationError) in c.cooccurrenceEnabled = try bool("cooccurrence.enabled", v) },
-            read: { String($0.cooccurrenceEnabled) }),
-        ConfigurationKey(
-            name: "lookalike.enabled", help: "keep look-alike seed lists and summaries (off: no per-event cost, routes answer 404), default true",
-            apply: { c, v throws(ConfigurationError) in c.lookalikeEnabled = try bool("lookalike.enabled", v) },
-            read: { String($0.lookalikeEnabled) }),
+        flag("item_stats.enabled", "keep item statistics (off: no per-event cost, routes answer 404), default true", \.itemStatisticsEnabled),
+        flag("exposure.enabled", "keep exposure filters (off: no per-event cost, routes answer 404), default true", \.exposureEnabled),
+        flag("cooccurrence.enabled", "keep ItemCF/Swing and LastN histories (off: no per-event cost, routes answer 404), default true", \.cooccurrenceEnabled),
+        flag("lookalike.enabled", "keep look-alike seed lists and summaries (off: no per-event cost, routes answer 404), default true", \.lookalikeEnabled),
         integer("exposure.retention_days", "days of event time an exposure is remembered, default 30", \.exposureRetentionDays, 1...3650),
         integer("exposure.slice_count", "time slices of the retention (sharper expiry costs bits), default 6", \.exposureSliceCount, 1...1024),
         ConfigurationKey(
             name: "exposure.target_fpr", help: "false-positive rate of a whole check, default 0.01",
             apply: { c, v throws(ConfigurationError) in c.exposureTargetFPR = try double("exposure.target_fpr", v) },
             read: { "\($0.exposureTargetFPR)" }),
-        ConfigurationKey(
-            name: "exposure.click_implies_exposure", help: "a click on an unseen item records an exposure too, default false",
-            apply: { c, v throws(ConfigurationError) in c.clickImpliesExposure = try bool("exposure.click_implies_exposure", v) },
-            read: { String($0.clickImpliesExposure) }),
+        flag("exposure.click_implies_exposure", "a click on an unseen item records an exposure too, default false", \.clickImpliesExposure),
     ] + cooccurrenceKeys() + EmbeddingKeys.configurationKeys() + priorKeys() + LookalikeSettingKeys.keys()
 
     /// The `cooccurrence.*` keys: each is stored as an override and applied to the preset by

@@ -1,4 +1,4 @@
-/// A section of a format-2 model file: `count` fixed-width values from byte `offset`.
+/// A section of a format-2 model file: `byteCount` bytes from byte `offset`.
 struct ModelSection: Sendable, Hashable {
     var offset: Int
     var byteCount: Int

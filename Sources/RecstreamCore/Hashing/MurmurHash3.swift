@@ -70,23 +70,21 @@ public enum MurmurHash3 {
 
     /// One 16-byte block (k1, k2).
     @inline(__always) private static func mix(_ k1: UInt64, _ k2: UInt64, _ h1: inout UInt64, _ h2: inout UInt64) {
-        var k1 = k1
-        var k2 = k2
-        k1 &*= c1
-        k1 = rotl(k1, 31)
-        k1 &*= c2
-        h1 ^= k1
+        h1 ^= scramble1(k1)
         h1 = rotl(h1, 27)
         h1 &+= h2
         h1 = h1 &* 5 &+ 0x52dc_e729
-        k2 &*= c2
-        k2 = rotl(k2, 33)
-        k2 &*= c1
-        h2 ^= k2
+        h2 ^= scramble2(k2)
         h2 = rotl(h2, 31)
         h2 &+= h1
         h2 = h2 &* 5 &+ 0x3849_5ab5
     }
+
+    /// The first lane's key scramble, shared by blocks and the tail.
+    @inline(__always) private static func scramble1(_ k: UInt64) -> UInt64 { rotl(k &* c1, 31) &* c2 }
+
+    /// The second lane's key scramble.
+    @inline(__always) private static func scramble2(_ k: UInt64) -> UInt64 { rotl(k &* c2, 33) &* c1 }
 
     /// The last `length % 16` bytes of the input, at `tail` of `bytes`, and the finalisation.
     private static func finish(_ bytes: Span<UInt8>, tail: Int, length: Int, _ h1: UInt64, _ h2: UInt64) -> Hash128 {
@@ -99,19 +97,13 @@ public enum MurmurHash3 {
             for i in stride(from: rest - 1, through: 8, by: -1) {
                 k2 ^= UInt64(bytes[tail + i]) << (8 * UInt64(i - 8))
             }
-            k2 &*= c2
-            k2 = rotl(k2, 33)
-            k2 &*= c1
-            h2 ^= k2
+            h2 ^= scramble2(k2)
         }
         if rest > 0 {
             for i in stride(from: min(rest, 8) - 1, through: 0, by: -1) {
                 k1 ^= UInt64(bytes[tail + i]) << (8 * UInt64(i))
             }
-            k1 &*= c1
-            k1 = rotl(k1, 31)
-            k1 &*= c2
-            h1 ^= k1
+            h1 ^= scramble1(k1)
         }
 
         h1 ^= UInt64(length)
