@@ -101,6 +101,7 @@ enum StatusPage {
             const alerts = [];
             if (s.stalled) alerts.push(`Commits stalled: none completed for ${fmt(s.seconds_since_last_commit)} s` + (s.last_commit_error ? ` (last error: ${esc(s.last_commit_error)})` : ""));
             if (!s.consuming) alerts.push("Ingest is not consuming");
+            for (const [stage, parts] of Object.entries(s.unowned_partitions || {})) alerts.push(`No live instance of the group owns ${esc(stage)}-stage partitions ${parts.join(", ")}: nobody consumes them (this instance's lag does not cover them)`);
             if (s.undeliverable_records > 0) alerts.push(`${fmt(s.undeliverable_records)} refused records could not be written to the dead-letter topic (recstream admin undeliverable)`);
             if (s.data_loss.length > 0) alerts.push(`Data loss detected on ${s.data_loss.length} occasion(s); see below`);
             const banner = document.getElementById("banner");

@@ -87,6 +87,7 @@ public final class Runtime: AdminOperations, Sendable {
         ingest = IngestService(pipeline: pipeline)
         groupDirectory = pipeline.directory
         directory = split ? pipeline.directory : nil
+        engine.directory = directory
         recomputeJob = CooccurrenceRecompute(
             pipeline: pipeline, repository: repository, configuration: cooccurrence, metricsFactory: metricsFactory, logger: logger)
         let job = recomputeJob

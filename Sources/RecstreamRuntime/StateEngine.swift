@@ -22,6 +22,9 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     /// The served embedding model, listed in the status's state table. Set once by the runtime
     /// before ingest starts.
     public var models: ServedModelSlot?
+    /// Split mode: the group's ownership directory, for the partitions nobody owns (set once by
+    /// the runtime before ingest starts).
+    public var directory: OwnershipDirectory?
 
     public init(
         configuration: RecstreamConfiguration, version: String, bootstrapServers: String, instance: InstanceState,
@@ -152,6 +155,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 family: "embedding_model", entries: served.model.users.vectorCount + served.model.items.vectorCount,
                 bytes: served.retriever.approximateBytes)]
         } ?? []
+        let unowned = directory?.unownedPartitions()
         return lock.withLock {
             let shards = state.ownedShards
             func end(_ topic: String, _ partition: Int32) -> (offset: Int64?, age: Double?) {
@@ -185,7 +189,7 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
             }
             let sinceCommit = Double(now - (state.lastCompletedCommitAtMillis ?? startedAtMillis)) / 1000
             let stallAfter = Double(configuration.stallAfterMillis) / 1000
-            return InstanceStatus(
+            var status = InstanceStatus(
                 version: version, bootstrapServers: bootstrapServers, groupID: configuration.groupID,
                 eventsTopic: configuration.eventsTopic, deadLetterTopic: configuration.deadLetterTopic,
                 startedAtMillis: startedAtMillis, lastCommitAtMillis: state.lastCommitAtMillis,
@@ -196,6 +200,8 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
                 secondsSinceLastRecord: state.lastRecordAtMillis.map { Double(now - $0) / 1000 },
                 secondsSinceLastCommit: sinceCommit, stalled: state.consuming && sinceCommit > stallAfter, stallAfterSeconds: stallAfter,
                 undeliverableRecords: state.undeliverableCount, cache: state.cache, verification: state.verification)
+            status.unownedPartitions = unowned
+            return status
         }
     }
 

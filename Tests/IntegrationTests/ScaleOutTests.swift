@@ -237,6 +237,9 @@ struct ScaleOutTests {
         try produce(50_000..<60_000)
 
         try await Self.awaitGroupCaughtUp(trio, group: "trio", eventCount: events.count)
+        // Every partition of both stages has a live owner again: none is reported as unowned.
+        let unowned = try await status(trio[0])["unowned_partitions"] as? [String: Any]
+        #expect(unowned?.isEmpty == true, "\(String(describing: unowned))")
         try await Self.awaitGroupCaughtUp(scale, group: "scale", eventCount: events.count)
         try await Self.awaitGroupCaughtUp([referenceAPI], group: "reference", eventCount: events.count)
         // The incremental similarity index depends on the engagement topic's interleaving (its

@@ -52,6 +52,10 @@ public struct InstanceStatus: Sendable, Codable, Hashable {
     public var cache: StateCacheStatus?
     /// The background read of every stored record that verifies the store's checksums.
     public var verification: StateVerificationStatus?
+    /// Split mode: per stage, the group's partitions no live instance claims (nobody consumes
+    /// them: an instance died and the group has not yet moved its partitions). Nil in single mode.
+    /// This instance's own lag does not cover them.
+    public var unownedPartitions: [String: [Int32]]?
 
     public init(
         version: String, bootstrapServers: String, groupID: String, eventsTopic: String, deadLetterTopic: String,
@@ -154,6 +158,7 @@ extension InstanceStatus {
         try c.encode(undeliverableRecords, forKey: .undeliverableRecords)
         try c.encode(cache, forKey: .cache)
         try c.encode(verification, forKey: .verification)
+        try c.encode(unownedPartitions, forKey: .unownedPartitions)
     }
 }
 

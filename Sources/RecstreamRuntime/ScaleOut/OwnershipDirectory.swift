@@ -186,6 +186,21 @@ public final class OwnershipDirectory: OwnerRouting, @unchecked Sendable {
         return itemIDs.map { owners[KafkaPartitioner.partition(of: Array($0.utf8), partitions: n)]?.url }
     }
 
+    /// Per stage (`user`, `item`), the partitions no fresh claim of the group lists: nobody
+    /// consumes them now (an instance died and its session has not expired, or too few instances
+    /// run that stage). Empty stages are left out.
+    public func unownedPartitions() -> [String: [Int32]] {
+        let counts = ["user": userPartitions.withLock { $0 }, "item": itemsPartitions.withLock { $0 }]
+        let fresh = claims()
+        var unowned: [String: [Int32]] = [:]
+        for (stage, n) in counts where n > 0 {
+            let claimed = Set(fresh.flatMap { $0.partitions[stage] ?? [] })
+            let missing = (0..<Int32(n)).filter { !claimed.contains($0) }
+            if !missing.isEmpty { unowned[stage] = missing }
+        }
+        return unowned
+    }
+
     public func ownerOfEngagementStage() -> String? { owner(stage: "engagement", partition: 0) }
 
     public func userStageOwners() -> [String] { claims().filter { !($0.partitions["user"] ?? []).isEmpty }.map(\.url) }

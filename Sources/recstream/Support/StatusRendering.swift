@@ -29,6 +29,10 @@ enum StatusRendering {
                 "STALLED: no commit completed for \(Int(s.secondsSinceLastCommit ?? 0)) s (threshold \(Int(s.stallAfterSeconds)) s)")
         }
         if let error = s.lastCommitError { lines.append("LAST COMMIT ERROR: \(error)") }
+        for (stage, partitions) in (s.unownedPartitions ?? [:]).sorted(by: { $0.key < $1.key }) {
+            lines.append(
+                "UNOWNED: \(stage)-stage partitions \(partitions.map(String.init).joined(separator: ",")) have no live owner in the group; nobody consumes them")
+        }
         let partitions = s.partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         let rows = partitions.map { p -> [String] in
             [
