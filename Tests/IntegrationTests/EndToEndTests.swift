@@ -60,6 +60,11 @@ struct EndToEndTests {
         let admin = try RecstreamProcess(["admin", "item-stats", "i1", "--api", api, "--json"])
         #expect(try await admin.waitForExit() == 0)
         #expect(admin.lines.joined().contains("\"item_id\":\"i1\""))
+        // The status for people reads the API's JSON back whole: offsets, not dashes.
+        let human = try RecstreamProcess(["admin", "status", "--api", api])
+        #expect(try await human.waitForExit() == 0, "\(human.errorLines)")
+        let row = human.lines.first { $0.hasPrefix("recstream.events[0]") } ?? ""
+        #expect(row.split(separator: " ").dropFirst().first.map { Int($0.replacingOccurrences(of: ",", with: "")) != nil } == true, "\(row)")
         let unreachable = try RecstreamProcess(["admin", "status", "--api", "http://127.0.0.1:1"])
         #expect(try await unreachable.waitForExit() == 1)
         #expect(unreachable.errorLines.count == 1)

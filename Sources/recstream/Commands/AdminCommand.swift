@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import RecstreamCore
+import RecstreamQueryAPI
 
 /// Options every admin command shares.
 struct APIOptions: ParsableArguments {
@@ -89,8 +90,7 @@ struct AdminStatusCommand: AsyncParsableCommand {
                 Terminal.out(String(decoding: data, as: UTF8.self))
                 return
             }
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let decoder = APIJSON.decoder()
             let body: InstanceStatus
             do {
                 body = try decoder.decode(InstanceStatus.self, from: data)
@@ -374,8 +374,7 @@ struct AdminUndeliverableCommand: AsyncParsableCommand {
                 Terminal.out(String(decoding: data, as: UTF8.self))
                 return
             }
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let decoder = APIJSON.decoder()
             let list = try decoder.decode(UndeliverableList.self, from: data)
             Terminal.out("\(list.total) refused records could not be written to the dead-letter topic")
             guard !list.records.isEmpty else { return }

@@ -3,16 +3,19 @@ import RecstreamCore
 
 /// Text renderings of the API's JSON for people.
 enum StatusRendering {
+    /// A number of any integer or floating-point type (a typed property, or a JSONSerialization
+    /// value); "-" for nil and anything else.
     static func int(_ any: Any?) -> String {
-        if let n = any as? Int { return Terminal.grouped(n) }
+        if let n = any as? any BinaryInteger { return Terminal.grouped(Int(n)) }
         if let n = any as? Double { return Terminal.grouped(Int(n)) }
         return "-"
     }
 
+    /// Wall-clock milliseconds of any integer or floating-point type as an ISO 8601 time.
     static func time(_ millis: Any?) -> String {
-        guard let m = millis as? Double ?? (millis as? Int).map(Double.init) else { return "-" }
-        let formatter = ISO8601DateFormatter()
-        return formatter.string(from: Date(timeIntervalSince1970: m / 1000))
+        let m: Double
+        if let n = millis as? any BinaryInteger { m = Double(n) } else if let d = millis as? Double { m = d } else { return "-" }
+        return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: m / 1000))
     }
 
     /// The status for people. An unknown lag prints `?` and keeps the total unknown: a partition
