@@ -183,8 +183,12 @@ public enum ConfigurationKeys {
             apply: { c, v in c.checkpointDir = v.trimmingSpaces.isEmpty ? nil : v.trimmingSpaces },
             read: { $0.checkpointDir ?? "(<state dir>.checkpoints)" }),
         integer(
-            "state.cache_bytes", "memory for paged state entries (a cache of the store), all shards together, default 268435456",
+            "state.cache_bytes", "memory for paged state entries (item statistics, exposure filters; a cache of the store), all shards together, default 268435456",
             \.cacheBytes, (1 << 20)...(1 << 46)),
+        integer("state.block_cache_bytes", "RocksDB block cache (uncompressed table blocks), default 67108864", \.blockCacheBytes, (1 << 20)...(1 << 46)),
+        integer(
+            "state.write_buffer_bytes", "RocksDB memtable size; up to two at once, default 67108864", \.writeBufferBytes,
+            (1 << 20)...(1 << 40)),
         millis("state.commit_interval_ms", "ms between atomic commits of state and offsets, default 1000", \.commitIntervalMillis),
         flag("state.sync_writes", "fsync the write-ahead log on each commit, default true", \.syncWrites),
         choice(

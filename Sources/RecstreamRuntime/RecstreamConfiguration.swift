@@ -80,11 +80,18 @@ public struct RecstreamConfiguration: Sendable {
     public var syncWrites = true
     /// How the store's checksums are verified at start. Key `state.verify`, default background.
     public var verify = StateVerifyMode.background
-    /// Memory for the paged state families' entries held as a cache of the store, all shards
-    /// together (item statistics so far); clean entries beyond it are evicted after each commit.
-    /// Key `state.cache_bytes`, default 268435456 (256 MiB). RocksDB's block cache (64 MiB) and
-    /// memtables (up to 2 × 64 MiB) come on top and are bounded separately (docs/storage.md).
+    /// Memory for the paged state families' entries (item statistics, exposure filters) held as
+    /// a cache of the store, all shards together; clean entries beyond it are evicted after each
+    /// commit. Key `state.cache_bytes`, default 268435456 (256 MiB). RocksDB's block cache and
+    /// memtables come on top and are bounded separately (``blockCacheBytes``,
+    /// ``writeBufferBytes``; docs/storage.md).
     public var cacheBytes = 256 << 20
+    /// RocksDB's LRU cache of uncompressed table blocks. Key `state.block_cache_bytes`, default
+    /// 67108864 (64 MiB).
+    public var blockCacheBytes = 64 << 20
+    /// RocksDB's memtable size (`write_buffer_size`); up to two exist at once. Key
+    /// `state.write_buffer_bytes`, default 67108864 (64 MiB).
+    public var writeBufferBytes = 64 << 20
     /// Where `POST /v1/admin/checkpoint` writes copies. Key `state.checkpoint_dir`, default
     /// `<state dir>.checkpoints`.
     public var checkpointDir: String? = nil

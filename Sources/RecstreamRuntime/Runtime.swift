@@ -225,7 +225,9 @@ public final class Runtime: AdminOperations, Sendable {
     public static func repairClock(
         stateDirectory: String, configuration: RecstreamConfiguration, limit: EventTime, dryRun: Bool
     ) throws -> ClockRepairReport {
-        let repository = try StateRepository(path: stateDirectory, syncWrites: true, eventsTopic: configuration.eventsTopic)
+        let repository = try StateRepository(
+            path: stateDirectory, syncWrites: true, eventsTopic: configuration.eventsTopic,
+            blockCacheBytes: configuration.blockCacheBytes, writeBufferBytes: configuration.writeBufferBytes)
         defer { repository.close() }
         var changes = StateChanges()
         var repairs: [Shard.ClockRepair] = []

@@ -228,25 +228,79 @@ public final class StateEngine: StateQueries, @unchecked Sendable {
     /// Whether `userID` was shown `itemID`.
     func isExposed(_ userID: String, _ itemID: String) -> Bool { exposed(userID: userID, itemIDs: [itemID])[0] }
 
+    /// Where one owned shard holds a user's exposure filter: in memory (answered under the engine
+    /// lock), or only in the store (read after the lock is released).
+    private struct StoredFilter {
+        var prefix: [UInt8]
+        var user: Int32
+        var watermark: EventTime
+        var configuration: ExposureFilterConfiguration
+    }
+
+    /// Reads a user's committed filter from the store, outside the engine lock; a user who is not
+    /// resident has no changes pending, so the store holds the current filter. Nil when it cannot
+    /// be read (answered as "not exposed", and logged by the ingest side when it reads it).
+    private func read(_ stored: StoredFilter) -> ExposureFilters? {
+        guard let records = try? committed?.records(under: stored.prefix) else { return nil }
+        return try? ExposureFilters.stored(user: stored.user, records: records, configuration: stored.configuration)
+    }
+
+    /// Answers for `hashes` from the resident filters of `userID` in the owned shards, and the
+    /// filters to read from the store for the shards that do not hold it in memory.
+    private func residentExposures(userID: String, hashes: [ExposureHash], into answers: inout [Bool]) -> [StoredFilter] {
+        var stored: [StoredFilter] = []
+        // Normally one shard holds the user (events are keyed by user); any that does counts.
+        for shard in state.ownedShards {
+            guard let user = shard.users.lookup(userID), let watermark = shard.watermark else { continue }
+            if shard.exposureFilters.isResident(user) {
+                for (i, hash) in hashes.enumerated() where !answers[i] {
+                    answers[i] = shard.exposureFilters.contains(user: user, itemHash: hash, watermark: watermark)
+                }
+            } else {
+                stored.append(
+                    StoredFilter(
+                        prefix: shard.exposureRecordPrefix(user), user: user, watermark: watermark,
+                        configuration: shard.configuration.exposure))
+            }
+        }
+        return stored
+    }
+
     public func exposed(userID: String, itemIDs: [String]) -> [Bool] {
         let hashes = itemIDs.map { ExposureHash($0) }
-        return lock.withLock {
-            // Normally one shard holds the user (events are keyed by user); any that does counts.
-            let holders = state.ownedShards.filter { $0.users.lookup(userID) != nil }
-            return hashes.map { hash in holders.contains { $0.wasExposed(userID: userID, itemHash: hash) } }
+        var answers = [Bool](repeating: false, count: hashes.count)
+        let stored = lock.withLock { residentExposures(userID: userID, hashes: hashes, into: &answers) }
+        for filter in stored {
+            guard let filters = read(filter) else { continue }
+            for (i, hash) in hashes.enumerated() where !answers[i] {
+                answers[i] = filters.contains(user: filter.user, itemHash: hash, watermark: filter.watermark)
+            }
         }
+        return answers
     }
 
     public func exposed(pairs: [(userID: String, itemID: String)]) -> [Bool] {
-        let hashes = pairs.map { ExposureHash($0.itemID) }
-        return lock.withLock {
-            let shards = state.ownedShards
-            return zip(pairs, hashes).map { pair, hash in shards.contains { $0.wasExposed(userID: pair.userID, itemHash: hash) } }
+        var answers = [Bool](repeating: false, count: pairs.count)
+        // One read of each user's filter, however many of the pairs name it.
+        var positions: [String: [Int]] = [:]
+        for (i, pair) in pairs.enumerated() { positions[pair.userID, default: []].append(i) }
+        for (userID, indices) in positions {
+            let found = exposed(userID: userID, itemIDs: indices.map { pairs[$0].itemID })
+            for (i, answer) in zip(indices, found) { answers[i] = answer }
         }
+        return answers
     }
 
     public func exposureSummary(_ userID: String) -> ExposureSummary? {
-        lock.withLock { state.ownedShards.lazy.compactMap { $0.exposureSummary(userID: userID) }.first }
+        let (resident, stored): (ExposureSummary?, [StoredFilter]) = lock.withLock {
+            var none: [Bool] = []
+            if let summary = state.ownedShards.lazy.compactMap({ $0.exposureSummary(userID: userID) }).first { return (summary, []) }
+            return (nil, residentExposures(userID: userID, hashes: [], into: &none))
+        }
+        if let resident { return resident }
+        return stored.lazy.compactMap { filter in
+            self.read(filter).flatMap { $0.summary(user: filter.user, watermark: filter.watermark) }
+        }.first
     }
 
     public func history(_ userID: String) -> [HistoryItem]? {

@@ -28,9 +28,14 @@ final class StateRepository: @unchecked Sendable {
     /// Opens (or creates) the store and checks that it holds state of this format and topic.
     /// - Throws: `StorageError` (cannot open, locked by another process, corrupt), or
     ///   `MismatchError` when the directory holds another format or another topic's state.
-    init(path: String, syncWrites: Bool, eventsTopic: String) throws {
+    init(
+        path: String, syncWrites: Bool, eventsTopic: String, blockCacheBytes: Int = StoreOptions().blockCacheBytes,
+        writeBufferBytes: Int = StoreOptions().writeBufferBytes
+    ) throws {
         var options = StoreOptions()
         options.syncWrites = syncWrites
+        options.blockCacheBytes = blockCacheBytes
+        options.writeBufferBytes = writeBufferBytes
         store = try StateStore(path: path, options: options)
         self.path = path
         let expected = Self.formatRecord(topic: eventsTopic)
@@ -181,17 +186,17 @@ final class StateRepository: @unchecked Sendable {
     }
 
     /// The shard for `partition` as last committed, or an empty shard if none was.
-    /// - Parameter paged: load what must be in memory (metadata, dedup memory, dictionaries,
-    ///   exposure filters) and leave the paged families (item statistics) in the store, read on
+    /// - Parameter paged: load what must be in memory (metadata, dedup memory, dictionaries) and
+    ///   leave the paged families (item statistics, exposure filters) in the store, read on
     ///   demand; false: load everything (dumps, tools).
     func loadShard(stage: UInt8 = ShardKeys.eventsStage, partition: Int32, configuration: ShardConfiguration, paged: Bool = false) throws -> Shard {
         var shard = Shard(stage: stage, partition: partition, configuration: configuration, paged: paged)
-        let statistics = shard.keyPrefix + [ShardKeys.familyKind, ItemStatistics.tag]
-        // Paged: the item-statistics key range is skipped, not read, so loading costs the same
-        // whatever the number of items.
+        let families = shard.keyPrefix + [ShardKeys.familyKind]
+        // Paged: the families' key range (item statistics, exposure filters) is skipped, not
+        // read, so loading costs the same whatever the number of items and users.
         let ranges: [(from: [UInt8], to: [UInt8])] =
             paged
-            ? [(shard.keyPrefix, statistics), (ShardKeys.end(of: statistics), ShardKeys.end(of: shard.keyPrefix))]
+            ? [(shard.keyPrefix, families), (ShardKeys.end(of: families), ShardKeys.end(of: shard.keyPrefix))]
             : [(shard.keyPrefix, ShardKeys.end(of: shard.keyPrefix))]
         for range in ranges {
             try restoring(from: range.from, to: range.to) { try shard.restore(key: $0, value: $1) }

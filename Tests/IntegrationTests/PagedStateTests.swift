@@ -4,7 +4,7 @@ import RecstreamCore
 import RecstreamTesting
 import Testing
 
-/// Item statistics at home in the store behind a cache far smaller than the state: answers stay
+/// Item statistics and exposure filters at home in the store behind a cache far smaller than the state: answers stay
 /// exact while entries are evicted, read back, killed and restarted.
 @Suite("Paged state: a cache smaller than the state", .serialized, .processSlot)
 struct PagedStateTests {
@@ -17,7 +17,7 @@ struct PagedStateTests {
         defer { stateDir.remove() }
 
         var config = GeneratorConfiguration(seed: 15, events: 60_000)
-        config.users = 5_000
+        config.users = 20_000
         config.items = 20_000
         config.itemsPerCommunity = 500
         let events = Array(EventGenerator(config))
@@ -84,6 +84,27 @@ struct PagedStateTests {
             #expect(ranked.map(\.0) == expected.map(\.0), "\(type.name) \(window.rawValue)")
             #expect(ranked.map(\.1) == expected.map(\.1), "\(type.name) \(window.rawValue)")
         }
+        // Exposure filters are paged too: every user's exposures, most read back from the store
+        // (evicted, or not loaded since the restart), are all found.
+        var exposedItems: [String: Set<String>] = [:]
+        for event in events where event.type == .exposure { exposedItems[event.userID, default: []].insert(event.itemID) }
+        #expect(exposedItems.count > 1_500)
+        var falseNegatives = 0
+        var checked = 0
+        for (user, items) in exposedItems.sorted(by: { $0.key < $1.key }) {
+            let seen = Array(items)
+            for chunk in stride(from: 0, to: seen.count, by: 2_000).map({ Array(seen[$0..<min($0 + 2_000, seen.count)]) }) {
+                let (code, body, text) = try await http(api + "/v1/users/\(user)/exposures/filter", method: .POST, json: ["items": chunk])
+                #expect(code == 200, "\(text)")
+                falseNegatives += ((body as? [String: Any])?["items"] as? [String] ?? []).count
+                checked += chunk.count
+            }
+        }
+        #expect(falseNegatives == 0, "\(falseNegatives) of \(checked) exposures not found")
+        let families = try #require(s["state"] as? [[String: Any]])
+        let exposureBytes = families.filter { $0["family"] as? String == "exposure_filter" }.reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) }
+        #expect(exposureBytes <= 1_048_576, "exposure filters hold \(exposureBytes) bytes in memory")
+
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
     }

@@ -36,6 +36,17 @@
 /// depends on the sweep position (not persisted); answers never do, because lookups ignore expired
 /// slices.
 ///
+/// **Paging.** Created `paged` (a store behind it), the family is a cache of the store. A user of
+/// the dictionary restored at start is not resident (``markNotResident(_:)``): before its first
+/// exposure the runtime reads its slice records and ``install(user:records:)``s them, with the
+/// engine lock released; a query for a user who is not resident reads the records into
+/// ``stored(user:records:configuration:)`` and leaves the cache as it is. After each commit,
+/// ``evict(toBytes:)`` frees clean users by the CLOCK policy (an exposure sets the user's
+/// reference bit). An evicted user's expiry is kept as one minute number, so the sweep deletes
+/// its records (a range delete) once every slice it had has expired, without reading them. Users
+/// restored at start and never seen again keep their expired records until they are next read.
+/// Paged bookkeeping: 5 bytes per user index (residency and that minute).
+///
 /// Per exposure: one filter insert on the user's newest slice for an in-order event (a walk over
 /// the slice headers for a late one), and the sweep of a few users (O(1) each unless they have
 /// slices to drop). A record that grows past its 8-byte boundary and is not last in the arena is
@@ -60,6 +71,26 @@ public struct ExposureFilters: ShardFamily {
     private var droppedSlices: [DroppedSlice] = []
     private var sweepCursor = 0
     private let configured: Geometry
+
+    /// Whether a store stands behind the filters: they are then a cache (see "Paging" in the
+    /// type's documentation).
+    public let paged: Bool
+    /// Paged only, per user index (indices past the end are resident): ``notResidentFlag``,
+    /// ``referencedFlag``.
+    private var residency: [UInt8] = []
+    /// Paged only, per user index: for a user evicted in this incarnation, the first minute of
+    /// watermark at which every slice it had is expired (0: unknown, or nothing stored).
+    private var storedUntilMinute: [UInt32] = []
+    /// Users evicted while holding slices that have all expired since: their stored slices are
+    /// deleted by the next drain (a range delete per user).
+    private var expiredEvictedUsers: [Int32] = []
+    private var evictHand = 0
+    /// Users read from the store (paged).
+    public private(set) var loads = 0
+    /// Users evicted (paged).
+    public private(set) var evictions = 0
+    private static let notResidentFlag: UInt8 = 1
+    private static let referencedFlag: UInt8 = 2
 
     private struct DroppedSlice: Sendable {
         var user: Int32
@@ -103,10 +134,11 @@ public struct ExposureFilters: ShardFamily {
 
     /// - Important: The configuration must be valid (``ExposureFilterConfiguration/validate()``
     ///   empty); the runtime validates it at start, so an invalid one here is a programmer error.
-    public init(configuration: ExposureFilterConfiguration = ExposureFilterConfiguration()) {
+    public init(configuration: ExposureFilterConfiguration = ExposureFilterConfiguration(), paged: Bool = false) {
         let problems = configuration.validate()
         precondition(problems.isEmpty, "invalid exposure filter configuration: \(problems)")
         self.configuration = configuration
+        self.paged = paged
         configured = Geometry(retentionDays: configuration.retentionDays, sliceCount: configuration.sliceCount)
     }
 
@@ -115,9 +147,131 @@ public struct ExposureFilters: ShardFamily {
 
     /// Every heap byte held (see the type's documentation).
     public var approximateBytes: Int {
-        arena.approximateBytes + blobs.approximateBytes + 3 * arrayHeaderBytes
-            + (changedUsers.capacity + freeBlobs.capacity) * MemoryLayout<UInt32>.stride
-            + droppedSlices.capacity * MemoryLayout<DroppedSlice>.stride
+        arena.approximateBytes + blobs.approximateBytes + 6 * arrayHeaderBytes
+            + (changedUsers.capacity + freeBlobs.capacity + expiredEvictedUsers.capacity + storedUntilMinute.capacity)
+            * MemoryLayout<UInt32>.stride
+            + droppedSlices.capacity * MemoryLayout<DroppedSlice>.stride + residency.capacity
+    }
+
+    /// The bytes counted against the cache budget: ``approximateBytes`` less the arenas' garbage
+    /// (freed slots a compaction returns once they reach 1/16 of an arena), so an eviction counts
+    /// at once and the heap stays within 17/16 of this.
+    public var cachedBytes: Int { approximateBytes - arena.garbageBytes - blobs.garbageBytes }
+
+    // MARK: Paging
+
+    /// Whether `user`'s filter is known here (always, unless paged: then false for a user whose
+    /// slices are in the store only, until ``install(user:records:)``).
+    @inline(__always) public func isResident(_ user: Int32) -> Bool {
+        !paged || Int(user) >= residency.count || residency[Int(user)] & Self.notResidentFlag == 0
+    }
+
+    private mutating func ensureResidency(_ u: Int) {
+        guard u >= residency.count else { return }
+        let n = max(u + 1, residency.count + residency.count / 8)
+        residency.append(contentsOf: repeatElement(0, count: n - residency.count))
+        storedUntilMinute.append(contentsOf: repeatElement(0, count: n - storedUntilMinute.count))
+    }
+
+    /// Marks `user` as having slices in the store only (a user of the dictionary restored at
+    /// start): its first exposure or query reads them. Paged only; otherwise nothing.
+    public mutating func markNotResident(_ user: Int32) {
+        guard paged, user >= 0 else { return }
+        ensureResidency(Int(user))
+        residency[Int(user)] = Self.notResidentFlag
+        storedUntilMinute[Int(user)] = 0
+    }
+
+    /// Makes `user` resident with its committed slice records (keyed as under
+    /// ``userPrefix(_:)``: the slice part of ``key(user:slice:)``), unless it is resident already
+    /// (a resident filter is newer than the store's).
+    /// - Throws: a record does not decode.
+    public mutating func install(user: Int32, records: [(key: [UInt8], value: [UInt8])]) throws(StateDecodingError) {
+        guard !isResident(user) else { return }
+        let prefix = Self.userPrefix(user)
+        for record in records { try restore(key: prefix + record.key, value: record.value) }
+        residency[Int(user)] = Self.referencedFlag
+        storedUntilMinute[Int(user)] = 0
+        loads += 1
+    }
+
+    /// The family key prefix of `user`'s slice records (big-endian index).
+    public static func userPrefix(_ user: Int32) -> [UInt8] {
+        var w = BinaryWriter(capacity: 4)
+        w.appendBigEndian(UInt32(bitPattern: user))
+        return w.bytes
+    }
+
+    /// A complete (not paged) set holding only `user`'s committed slices (keyed as for
+    /// ``install(user:records:)``): how a query reads the filter of a user who is not resident,
+    /// without changing the cache.
+    public static func stored(
+        user: Int32, records: [(key: [UInt8], value: [UInt8])], configuration: ExposureFilterConfiguration
+    ) throws(StateDecodingError) -> ExposureFilters {
+        var filters = ExposureFilters(configuration: configuration)
+        let prefix = userPrefix(user)
+        for record in records { try filters.restore(key: prefix + record.key, value: record.value) }
+        return filters
+    }
+
+    /// Evicts clean users' filters by the CLOCK policy (an exposure sets a user's reference bit;
+    /// the hand clears it, and evicts a user met with the bit clear) until ``cachedBytes`` is at
+    /// most `budget` or every user was visited twice. Users with changes not yet drained stay.
+    /// Returns the bytes freed. Not paged: nothing.
+    @discardableResult
+    public mutating func evict(toBytes budget: Int) -> Int {
+        let before = cachedBytes
+        guard paged, before > budget else { return 0 }
+        var excess = before - budget
+        let n = arena.indexCount
+        if n > 0 { ensureResidency(n - 1) }
+        var visited = 0
+        while excess > 0 && visited < 2 * n {
+            if evictHand >= n { evictHand = 0 }
+            let u = evictHand
+            evictHand += 1
+            visited += 1
+            guard let base = arena.start(of: u), arena.uint16(at: base) & Self.queuedBit == 0 else { continue }
+            if residency[u] & Self.referencedFlag != 0 {
+                residency[u] &= ~Self.referencedFlag
+                continue
+            }
+            excess -= evictRecord(user: u, base: base)
+            evictions += 1
+        }
+        arena.compactIfWasteful()
+        blobs.compactIfWasteful()
+        return max(0, before - cachedBytes)
+    }
+
+    /// Frees a clean user's record and blobs (its slices are all stored) and notes when they all
+    /// expire. Returns the bytes freed.
+    private mutating func evictRecord(user u: Int, base: Int) -> Int {
+        let g = geometry(ofRecordAt: base)
+        let end = base + arena.length(of: u)
+        var freed = (arena.length(of: u) + 7) & ~7
+        var slice = base + Self.recordHeaderBytes
+        while slice < end {
+            var sub = slice + Self.sliceHeaderBytes
+            for _ in 0..<subFilterCount(at: slice) {
+                if isBloom(sub) {
+                    let blob = arena.uint32(at: sub + 14)
+                    freed += (payloadBytes(at: sub) + 7) & ~7
+                    blobs.free(Int(blob))
+                    freeBlobs.append(blob)
+                }
+                sub += subFilterSize(at: sub)
+            }
+            slice = sub
+        }
+        // Every slice is expired once W − N ≥ (newest + 1) · L.
+        let newest = sliceIndex(at: newestSlice(ofRecordAt: base))
+        let (deadAt, overflow) = ((newest + 1) * g.sliceLength).addingReportingOverflow(g.retention)
+        let minute = overflow ? Int64(UInt32.max) : (deadAt + 59_999) / 60_000
+        storedUntilMinute[u] = minute <= 0 ? 1 : UInt32(clamping: minute)
+        arena.free(u)
+        residency[u] = Self.notResidentFlag
+        return freed
     }
 
     // MARK: Reading the layout
@@ -263,6 +417,10 @@ public struct ExposureFilters: ShardFamily {
             time.millis > -EventTime.limitMillis && time.millis < EventTime.limitMillis,
             "exposure time \(time) is outside ±\(EventTime.limitMillis) ms")
         arena.ensureIndex(Int(user))
+        if paged {
+            precondition(isResident(user), "ExposureFilters: exposure for user \(user), who is not resident")
+            if Int(user) < residency.count { residency[Int(user)] = Self.referencedFlag }
+        }
         insert(itemHash, user: Int(user), at: time.millis, watermark: watermark.millis)
         expire(watermark: max(time, watermark), maxUsers: configuration.sweepUsersPerExposure)
     }
@@ -573,7 +731,18 @@ public struct ExposureFilters: ShardFamily {
             if sweepCursor >= arena.indexCount { sweepCursor = 0 }
             let u = sweepCursor
             sweepCursor += 1
-            guard let base = arena.start(of: u) else { continue }
+            guard let base = arena.start(of: u) else {
+                if paged && u < residency.count && residency[u] & Self.notResidentFlag != 0 && storedUntilMinute[u] != 0
+                    && watermark.millis >= Int64(storedUntilMinute[u]) * 60_000
+                {
+                    // Evicted, and everything it had stored has expired since: delete it unread.
+                    expiredEvictedUsers.append(Int32(u))
+                    residency[u] = 0
+                    storedUntilMinute[u] = 0
+                    emptied += 1
+                }
+                continue
+            }
             let g = geometry(ofRecordAt: base)
             let limit = g.cutoff(watermark.millis)
             guard !g.isLive(sliceIndex(at: base + Self.recordHeaderBytes), cutoff: limit) else { continue }
@@ -756,6 +925,11 @@ public struct ExposureFilters: ShardFamily {
     public mutating func drainChanges(into changes: inout FamilyChanges) {
         for dropped in droppedSlices { changes.delete(Self.key(user: dropped.user, slice: dropped.index)) }
         droppedSlices = []
+        for user in expiredEvictedUsers {
+            let prefix = Self.userPrefix(user)
+            changes.deleteRange(from: prefix, to: ShardKeys.end(of: prefix))
+        }
+        expiredEvictedUsers = []
         for user in changedUsers {
             let u = Int(user)
             guard let base = arena.start(of: u) else { continue }

@@ -45,7 +45,7 @@ public struct Shard: Sendable {
         self.partition = partition
         self.configuration = configuration
         self.dedup = EventDeduplicator(windowMillis: configuration.dedupWindowMillis)
-        self.exposureFilters = ExposureFilters(configuration: configuration.exposure)
+        self.exposureFilters = ExposureFilters(configuration: configuration.exposure, paged: paged)
     }
 
     /// This shard's key prefix in the store.
@@ -66,6 +66,12 @@ public struct Shard: Sendable {
         // changes, so a shard that must first read the entry can be asked again.
         let item = configuration.keepsItemStatistics ? Array(ids.extracting(event.itemID)) : []
         if configuration.keepsItemStatistics && !itemStatistics.table.isResident(item) { return .needsItem(item) }
+        if paged, configuration.exposureFiltersEnabled,
+            event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click),
+            let user = users.lookup(ids.extracting(event.userID)), !exposureFilters.isResident(user)
+        {
+            return .needsUser(user)
+        }
         nextOffset = offset + 1
         metaDirty = true
         let key = EventDeduplicator.key(for: ids.extracting(event.eventID))
@@ -138,15 +144,38 @@ public struct Shard: Sendable {
         try itemStatistics.install(item: item, record: record)
     }
 
+    /// Makes `user`'s exposure filter resident with its committed slice records (keys relative to
+    /// ``exposureRecordPrefix(_:)``).
+    public mutating func installUser(_ user: Int32, records: [(key: [UInt8], value: [UInt8])]) throws(StateDecodingError) {
+        try exposureFilters.install(user: user, records: records)
+    }
+
+    /// The store key prefix of the family records of exposure filters.
+    public var exposureFamilyPrefix: [UInt8] { keyPrefix + [ShardKeys.familyKind, ExposureFilters.tag] }
+
+    /// The store key prefix of `user`'s exposure slice records.
+    public func exposureRecordPrefix(_ user: Int32) -> [UInt8] { exposureFamilyPrefix + ExposureFilters.userPrefix(user) }
+
     /// The store key of `item`'s statistics record.
     public func itemRecordKey(_ item: [UInt8]) -> [UInt8] { keyPrefix + [ShardKeys.familyKind, ItemStatistics.tag] + item }
 
-    /// Evicts clean paged entries until at most `budget` bytes of them are resident.
+    /// Evicts clean paged entries until at most `budget` bytes of them are resident, each family
+    /// down to its share in proportion to what it holds.
     @discardableResult
-    public mutating func evict(toBytes budget: Int) -> Int { itemStatistics.evict(toBytes: budget) }
+    public mutating func evict(toBytes budget: Int) -> Int {
+        let items = itemStatistics.table.residentBytes
+        let exposures = exposureFilters.paged ? exposureFilters.cachedBytes : 0
+        let total = items + exposures
+        guard total > budget, total > 0 else { return 0 }
+        let ratio = Double(budget) / Double(total)
+        return itemStatistics.evict(toBytes: Int(Double(items) * ratio))
+            + exposureFilters.evict(toBytes: Int(Double(exposures) * ratio))
+    }
 
     /// Bytes held by this shard's paged entries.
-    public var pagedBytes: Int { itemStatistics.table.residentBytes }
+    public var pagedBytes: Int {
+        itemStatistics.table.residentBytes + (exposureFilters.paged ? exposureFilters.cachedBytes : 0)
+    }
 
     /// Item-keyed stage: applies a record of the item repartition topic read at `offset`. A record
     /// whose source offset was applied before (re-forwarded after an upstream restart) is a
@@ -307,6 +336,10 @@ public struct Shard: Sendable {
     }
 
     private func append(_ familyChanges: FamilyChanges, tag: UInt8, prefix: [UInt8], to changes: inout StateChanges) {
+        for range in familyChanges.deletedRanges {
+            let family = prefix + [ShardKeys.familyKind, tag]
+            changes.deleteRange(from: family + range.from, to: family + range.to)
+        }
         for record in familyChanges.records {
             var key = prefix
             key.append(ShardKeys.familyKind)
@@ -384,6 +417,8 @@ public struct Shard: Sendable {
             var r = BinaryReader(rest)
             let index = Int32(bitPattern: try r.readBigEndianUInt32())
             try users.restore(index: index, bytes: value)
+            // Paged: the user's slices (if any) stay in the store until first needed.
+            exposureFilters.markNotResident(index)
         case ShardKeys.dedupKind:
             var r = BinaryReader(rest)
             let minute = try r.readBigEndianUInt32()

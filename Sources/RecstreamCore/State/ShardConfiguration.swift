@@ -70,6 +70,10 @@ public enum ApplyOutcome: Sendable, Hashable {
     /// nothing changed. Read the committed record at ``Shard/itemRecordKey(_:)``, install it with
     /// ``Shard/installItem(_:record:)`` and apply the record again.
     case needsItem([UInt8])
+    /// A paged shard does not hold the exposure filter of the event's user (its dictionary index):
+    /// nothing changed. Read the committed records under ``Shard/exposureRecordPrefix(_:)``,
+    /// install them with ``Shard/installUser(_:records:)`` and apply the event again.
+    case needsUser(Int32)
 }
 
 /// Counters a shard keeps about its input; persisted with its state, so they are exactly-once too.

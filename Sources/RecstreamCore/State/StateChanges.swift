@@ -70,9 +70,12 @@ public struct StateChanges: Sendable {
 /// The changes of one family, with keys relative to the family's own keyspace.
 public struct FamilyChanges: Sendable {
     public private(set) var records: [(key: [UInt8], value: [UInt8]?)] = []
+    /// Key ranges `[from, to)` to delete, applied before ``records``.
+    public private(set) var deletedRanges: [(from: [UInt8], to: [UInt8])] = []
 
     public init() {}
 
     public mutating func put(_ key: [UInt8], _ value: [UInt8]) { records.append((key, value)) }
     public mutating func delete(_ key: [UInt8]) { records.append((key, nil)) }
+    public mutating func deleteRange(from: [UInt8], to: [UInt8]) { deletedRanges.append((from, to)) }
 }

@@ -73,9 +73,18 @@ extension IngestPipeline {
                 return
             }
             var outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
-            if case .needsItem(let item) = outcome {
-                let key = engine.state.shards[partition]!.itemRecordKey(item)
-                guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
+            // A paged entry the event needs is read, then the event offered again (at most once
+            // per family: an installed entry stays resident until the next commit).
+            while true {
+                if case .needsItem(let item) = outcome {
+                    let key = engine.state.shards[partition]!.itemRecordKey(item)
+                    guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
+                } else if case .needsUser(let user) = outcome {
+                    let prefix = engine.state.shards[partition]!.exposureRecordPrefix(user)
+                    guard loadUser(prefix, install: { try $0.shards[partition]!.installUser(user, records: $1) }) else { return }
+                } else {
+                    break
+                }
                 outcome = engine.state.shards[partition]!.apply(event, idBytes: idBytes, offset: offset)
             }
             switch outcome {
@@ -94,7 +103,7 @@ extension IngestPipeline {
                 }
             case .duplicate: tally.duplicates += 1
             case .late: tally.late += 1
-            case .alreadyApplied, .needsItem: break
+            case .alreadyApplied, .needsItem, .needsUser: break
             }
         case .failure(let rejection):
             refuse(record, rejection)
@@ -165,10 +174,20 @@ extension IngestPipeline {
     /// False when the record cannot be read or decoded: the record being processed is skipped
     /// without moving its offset, ingest stops, and the restart reads it again.
     func loadItem(_ key: [UInt8], install: (inout EngineState, [UInt8]?) throws -> Void) -> Bool {
+        load({ () throws -> [UInt8]? in try repository.committedValue(key) }, install: install)
+    }
+
+    /// Reads the committed records under `prefix` (a user's exposure slices) and installs them,
+    /// as ``loadItem(_:install:)`` does for one record.
+    func loadUser(_ prefix: [UInt8], install: (inout EngineState, [(key: [UInt8], value: [UInt8])]) throws -> Void) -> Bool {
+        load({ try repository.committedRecords(under: prefix) }, install: install)
+    }
+
+    private func load<Loaded>(_ read: () throws -> Loaded, install: (inout EngineState, Loaded) throws -> Void) -> Bool {
         if holdsLock { engine.lock.unlock() }
-        let record: [UInt8]?
+        let record: Loaded
         do {
-            record = try repository.committedValue(key)
+            record = try read()
         } catch {
             if holdsLock { engine.lock.lock() }
             storeFailure = error

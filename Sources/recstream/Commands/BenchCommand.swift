@@ -21,7 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
             BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLoadCommand.self, BenchEmbeddingsCommand.self, BenchModelServingCommand.self, BenchModelMemoryCommand.self,
-            BenchLookalikeCommand.self, BenchScaleOutCommand.self, BenchRestartCommand.self,
+            BenchLookalikeCommand.self, BenchScaleOutCommand.self, BenchRestartCommand.self, BenchPagedStateCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
     )
