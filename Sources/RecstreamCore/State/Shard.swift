@@ -66,12 +66,13 @@ public struct Shard: Sendable {
         // changes, so a shard that must first read the entry can be asked again.
         let item = configuration.keepsItemStatistics ? Array(ids.extracting(event.itemID)) : []
         if configuration.keepsItemStatistics && !itemStatistics.table.isResident(item) { return .needsItem(item) }
-        if paged, configuration.exposureFiltersEnabled,
-            event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click),
-            let user = users.lookup(ids.extracting(event.userID)), !exposureFilters.isResident(user)
-        {
-            return .needsUser(user)
-        }
+        // The user's index, looked up once for the exposure filter (nil: not an exposure the
+        // filter takes, or a user it does not know yet).
+        let filtered =
+            configuration.exposureFiltersEnabled
+            && (event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click))
+        let knownUser = filtered ? users.lookup(ids.extracting(event.userID)) : nil
+        if let knownUser, !exposureFilters.isResident(knownUser) { return .needsUser(knownUser) }
         nextOffset = offset + 1
         metaDirty = true
         let key = EventDeduplicator.key(for: ids.extracting(event.eventID))
@@ -86,7 +87,7 @@ public struct Shard: Sendable {
             // the allowed lateness only). The exposure filter is a set: remembering an exposure
             // twice changes nothing, so it keeps every exposure inside its own retention.
             counters.late += 1
-            if rememberExposure(event, ids: ids, watermark: previous) { counters.lateExposuresKept += 1 }
+            if filtered && rememberExposure(event, ids: ids, user: knownUser, watermark: previous) { counters.lateExposuresKept += 1 }
             guard configuration.keepsItemStatistics else { return .late }
             itemStatistics.recordLateDrop(item: item, type: event.type)
             return .late
@@ -101,26 +102,23 @@ public struct Shard: Sendable {
         if configuration.keepsItemStatistics {
             itemStatistics.apply(item: item, type: event.type, time: event.time, watermark: newWatermark)
         }
-        rememberExposure(event, ids: ids, watermark: newWatermark)
+        if filtered { rememberExposure(event, ids: ids, user: knownUser, watermark: newWatermark) }
         return .applied
     }
 
     /// Records an exposure (or, with `clickImpliesExposure`, a click on an item the filter does
-    /// not hold) in the user's filter, evaluated at `watermark`. Returns whether the filter took
-    /// it: false for other types and for an exposure older than the filter's retention.
+    /// not hold) in the user's filter, evaluated at `watermark`; the caller has checked the type.
+    /// Returns whether the filter took it: false for a click on an item the filter holds and for
+    /// an exposure older than the filter's retention. `knownUser` is the user's dictionary index
+    /// when it has one (the caller looked it up).
     @discardableResult
-    private mutating func rememberExposure(_ event: DecodedEvent, ids: Span<UInt8>, watermark: EventTime) -> Bool {
-        guard configuration.exposureFiltersEnabled,
-            event.type == .exposure || (configuration.clickImpliesExposure && event.type == .click)
-        else { return false }
+    private mutating func rememberExposure(_ event: DecodedEvent, ids: Span<UInt8>, user knownUser: Int32?, watermark: EventTime) -> Bool {
         let hash = ExposureHash(ids.extracting(event.itemID))
-        if event.type == .click, let known = users.lookup(ids.extracting(event.userID)),
-            exposureFilters.contains(user: known, itemHash: hash, watermark: watermark)
-        {
+        if event.type == .click, let knownUser, exposureFilters.contains(user: knownUser, itemHash: hash, watermark: watermark) {
             return false
         }
         guard exposureFilters.retains(event.time, watermark: watermark) else { return false }
-        let user = users.intern(ids.extracting(event.userID)).index
+        let user = knownUser ?? users.intern(ids.extracting(event.userID)).index
         exposureFilters.recordExposure(user: user, itemHash: hash, at: event.time, watermark: watermark)
         return true
     }
