@@ -11,8 +11,19 @@ extension IngestPipeline {
     // MARK: Rebalance
 
     /// Restores each assigned partition's shard from the store and starts it at its stored offset.
+    /// The shards are installed together once all are loaded: a query never sees some of a
+    /// first assignment's partitions and not others (it would answer "not exposed" or 404 for a
+    /// user or item whose shard is still loading; until then keyed routes answer 503).
     func assigned(_ partitions: [TopicPartition]) -> [TopicPartition: StartOffset] {
         var starts: [TopicPartition: StartOffset] = [:]
+        var userShards: [Shard] = []
+        var itemShards: [Shard] = []
+        defer {
+            withState { state in
+                for shard in userShards { state.install(shard) }
+                for shard in itemShards { state.installItemShard(shard) }
+            }
+        }
         for tp in partitions {
             let kind: MovableStore.Kind
             switch tp.topic {
@@ -29,12 +40,12 @@ extension IngestPipeline {
                 switch kind {
                 case .user:
                     let shard = try repository.loadShard(partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
-                    withState { $0.install(shard) }
+                    userShards.append(shard)
                     next = shard.nextOffset
                 case .item:
                     let shard = try repository.loadShard(
                         stage: ShardKeys.itemsStage, partition: tp.partition, configuration: configuration.shardConfiguration, paged: true)
-                    withState { $0.installItemShard(shard) }
+                    itemShards.append(shard)
                     next = shard.nextOffset
                 case .engagement:
                     let instance = try repository.loadInstanceState(configuration: cooccurrenceConfiguration, lookalike: lookalikeConfiguration, families: configuration.engagementFamilies)

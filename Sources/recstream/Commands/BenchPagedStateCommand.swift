@@ -198,7 +198,11 @@ struct BenchPagedStateCommand: AsyncParsableCommand {
                 latencies.append((clock.now - started).seconds * 1000)
                 guard code == 200 else { throw ValidationError("filter call for a\(u) answered \(code)") }
                 let kept = Set((try JSONSerialization.jsonObject(with: answer) as? [String: Any])?["items"] as? [String] ?? [])
-                falseNegatives += seen.filter { kept.contains($0) }.count
+                let missed = seen.enumerated().filter { kept.contains($0.element) }
+                if !missed.isEmpty && falseNegatives < 2_000 {
+                    Terminal.err("bench paged-state: a\(u): \(missed.count) exposures not found (k = \(missed.prefix(25).map(\.offset)))")
+                }
+                falseNegatives += missed.count
                 falsePositives += unseen.filter { !kept.contains($0) }.count
                 exposuresChecked += seen.count
                 unseenChecked += unseen.count
