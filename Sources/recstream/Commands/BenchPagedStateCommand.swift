@@ -286,7 +286,7 @@ struct BenchPagedStateCommand: AsyncParsableCommand {
             | growth | **\(String(format: "%+.1f%%", f.growth * 100))** | at most +15% |
             | paged families in memory (status `cache.resident_bytes`) | \(mib(f.cacheResidentBytes)) | at most \(mib(f.cacheBytes)) |
             | state directory on disk | \(mib(f.stateDiskBytes)) (\(String(format: "%.1f", Double(f.stateDiskBytes) / Double(f.cacheBytes)))x the cache) | |
-            | ingest, first half / second half (produce to committed) | \(String(format: "%.1f", f.ingestSecondsFirstHalf)) s / \(String(format: "%.1f", f.ingestSecondsSecondHalf)) s | |
+            | first half / second half: from the producer's flush until every offset is committed | \(String(format: "%.1f", f.ingestSecondsFirstHalf)) s / \(String(format: "%.1f", f.ingestSecondsSecondHalf)) s | |
             | restart (kill -9) to first answer | **\(String(format: "%.3f", f.restartFirstAnswerSeconds)) s** | at most 5 s |
             | first-half exposures checked / not found | \(Terminal.grouped(f.exposuresChecked)) / **\(f.falseNegatives)** | 0 |
             | unseen candidates checked / reported shown | \(Terminal.grouped(f.unseenChecked)) / \(f.falsePositives) (\(String(format: "%.3f%%", 100 * Double(f.falsePositives) / Double(max(f.unseenChecked, 1))))) | about 1% |
