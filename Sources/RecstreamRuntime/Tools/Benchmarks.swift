@@ -53,14 +53,15 @@ public enum Benchmarks {
         return Measurement(records: count, seconds: elapsed.seconds)
     }
 
-    /// The pipeline: decode, dedup, item statistics and commits every second into a fresh state
-    /// directory, exactly as `recstream run` does, timed from the first record applied to the
-    /// last (polled every 2 ms).
+    /// The pipeline: decode, dedup, every enabled family and commits every second into a fresh
+    /// state directory, exactly as `recstream run` does (`settings`: configuration keys, as
+    /// `--set` takes them), timed from the first record applied to the last (polled every 2 ms).
     public static func ingest(
         bootstrap: String, topic: String, expected: Int, stateDirectory: String, properties: [String: String] = [:],
-        timeout: Duration = .seconds(300)
+        settings: [String: String] = [:], timeout: Duration = .seconds(300)
     ) async throws -> Measurement {
         var configuration = RecstreamConfiguration()
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) { try ConfigurationKeys.apply(key, value, to: &configuration) }
         configuration.kafkaProperties = properties
         configuration.brokers = bootstrap
         configuration.eventsTopic = topic

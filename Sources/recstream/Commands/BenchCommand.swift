@@ -342,13 +342,17 @@ struct BenchIngestCommand: AsyncParsableCommand {
     @Option(help: "librdkafka property KEY=VALUE overriding the consumer defaults (repeatable).")
     var property: [String] = []
 
+    @Option(name: .customLong("set"), help: "Configuration KEY=VALUE, as for `recstream run` (repeatable).")
+    var settings: [String] = []
+
     func run() async throws {
         try await reportingFailures {
             let properties = try parseProperties(property)
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recstream-bench-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let m = try await Benchmarks.ingest(
-                bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir, properties: properties)
+                bootstrap: brokers, topic: topic, expected: expect, stateDirectory: dir, properties: properties,
+                settings: try parseProperties(settings))
             Terminal.out("result: " + String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
         }
     }
