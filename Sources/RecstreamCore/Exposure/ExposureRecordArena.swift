@@ -311,12 +311,14 @@ struct ExposureRecordArena: Sendable {
     /// only moves down and never over one not yet moved), then frees the segments past the new
     /// end. In place: the only extra memory is the list of live indices.
     private mutating func compact() {
-        var order: [UInt32] = []
+        // Start (in 8-byte units) above, index below: one plain integer sort, in address order
+        // (starts are distinct).
+        var order: [UInt64] = []
         order.reserveCapacity(recordCount)
-        for index in starts.indices where starts[index] != 0 { order.append(UInt32(index)) }
-        order.sort { starts[Int($0)] < starts[Int($1)] }
+        for index in starts.indices where starts[index] != 0 { order.append(UInt64(starts[index]) << 32 | UInt64(index)) }
+        order.sort()
         var cursor = 8
-        for index in order.lazy.map({ Int($0) }) {
+        for index in order.lazy.map({ Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: $0)) }) {
             let start = Int(starts[index]) * 8
             let size = Self.roundUp(Int(lengths[index]))
             if start != cursor {

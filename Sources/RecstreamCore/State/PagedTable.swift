@@ -105,7 +105,7 @@ public struct PagedTable<Entry: PagedEntry>: Sendable {
             if isEmpty { slot.entry = nil }
             if wasEmpty && !isEmpty { entriesDelta = 1 }
             if !wasEmpty && isEmpty { entriesDelta = -1 }
-            let bytes = Self.cost(key, slot.entry)
+            let bytes = key.count + Self.slotOverhead + (slot.entry?.approximateBytes ?? 0)
             delta = bytes - slot.bytes
             slot.bytes = bytes
             slot.referenced = true
@@ -134,14 +134,14 @@ public struct PagedTable<Entry: PagedEntry>: Sendable {
     /// them clean.
     public mutating func drainChanges(prefix: [UInt8], into changes: inout StateChanges) {
         for key in dirtyKeys {
-            guard var slot = slots[key], slot.dirty else { continue }
-            if let entry = slot.entry {
-                changes.put(prefix + key, entry.encoded())
+            // In place: copying the slot out and back would copy the entry's arrays' references.
+            guard let position = slots.index(forKey: key), slots.values[position].dirty else { continue }
+            if let record = slots.values[position].entry?.encoded() {
+                changes.put(prefix + key, record)
             } else {
                 changes.delete(prefix + key)
             }
-            slot.dirty = false
-            slots[key] = slot
+            slots.values[position].dirty = false
         }
         dirtyKeys.removeAll(keepingCapacity: true)
     }

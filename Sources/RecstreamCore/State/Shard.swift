@@ -48,6 +48,11 @@ public struct Shard: Sendable {
         self.exposureFilters = ExposureFilters(configuration: configuration.exposure, paged: paged)
     }
 
+    /// `body` over this shard in place. For a shard held in a collection of optionals,
+    /// `shards[p]?.borrow { $0.read() }` reads without the copy (a retain and a release of every
+    /// stored reference) that `shards[p]!.read()` makes for a non-mutating method.
+    @inline(__always) public mutating func borrow<R>(_ body: (inout Shard) -> R) -> R { body(&self) }
+
     /// This shard's key prefix in the store.
     public var keyPrefix: [UInt8] { ShardKeys.prefix(stage: stage, partition: partition) }
 

@@ -91,9 +91,11 @@ public struct ItemCounters: Sendable, Hashable {
         return counters
     }
 
+    /// Read per update by the paged table, so it reads the stored counters in place (the
+    /// subscript would copy each, a retain and a release).
     public var approximateBytes: Int {
-        MemoryLayout<ItemCounters>.stride + EventType.allCases.reduce(0) { $0 + self[$1].approximateBytes }
-            + lateDropped.capacity * 8
+        MemoryLayout<ItemCounters>.stride + exposure.approximateBytes + click.approximateBytes + like.approximateBytes
+            + collect.approximateBytes + share.approximateBytes + comment.approximateBytes + lateDropped.capacity * 8
     }
 
     /// Adds another shard's counters for the same item (query-time merge). Bucket lists are merged

@@ -25,8 +25,11 @@ extension IngestPipeline {
         }
         let partition = Int(record.partition)
         let offset = record.offset
-        guard partition < engine.state.shards.count, engine.state.shards[partition] != nil else { return }
-        if engine.state.shards[partition]!.hasApplied(offset: offset) { return }
+        // Shards are reached in place (`borrow`): `shards[p]!.method()` for a non-mutating method
+        // copies the whole shard, a retain and a release per stored reference, per record.
+        guard partition < engine.state.shards.count,
+            engine.state.shards[partition]?.borrow({ $0.hasApplied(offset: offset) }) == false
+        else { return }
 
         var format = PayloadFormat.json
         if let header = record.header("content-type") {
@@ -59,7 +62,7 @@ extension IngestPipeline {
             }
             let idBytes = decoder.idBytes
             let maxIDs = configuration.maxDictionaryIDs
-            if !engine.state.shards[partition]!.admits(event, idBytes: idBytes, maxIDs: maxIDs)
+            if engine.state.shards[partition]!.borrow({ !$0.admits(event, idBytes: idBytes, maxIDs: maxIDs) })
                 || (!split && engine.state.instance.isEngagement(event.type)
                     && !engine.state.instance.admits(
                         type: event.type, userID: idBytes.span.extracting(event.userID), itemID: idBytes.span.extracting(event.itemID),
@@ -77,10 +80,10 @@ extension IngestPipeline {
             // per family: an installed entry stays resident until the next commit).
             while true {
                 if case .needsItem(let item) = outcome {
-                    let key = engine.state.shards[partition]!.itemRecordKey(item)
+                    let key = engine.state.shards[partition]!.borrow { $0.itemRecordKey(item) }
                     guard loadItem(key, install: { try $0.shards[partition]!.installItem(item, record: $1) }) else { return }
                 } else if case .needsUser(let user) = outcome {
-                    let prefix = engine.state.shards[partition]!.exposureRecordPrefix(user)
+                    let prefix = engine.state.shards[partition]!.borrow { $0.exposureRecordPrefix(user) }
                     guard loadUser(prefix, install: { try $0.shards[partition]!.installUser(user, records: $1) }) else { return }
                 } else {
                     break
@@ -126,10 +129,11 @@ extension IngestPipeline {
         let maxIDs = configuration.maxDictionaryIDs
         if record.topic == configuration.itemsTopic {
             let index = Int(record.partition)
-            guard index < engine.state.itemShards.count, engine.state.itemShards[index] != nil else { return }
-            guard !engine.state.itemShards[index]!.hasApplied(offset: record.offset) else { return }
+            guard index < engine.state.itemShards.count,
+                engine.state.itemShards[index]?.borrow({ $0.hasApplied(offset: record.offset) }) == false
+            else { return }
             if case .needsItem(let item) = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset) {
-                let key = engine.state.itemShards[index]!.itemRecordKey(item)
+                let key = engine.state.itemShards[index]!.borrow { $0.itemRecordKey(item) }
                 guard loadItem(key, install: { try $0.itemShards[index]!.installItem(item, record: $1) }) else { return }
                 _ = engine.state.itemShards[index]!.applyForwarded(forwarded, offset: record.offset)
             }

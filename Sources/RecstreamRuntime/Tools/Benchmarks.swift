@@ -11,11 +11,17 @@ public enum Benchmarks {
     public struct Measurement: Codable, Sendable {
         public var records: Int
         public var seconds: Double
+        /// The pipeline only: bytes of paged state resident at the end (status `cache`), and
+        /// entries read from the store on a miss.
+        public var pagedBytes: Int?
+        public var cacheLoads: Int?
         public var recordsPerSecond: Double { seconds > 0 ? Double(records) / seconds : 0 }
 
-        public init(records: Int, seconds: Double) {
+        public init(records: Int, seconds: Double, pagedBytes: Int? = nil, cacheLoads: Int? = nil) {
             self.records = records
             self.seconds = seconds
+            self.pagedBytes = pagedBytes
+            self.cacheLoads = cacheLoads
         }
     }
 
@@ -90,7 +96,8 @@ public enum Benchmarks {
         let elapsed = clock.now - first!
         runtime.ingest.requestStop()
         try await ingest.value
-        return Measurement(records: consumed, seconds: elapsed.seconds)
+        let cache = runtime.engine.status().cache
+        return Measurement(records: consumed, seconds: elapsed.seconds, pagedBytes: cache?.residentBytes, cacheLoads: cache?.loads)
     }
 }
 

@@ -22,6 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchRunCommand.self, BenchCoreCommand.self, BenchCooccurrenceCommand.self, BenchExposureCoreCommand.self,
             BenchConsumeRawCommand.self, BenchIngestCommand.self, BenchLoadCommand.self, BenchEmbeddingsCommand.self, BenchModelServingCommand.self, BenchModelMemoryCommand.self,
             BenchLookalikeCommand.self, BenchScaleOutCommand.self, BenchRestartCommand.self, BenchPagedStateCommand.self,
+            BenchFamiliesCommand.self,
         ],
         defaultSubcommand: BenchRunCommand.self
     )
@@ -52,10 +53,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         try await reportingFailures {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
             let taskset = FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") && !noPin ? "/usr/bin/taskset" : nil
-            func command(_ core: Int, _ args: [String]) -> [String] {
-                if let taskset { return [taskset, "-c", String(core), binary] + args }
-                return [binary] + args
-            }
+            func command(_ core: Int, _ args: [String]) -> [String] { pinned(core, binary: binary, taskset: taskset, args) }
             Terminal.err("starting the embedded broker\(taskset == nil ? "" : " on core 1")")
             let broker = try ChildProcess(command(1, [
                 "broker", "--topic", "bench.json:8", "--topic", "bench.json.dlq:1", "--topic", "bench.pb:8", "--topic", "bench.pb.dlq:1",
@@ -135,15 +133,7 @@ struct BenchRunCommand: AsyncParsableCommand {
         }
     }
 
-    private func measure(_ command: [String]) async throws -> Benchmarks.Measurement {
-        let child = try ChildProcess(command)
-        let line = try await child.value(after: "result:", within: .seconds(600))
-        guard let measurement = try? JSONDecoder().decode(Benchmarks.Measurement.self, from: Data(line.utf8)) else {
-            throw ValidationError("unreadable result from \(command.joined(separator: " ")): \(line)")
-        }
-        _ = try await child.waitForExit()
-        return measurement
-    }
+    private func measure(_ command: [String]) async throws -> Benchmarks.Measurement { try await measureChild(command) }
 
     /// Milliseconds from sending a probe event (a new item) to the query API answering 200 for it.
     private func measureLatency(bootstrap: String, command: [String]) async throws -> [Double] {
@@ -379,6 +369,23 @@ struct BenchCoreCommand: AsyncParsableCommand {
         Terminal.out(String(format: "decode %.0f ns/event, decode + apply %.0f ns/event (medians of %d rounds of %d events)",
             BenchmarkReport.median(decode), BenchmarkReport.median(apply), rounds, events))
     }
+}
+
+/// Runs a `bench consume-raw` or `bench ingest` child and reads its `result:` line.
+func measureChild(_ command: [String]) async throws -> Benchmarks.Measurement {
+    let child = try ChildProcess(command)
+    let line = try await child.value(after: "result:", within: .seconds(600))
+    guard let measurement = try? JSONDecoder().decode(Benchmarks.Measurement.self, from: Data(line.utf8)) else {
+        throw ValidationError("unreadable result from \(command.joined(separator: " ")): \(line)")
+    }
+    _ = try await child.waitForExit()
+    return measurement
+}
+
+/// `command` run by `binary`, pinned to `core` with taskset when `taskset` is its path.
+func pinned(_ core: Int, binary: String, taskset: String?, _ command: [String]) -> [String] {
+    if let taskset { return [taskset, "-c", String(core), binary] + command }
+    return [binary] + command
 }
 
 /// KEY=VALUE pairs into a dictionary.
