@@ -105,7 +105,36 @@ struct PagedStateTests {
         let exposureBytes = families.filter { $0["family"] as? String == "exposure_filter" }.reduce(0) { $0 + ($1["bytes"] as? Int ?? 0) }
         #expect(exposureBytes <= 1_048_576, "exposure filters hold \(exposureBytes) bytes in memory")
 
-        second.signal(SIGTERM)
-        #expect(try await second.waitForExit() == 0)
+        // A restart answers for every partition at once: after a kill -9, every answer from the
+        // first on finds an exposure of each partition (a shard still loading must not answer
+        // "not exposed" beside one already loaded).
+        var probes: [[String: String]] = []
+        var probed = Set<Int32>()
+        for event in events where event.type == .exposure && probed.insert(testPartition(of: event.userID, partitions: 8)).inserted {
+            probes.append(["user_id": event.userID, "item_id": event.itemID])
+        }
+        #expect(probes.count == 8)
+        second.signal(SIGKILL)
+        _ = try await second.waitForExit()
+        let third = try start()
+        let thirdAPI = try await third.value(after: "api:")
+        var answers = 0
+        var incomplete = 0
+        var refused = 0
+        while answers < 200 && refused < 60_000 {
+            guard
+                let (code, body, _) = try? await http(thirdAPI + "/v1/exposures/check", method: .POST, json: ["pairs": probes], budget: .seconds(10)),
+                code == 200
+            else {
+                refused += 1
+                continue
+            }
+            answers += 1
+            if ((body as? [String: Any])?["exposed"] as? [Bool]) != Array(repeating: true, count: probes.count) { incomplete += 1 }
+        }
+        #expect(answers == 200)
+        #expect(incomplete == 0, "\(incomplete) of \(answers) answers after the restart missed a partition's exposure")
+        third.signal(SIGTERM)
+        #expect(try await third.waitForExit() == 0)
     }
 }
