@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import RecstreamCore
+import RecstreamRuntime
 
 /// The look-alike family measured through the runtime's own path (behind `recstream bench
 /// lookalike`, next to the core figures of `LookalikeBenchmark`): seed lists fed through

@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamTraining
 
 /// Throughput and latency of the embedding job, for a `recstream bench embeddings` command and the
 /// figures in docs/embeddings.md. Run it from a release build (a debug build is 10 to 50 times
