@@ -56,8 +56,7 @@ let package = Package(
             exclude: ["Events/Generated/README.md"],
             swiftSettings: strictSettings + [.strictMemorySafety()]
         ),
-        // Threads and clocks around the embedding core: the parallel trainer, the benchmark and the
-        // evaluation harness.
+        // Threads and clocks around the embedding core: the parallel trainer.
         .target(
             name: "RecstreamTraining",
             dependencies: ["RecstreamCore"],
@@ -100,16 +99,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Look-alike evaluation and benchmark harness (behind `recstream evaluate/bench lookalike`).
+        // Every benchmark and offline evaluation (behind `recstream bench` and `recstream evaluate`), and
+        // the child-process harness they and the integration tests start processes with. No
+        // production module depends on it.
         .target(
-            name: "RecstreamLookalikeTools",
-            dependencies: ["RecstreamCore"],
+            name: "RecstreamBench",
+            dependencies: [
+                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamTraining",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "RecstreamTesting",
             dependencies: [
-                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime",
+                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamBench",
             ],
             swiftSettings: strictSettings
         ),
@@ -117,8 +122,7 @@ let package = Package(
             name: "recstream",
             dependencies: [
                 "RecstreamCore", "RecstreamKafka", "RecstreamStorage", "RecstreamRuntime", "RecstreamQueryAPI",
-                "RecstreamTraining",
-                "RecstreamLookalikeTools",
+                "RecstreamBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -176,6 +180,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "RecstreamBenchTests",
+            dependencies: ["RecstreamBench", "RecstreamCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "RecstreamQueryAPITests",
             dependencies: [
                 "RecstreamQueryAPI", "RecstreamCore", "RecstreamTesting",
@@ -189,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamTesting",
+                "RecstreamCore", "RecstreamKafka", "RecstreamRuntime", "RecstreamBench", "RecstreamTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -8,7 +8,7 @@ import Darwin
 /// fit: the ingest thread takes it at the first record of a batch and releases it after the
 /// batch, so the lock is held once per batch, not once per record, and never while waiting for
 /// the broker.
-final class EngineLock: @unchecked Sendable {
+package final class EngineLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     init() {
@@ -32,7 +32,7 @@ final class EngineLock: @unchecked Sendable {
         precondition(result == 0, "pthread_mutex_unlock failed: \(result)")
     }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()

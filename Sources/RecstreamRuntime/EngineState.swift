@@ -3,7 +3,7 @@ import RecstreamKafka
 
 /// The live state an instance serves: its shards and what it knows about their partitions.
 /// Guarded by the engine lock; written by the ingest thread, read by queries.
-struct EngineState {
+package struct EngineState {
     /// Shards indexed by partition number; nil for partitions not owned.
     var shards: [Shard?] = []
     /// Item-keyed stage (split mode): shards indexed by partition of the item repartition topic.
@@ -12,7 +12,7 @@ struct EngineState {
     var itemsPartitions = 0
     /// Co-occurrence state and its log (see InstanceState). In split mode it is the engagement
     /// stage's store, valid only while this instance owns the engagement topic's partition.
-    var instance: InstanceState
+    package var instance: InstanceState
     /// Whether `instance` is this instance's to serve: always in single mode; in split mode while
     /// the engagement topic's partition is assigned here.
     var ownsEngagements = true
@@ -54,7 +54,7 @@ struct EngineState {
 
     init(instance: InstanceState) { self.instance = instance }
 
-    var ownedShards: [Shard] { shards.compactMap { $0 } }
+    package var ownedShards: [Shard] { shards.compactMap { $0 } }
     var ownedItemShards: [Shard] { itemShards.compactMap { $0 } }
     /// The shards holding item statistics: the item-keyed stage's in split mode.
     func statsShards(split: Bool) -> [Shard] { split ? ownedItemShards : ownedShards }

@@ -6,9 +6,9 @@ import RecstreamKafka
 /// API (readers). Implements ``StateQueries``: every read takes the engine lock briefly, copies
 /// what it needs, and builds responses after releasing it.
 public final class StateEngine: StateQueries, @unchecked Sendable {
-    let lock = EngineLock()
+    package let lock = EngineLock()
     /// Guarded by `lock`.
-    var state: EngineState
+    package var state: EngineState
     public let configuration: RecstreamConfiguration
     public let version: String
     let startedAtMillis: Int64

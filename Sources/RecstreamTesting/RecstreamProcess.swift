@@ -1,4 +1,5 @@
 import Foundation
+import RecstreamBench
 import RecstreamRuntime
 
 /// The `recstream` binary as a child process (see ``ChildProcess``), found next to the test

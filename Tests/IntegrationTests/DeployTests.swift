@@ -1,4 +1,5 @@
 import Foundation
+import RecstreamBench
 import RecstreamCore
 import RecstreamRuntime
 import RecstreamTesting

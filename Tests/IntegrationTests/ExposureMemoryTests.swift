@@ -1,4 +1,5 @@
 import Foundation
+import RecstreamBench
 import RecstreamRuntime
 import RecstreamTesting
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import RecstreamBench
 import RecstreamCore
 import RecstreamKafka
 import RecstreamRuntime

@@ -39,6 +39,8 @@ public struct ModelStore: Sendable {
     /// Why a version cannot be loaded or served.
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var description: String
+
+        package init(description: String) { self.description = description }
     }
 
     private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
@@ -243,7 +245,7 @@ public struct ModelStore: Sendable {
     /// points `CURRENT` at it: for the tests that such a version still loads and for the memory
     /// benchmark's "before".
     @discardableResult
-    func publishFormat1(_ model: EmbeddingModel) throws -> ModelManifest {
+    package func publishFormat1(_ model: EmbeddingModel) throws -> ModelManifest {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let manifest = try writeVersion(
             model, bytes: model.encodeFormat1(), trainSeconds: 0, evaluation: nil, gate: nil, excludesHeldOut: nil,

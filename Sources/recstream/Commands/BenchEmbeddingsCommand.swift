@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import RecstreamBench
 import RecstreamCore
-import RecstreamTraining
 
 /// `recstream bench embeddings`: training throughput, full-refresh and incremental times, and
 /// retrieval latency, printed as the "## Embeddings" section of docs/benchmarks.md.

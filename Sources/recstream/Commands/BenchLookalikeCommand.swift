@@ -1,5 +1,5 @@
 import ArgumentParser
-import RecstreamLookalikeTools
+import RecstreamBench
 import RecstreamRuntime
 
 struct BenchLookalikeCommand: AsyncParsableCommand {

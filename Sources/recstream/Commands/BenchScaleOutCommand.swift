@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import RecstreamBench
 import RecstreamCore
 import RecstreamRuntime
 

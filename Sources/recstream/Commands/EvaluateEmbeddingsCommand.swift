@@ -1,6 +1,6 @@
 import ArgumentParser
+import RecstreamBench
 import RecstreamCore
-import RecstreamTraining
 
 /// `recstream evaluate embeddings`: recall@50 of full refresh, stale full + incrementals and
 /// incrementals from a cold start against popularity and ItemCF, and IVF against brute force.

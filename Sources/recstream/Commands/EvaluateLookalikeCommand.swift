@@ -1,6 +1,6 @@
 import ArgumentParser
+import RecstreamBench
 import RecstreamCore
-import RecstreamLookalikeTools
 
 struct EvaluateLookalikeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Wall time and the process's CPU time, for the benchmark and the evaluation. Process CPU time
-/// (all threads) shows what several threads cost; wall time is what a job waits.
+/// Wall time and CPU time, for the benchmarks and the evaluations. Process CPU time (all threads)
+/// shows what several threads cost; wall time is what a job waits; the calling thread's CPU time
+/// (``threadCPUSeconds()``) is what one core does, unaffected by other processes taking turns on it.
 struct Stopwatch {
     private let wallStart: ContinuousClock.Instant
     private let cpuStart: Double
@@ -24,6 +25,13 @@ struct Stopwatch {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// CPU time of the calling thread, in seconds.
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
     /// Runs `body` and returns its result and wall seconds.
     static func time<T>(_ body: () throws -> T) rethrows -> (T, Double) {
         let s = Stopwatch()
@@ -36,9 +44,11 @@ struct Stopwatch {
 enum ReportFormat {
     static func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
+    /// 1234567.4 → "1,234,567" (rounded to the nearest integer).
+    static func grouped(_ x: Double) -> String { grouped(Int(x.rounded())) }
+
     /// 1234567 → "1,234,567".
-    static func grouped(_ x: Double) -> String {
-        let n = Int(x.rounded())
+    static func grouped(_ n: Int) -> String {
         let digits = String(abs(n))
         var out = ""
         for (i, ch) in digits.enumerated() {
@@ -46,12 +56,5 @@ enum ReportFormat {
             out.append(ch)
         }
         return n < 0 ? "-" + out : out
-    }
-
-    static func quantile(_ values: [Double], _ q: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let s = values.sorted()
-        let rank = Int((q * Double(s.count)).rounded(.up)) - 1
-        return s[min(max(rank, 0), s.count - 1)]
     }
 }

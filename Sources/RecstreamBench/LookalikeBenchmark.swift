@@ -52,17 +52,17 @@ public enum LookalikeBenchmark {
         var seeds = SeedLists(configuration: options.configuration)
         var watermark = EventTime(millis: 0)
         let wallStart = ContinuousClock.now
-        let cpuStart = threadCPUSeconds()
+        let cpuStart = Stopwatch.threadCPUSeconds()
         for e in stream {
             if e.time > watermark { watermark = e.time }
             seeds.apply(e, watermark: watermark)
         }
-        let cpu = threadCPUSeconds() - cpuStart
+        let cpu = Stopwatch.threadCPUSeconds() - cpuStart
         let wall = seconds(ContinuousClock.now - wallStart)
         var changes = FamilyChanges()
-        let drainStart = threadCPUSeconds()
+        let drainStart = Stopwatch.threadCPUSeconds()
         seeds.drainChanges(into: &changes)
-        let drain = threadCPUSeconds() - drainStart
+        let drain = Stopwatch.threadCPUSeconds() - drainStart
         let bytes = changes.records.reduce(0) { $0 + $1.key.count + ($1.value?.count ?? 0) }
         let counters = seeds.counters
         return "seed lists: \(format(Double(stream.count) / cpu)) updates/s of CPU time (\(format(cpu * 1e9 / Double(stream.count))) ns each; "
@@ -105,10 +105,10 @@ public enum LookalikeBenchmark {
         }
         let batch = seeds.summaryBatch()
         let builder = SeedSummaryBuilder(configuration: c)
-        let cpuStart = threadCPUSeconds()
+        let cpuStart = Stopwatch.threadCPUSeconds()
         let wallStart = ContinuousClock.now
         let outcomes = builder.run(batch, vectors: vectors)
-        let cpu = threadCPUSeconds() - cpuStart
+        let cpu = Stopwatch.threadCPUSeconds() - cpuStart
         let wall = seconds(ContinuousClock.now - wallStart)
         var summaries = SeedSummaries()
         summaries.apply(outcomes)
@@ -124,9 +124,9 @@ public enum LookalikeBenchmark {
                     item: $0.item, seedCount: c.minimumSeeds, users: Array($0.users.prefix(c.minimumSeeds)),
                     changeStamp: $0.changeStamp)
             })
-        let smallStart = threadCPUSeconds()
+        let smallStart = Stopwatch.threadCPUSeconds()
         _ = builder.run(smallBatch, vectors: vectors)
-        let smallCPU = threadCPUSeconds() - smallStart
+        let smallCPU = Stopwatch.threadCPUSeconds() - smallStart
         var bytes = 0
         var changes = FamilyChanges()
         summaries.drainChanges(into: &changes)
@@ -175,11 +175,11 @@ public enum LookalikeBenchmark {
         var cpuLatencies: [Double] = []
         cpuLatencies.reserveCapacity(options.requests)
         for user in users {
-            let cpuStart = threadCPUSeconds()
+            let cpuStart = Stopwatch.threadCPUSeconds()
             let start = clock.now
             scorer.score(user: user, items: items, seeds: seeds, summaries: summaries, into: &results)
             latencies.append(seconds(clock.now - start))
-            cpuLatencies.append(threadCPUSeconds() - cpuStart)
+            cpuLatencies.append(Stopwatch.threadCPUSeconds() - cpuStart)
             checksum += results[0].score
         }
         latencies.sort()
@@ -204,13 +204,6 @@ public enum LookalikeBenchmark {
                 "audience expansion, brute force: top \(top.count) of \(options.users) users in \(format(elapsed * 1e3)) ms (wall)")
         }
         return lines
-    }
-
-    /// CPU time of the calling thread, in seconds.
-    static func threadCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import RecstreamCore
+import RecstreamRuntime
 
 /// The look-alike family measured through the runtime's own path (behind `recstream bench
 /// lookalike`, next to the core figures of `LookalikeBenchmark`): seed lists fed through
@@ -93,13 +94,13 @@ public enum LookalikeRuntimeBenchmark {
         var scored = 0
         for n in 0..<(options.requests + 50) {
             let user = "u\(c.seedsPerItem > 0 ? index(options.users) : 0)"
-            let cpuStart = CooccurrenceBenchmark.threadCPUSeconds()
+            let cpuStart = Stopwatch.threadCPUSeconds()
             let start = ContinuousClock.now
             guard let answer = try? lookalike.score(userID: user, itemIDs: itemIDs) else { continue }
             let elapsed = (ContinuousClock.now - start).seconds
             if n >= 50 {
                 latencies.append(elapsed)
-                cpuLatencies.append(CooccurrenceBenchmark.threadCPUSeconds() - cpuStart)
+                cpuLatencies.append(Stopwatch.threadCPUSeconds() - cpuStart)
             }
             scored = answer.items.filter { $0.status == .scored }.count
         }

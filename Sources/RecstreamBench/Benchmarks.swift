@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import RecstreamCore
 import RecstreamKafka
+import RecstreamRuntime
 
 /// The measurements behind `recstream bench` (docs/benchmarks.md). Each runs in its own process
 /// so that it can be pinned to a core and starts from a fresh consumer group.
@@ -101,14 +102,9 @@ public enum Benchmarks {
     }
 }
 
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension StateEngine {
     /// Records consumed so far over every owned partition: applied, duplicate, late or refused.
-    public func consumedRecords() -> Int {
+    func consumedRecords() -> Int {
         lock.withLock {
             state.ownedShards.reduce(0) { total, shard in
                 total + Int(shard.counters.appliedTotal + shard.counters.duplicates + shard.counters.late + shard.counters.rejectedTotal)

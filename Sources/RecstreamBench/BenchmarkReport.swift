@@ -189,7 +189,7 @@ public struct BenchmarkReport: Sendable {
 
             ## Ingest throughput: the whole ingest path (every state family) and commits, against the raw consume ceiling
 
-            \(Terminal.grouped(events)) generated events (mean \(String(format: "%.0f", meanEventBytes)) bytes as JSON; \
+            \(ReportFormat.grouped(events)) generated events (mean \(String(format: "%.0f", meanEventBytes)) bytes as JSON; \
             about 92% exposures), 8 partitions, produced once before the rounds \
             (\(String(format: "%.1f", produceSeconds)) s for both copies). Each round runs three fresh processes one \
             after another\(pinned ? ", each pinned with `taskset -c 0` while the broker is pinned to core 1" : " (not pinned)"):
@@ -213,7 +213,7 @@ public struct BenchmarkReport: Sendable {
 
             ## Produce to queryable
 
-            `recstream run` (pinned to core 0) consumes a topic receiving \(Terminal.grouped(loadRate)) generated \
+            `recstream run` (pinned to core 0) consumes a topic receiving \(ReportFormat.grouped(loadRate)) generated \
             events/s; every 25 ms a probe event for a new item is produced (`linger.ms=0`) and the query API is polled \
             every 0.5 ms until `GET /v1/items/{probe}/stats` answers 200. \(latenciesMillis.count) probes.
 
@@ -238,13 +238,13 @@ extension BenchmarkReport {
         var text = """
             ## Exposure filters
 
-            In memory (`recstream bench exposure-core`, pinned to one core): \(Terminal.grouped(Int(e["exposures"] ?? 0))) exposures of \
-            \(Terminal.grouped(Int(e["users"] ?? 0))) users with Zipf(1.0) activity over 30 days of event time, each to a new item, \
+            In memory (`recstream bench exposure-core`, pinned to one core): \(ReportFormat.grouped(Int(e["exposures"] ?? 0))) exposures of \
+            \(ReportFormat.grouped(Int(e["users"] ?? 0))) users with Zipf(1.0) activity over 30 days of event time, each to a new item, \
             default filters (1% target, 30 days, 6 slices):
 
             | exposures applied per CPU second | bytes per retained exposure (memory) | bytes per retained exposure (heap growth) | bytes per retained exposure (persisted) | memory / persisted | heap / persisted | bytes per user with exposures (memory) | users with exposures |
             |---|---|---|---|---|---|---|---|
-            | \(Terminal.grouped(Int(e["exposures_per_second"] ?? 0))) | \(String(format: "%.2f", e["bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["heap_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["serialized_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["memory_to_persisted"] ?? 0)) | \(String(format: "%.2f", e["heap_to_persisted"] ?? 0)) | \(String(format: "%.0f", e["bytes_per_user"] ?? 0)) | \(Terminal.grouped(Int(e["live_users"] ?? 0))) |
+            | \(ReportFormat.grouped(Int(e["exposures_per_second"] ?? 0))) | \(String(format: "%.2f", e["bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["heap_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["serialized_bytes_per_exposure"] ?? 0)) | \(String(format: "%.2f", e["memory_to_persisted"] ?? 0)) | \(String(format: "%.2f", e["heap_to_persisted"] ?? 0)) | \(String(format: "%.0f", e["bytes_per_user"] ?? 0)) | \(ReportFormat.grouped(Int(e["live_users"] ?? 0))) |
 
             Memory is the filters' own count of every heap byte (the record arenas with their spare capacity and \
             garbage, offsets and lengths per user); heap growth is the resident anonymous memory (`RssAnon`) after \
@@ -293,18 +293,5 @@ extension BenchmarkReport {
                 """
         }
         return text
-    }
-}
-
-/// Thousands separators for reports.
-enum Terminal {
-    static func grouped(_ n: Int) -> String {
-        let digits = String(abs(n))
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return n < 0 ? "-" + out : out
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamRuntime
 
 /// What a served embedding model costs in memory, format 1 decoded into the heap (how every model
 /// was served before format 2) against format 2 mapped from its file, behind

@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamTraining
 
 /// Throughput and latency of the embedding job, for a `recstream bench embeddings` command and the
 /// figures in docs/embeddings.md. Run it from a release build (a debug build is 10 to 50 times
@@ -15,27 +16,12 @@ import RecstreamCore
 ///   the default nprobe and by brute force, IVF recall@100 against brute force and the speedup;
 /// - the model blob's size and encode/decode times.
 public enum EmbeddingBenchmark {
-    /// The co-occurrence benchmark's standard stream (same configuration, same engagements).
-    public static func standardStream(engagements: Int = 1_000_000, seed: UInt64 = 7) -> [Engagement] {
-        var c = SyntheticEngagementConfiguration()
-        c.seed = seed
-        c.users = max(1, engagements * 12 / 1_000)
-        c.items = 50_000
-        c.communities = 50
-        c.itemsPerCommunity = 2_000
-        c.communityAffinity = 0.7
-        c.itemZipf = 1.0
-        c.repeatRate = 0.2
-        c.engagements = engagements
-        return Array(SyntheticEngagements(c))
-    }
-
     public static func report(
         engagements count: Int = 1_000_000, incrementalEngagements: Int = 50_000, threads: [Int] = [1, 2],
         queries: Int = 2_000, configuration: EmbeddingConfiguration = .default, seed: UInt64 = 7,
         progress: ((String) -> Void)? = nil
     ) -> [String] {
-        let all = standardStream(engagements: count + incrementalEngagements, seed: seed)
+        let all = CooccurrenceBenchmark.standardStream(engagements: count + incrementalEngagements, seed: seed)
         let stream = Array(all.prefix(count))
         let fresh = Array(all.dropFirst(count))
         let window = CooccurrenceWindow(
@@ -120,10 +106,10 @@ public enum EmbeddingBenchmark {
                 + "\(retriever.index.itemCount) items; recall@100 vs brute force \(ReportFormat.fixed(recall, 4)) "
                 + "over \(sample.count) users")
         lines.append(
-            "retrieve top 100: IVF p50 \(ReportFormat.fixed(ReportFormat.quantile(ivfLatency, 0.5) * 1e6, 0)) µs, "
-                + "p99 \(ReportFormat.fixed(ReportFormat.quantile(ivfLatency, 0.99) * 1e6, 0)) µs; brute force p50 "
-                + "\(ReportFormat.fixed(ReportFormat.quantile(exactLatency, 0.5) * 1e6, 0)) µs, p99 "
-                + "\(ReportFormat.fixed(ReportFormat.quantile(exactLatency, 0.99) * 1e6, 0)) µs; speedup "
+            "retrieve top 100: IVF p50 \(ReportFormat.fixed(BenchmarkReport.quantile(ivfLatency, 0.5) * 1e6, 0)) µs, "
+                + "p99 \(ReportFormat.fixed(BenchmarkReport.quantile(ivfLatency, 0.99) * 1e6, 0)) µs; brute force p50 "
+                + "\(ReportFormat.fixed(BenchmarkReport.quantile(exactLatency, 0.5) * 1e6, 0)) µs, p99 "
+                + "\(ReportFormat.fixed(BenchmarkReport.quantile(exactLatency, 0.99) * 1e6, 0)) µs; speedup "
                 + "\(ReportFormat.fixed(meanExact / meanIVF, 1))× (mean latency)")
 
         progress?("model blob")

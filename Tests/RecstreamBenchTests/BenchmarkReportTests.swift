@@ -1,7 +1,6 @@
 import Foundation
+import RecstreamBench
 import Testing
-
-@testable import RecstreamRuntime
 
 @Suite("Benchmark report")
 struct BenchmarkReportTests {

@@ -50,12 +50,12 @@ public enum CooccurrenceBenchmark {
         var watermark = EventTime(millis: 0)
         let clock = ContinuousClock()
         let start = clock.now
-        let cpuStart = threadCPUSeconds()
+        let cpuStart = Stopwatch.threadCPUSeconds()
         for e in engagements {
             if e.time > watermark { watermark = e.time }
             state.apply(e, watermark: watermark)
         }
-        let cpu = threadCPUSeconds() - cpuStart
+        let cpu = Stopwatch.threadCPUSeconds() - cpuStart
         let elapsed = clock.now - start
         let result = IncrementalResult(
             label: label, engagements: engagements.count, seconds: cpu, wallSeconds: seconds(elapsed),
@@ -87,17 +87,17 @@ public enum CooccurrenceBenchmark {
         let window = CooccurrenceWindow(end: end, lengthMillis: configuration.windowMillis)
         let clock = ContinuousClock()
         let wallStart = clock.now
-        var t = threadCPUSeconds()
+        var t = Stopwatch.threadCPUSeconds()
         let input = ExactSimilarityInput(engagements: engagements, window: window, configuration: configuration)
-        let prepare = threadCPUSeconds() - t
-        t = threadCPUSeconds()
+        let prepare = Stopwatch.threadCPUSeconds() - t
+        t = Stopwatch.threadCPUSeconds()
         let n = input.rowCount
         let ranges = (0..<max(parts, 1)).map { p in (n * p / max(parts, 1))..<(n * (p + 1) / max(parts, 1)) }
         let rows = ranges.map { input.computeRows($0) }
-        let compute = threadCPUSeconds() - t
-        t = threadCPUSeconds()
+        let compute = Stopwatch.threadCPUSeconds() - t
+        t = Stopwatch.threadCPUSeconds()
         let exact = ExactSimilarities.merging(rows, input: input, cut: nil)
-        let merge = threadCPUSeconds() - t
+        let merge = Stopwatch.threadCPUSeconds() - t
         let result = ExactResult(
             engagements: engagements.count, parts: parts, prepareSeconds: prepare, rowSeconds: compute,
             mergeSeconds: merge, wallSeconds: seconds(clock.now - wallStart), statistics: exact.statistics)
@@ -176,13 +176,6 @@ public enum CooccurrenceBenchmark {
             n += 1
         }
         return n
-    }
-
-    /// CPU time of the calling thread, in seconds.
-    public static func threadCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     private static func seconds(_ d: Duration) -> Double {

@@ -1,5 +1,5 @@
+import RecstreamBench
 import RecstreamCore
-import RecstreamRuntime
 import Testing
 
 @Suite("Co-occurrence benchmark helper")

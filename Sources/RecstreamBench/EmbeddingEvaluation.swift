@@ -1,5 +1,6 @@
 import Foundation
 import RecstreamCore
+import RecstreamTraining
 
 /// The offline evaluation of the embedding job (docs/evaluation.md), for a `recstream evaluate
 /// embeddings` command.

@@ -51,9 +51,9 @@ public enum ExposureBenchmark {
             }
             // The first chunk fills the buffer every later one reuses: the baseline leaves it out.
             if heapBefore == nil { heapBefore = ModelMemoryBenchmark.Resident.now().anonymous }
-            let cpu = CooccurrenceBenchmark.threadCPUSeconds()
+            let cpu = Stopwatch.threadCPUSeconds()
             for e in chunk { filters.recordExposure(user: e.user, itemHash: e.hash, at: e.time, watermark: e.time) }
-            seconds += CooccurrenceBenchmark.threadCPUSeconds() - cpu
+            seconds += Stopwatch.threadCPUSeconds() - cpu
         }
         let heapBytes = ModelMemoryBenchmark.Resident.now().anonymous - (heapBefore ?? 0)
         var changes = FamilyChanges()
