@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RecstreamBench
 import RecstreamCore
 import RecstreamRuntime
 
