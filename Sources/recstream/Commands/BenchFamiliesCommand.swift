@@ -123,7 +123,7 @@ struct BenchFamiliesCommand: AsyncParsableCommand {
             \(Self.heading)
 
             Reproduce with `\(command)` (release build). \(BenchmarkReport.provenance()). \(Terminal.grouped(events)) \
-            generated JSON events (the stream of the section above: about 92% exposures, Zipf users and items), 8 \
+            generated JSON events (the stream of "Ingest throughput" at the top of this file: about 92% exposures, Zipf users and items), 8 \
             partitions, the broker pinned to core 1 and each measurement a fresh process pinned to core 0, rounds \
             interleaved. Item statistics and exposure filters alone: `--set cooccurrence.enabled=false --set \
             lookalike.enabled=false --set embedding.enabled=false`. State 10x the cache: the same with \
