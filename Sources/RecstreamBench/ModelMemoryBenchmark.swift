@@ -41,10 +41,15 @@ public enum ModelMemoryBenchmark {
         /// Resident pages of mappings of a file named model.bin.
         public var modelFile: Int
 
-        public static func now() -> Resident {
+        public static func now() -> Resident { of(process: "self") }
+
+        /// The resident memory of process `pid` (another process's, as a parent measures a child).
+        public static func of(pid: Int32) -> Resident { of(process: String(pid)) }
+
+        private static func of(process: String) -> Resident {
             // Read to the end: /proc files report size 0, and a read sized by it stops short.
             func proc(_ name: String) -> String {
-                String(decoding: FileHandle(forReadingAtPath: "/proc/self/" + name)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+                String(decoding: FileHandle(forReadingAtPath: "/proc/\(process)/" + name)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             }
             let text = proc("status")
             func kib(_ line: Substring) -> Int { (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024 }

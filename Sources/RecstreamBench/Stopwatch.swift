@@ -40,15 +40,15 @@ struct Stopwatch {
     }
 }
 
-/// Number formatting for the reports.
-enum ReportFormat {
+/// Number formatting for the reports (and the CLI's progress lines).
+public enum ReportFormat {
     static func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
     /// 1234567.4 → "1,234,567" (rounded to the nearest integer).
     static func grouped(_ x: Double) -> String { grouped(Int(x.rounded())) }
 
     /// 1234567 → "1,234,567".
-    static func grouped(_ n: Int) -> String {
+    public static func grouped(_ n: Int) -> String {
         let digits = String(abs(n))
         var out = ""
         for (i, ch) in digits.enumerated() {

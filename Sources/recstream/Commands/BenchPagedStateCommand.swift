@@ -143,7 +143,7 @@ struct BenchPagedStateCommand: AsyncParsableCommand {
                 var totals: [Double] = []
                 var anonymous: [Double] = []
                 for _ in 0..<5 {
-                    let r = Self.residentMemory(pid: instance.process.processIdentifier)
+                    let r = ModelMemoryBenchmark.Resident.of(pid: instance.process.processIdentifier)
                     totals.append(Double(r.total))
                     anonymous.append(Double(r.anonymous))
                     try await Task.sleep(for: .seconds(1))
@@ -237,16 +237,6 @@ struct BenchPagedStateCommand: AsyncParsableCommand {
     /// The k-th distinct item of user u.
     static func item(user u: Int, k: Int, items: Int) -> String {
         "i\((u &* 7_919 &+ k) % items)"
-    }
-
-    /// VmRSS and RssAnon of `pid` in bytes.
-    static func residentMemory(pid: Int32) -> (total: Int, anonymous: Int) {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        func field(_ key: String) -> Int {
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return 0 }
-            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-        }
-        return (field("VmRSS"), field("RssAnon"))
     }
 
     /// Bytes of the files under `path`.

@@ -1,4 +1,5 @@
 import Foundation
+import RecstreamBench
 
 /// Writing to the terminal: lines to stdout for results, stderr for progress and errors.
 enum Terminal {
@@ -40,15 +41,7 @@ enum Terminal {
             + String(format: "%3d%%  ", Int(fraction * 100)) + "\(count)/\(grouped(total))  \(rateText)"
     }
 
-    static func grouped(_ n: Int) -> String {
-        let digits = String(abs(n))
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return n < 0 ? "-" + out : out
-    }
+    static func grouped(_ n: Int) -> String { ReportFormat.grouped(n) }
 
     /// Renders rows as an aligned text table; numeric-looking cells are right-aligned.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
